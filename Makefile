@@ -1,0 +1,38 @@
+# Two set-up commands on a fresh machine with Python 3.11 + pip: `make run`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster
+export GX_ANALYTICS_ENABLED := False
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.PHONY: install run test ui bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml.example
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml.example $(DAGSTER_HOME)/dagster.yaml
+
+run: install
+	$(PY) -m alvh_pipeline.cli run $(RUN_ARGS)
+
+test: install
+	$(PY) -m pytest tests
+
+ui: install
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+bench: install
+	$(PY) bench/ingest.py
+	$(PY) bench/cointegration.py
+
+clean:
+	rm -rf data_lake/raw data_lake/validated data_lake/quarantine data_lake/_verdicts data_lake/features data_lake/signals $(DAGSTER_HOME)

@@ -1,0 +1,128 @@
+"""Exchange calendars and contract expiry rules (DESIGN §9).
+
+NYSE sessions come from `exchange_calendars` (XNYS), never a hand-kept holiday list.
+VIX futures (CFE VX) settle on the Wednesday 30 days before the third Friday of the following
+month; when that Friday is not a session, 30 days before the session preceding it; when the
+resulting Wednesday is not a session, the session before it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+CALENDAR_START = "1998-01-01"  # a year before the first partition, for look-backs
+FIRST_PARTITION = "1999-01-04"
+MONTH_CODES = "FGHJKMNQUVXZ"
+
+
+@lru_cache(maxsize=1)
+def _xnys():
+    import exchange_calendars as xc
+
+    return xc.get_calendar("XNYS", start=CALENDAR_START)
+
+
+@lru_cache(maxsize=1)
+def all_sessions() -> pd.DatetimeIndex:
+    """Every NYSE session the calendar knows, tz-naive midnight timestamps."""
+    return pd.DatetimeIndex(_xnys().sessions).as_unit("ns")
+
+
+def sessions_between(start, end) -> pd.DatetimeIndex:
+    s = all_sessions()
+    return s[(s >= pd.Timestamp(start)) & (s <= pd.Timestamp(end))]
+
+
+def weekday_holidays(start=FIRST_PARTITION, end=None) -> pd.DatetimeIndex:
+    """Weekdays on which NYSE is closed (holidays and ad-hoc closures such as 2001-09-11)."""
+    s = all_sessions()
+    end = pd.Timestamp(end) if end is not None else s[-1]
+    weekdays = pd.bdate_range(pd.Timestamp(start), end)
+    return weekdays.difference(s)
+
+
+def is_session(dates) -> np.ndarray:
+    return pd.DatetimeIndex(dates).isin(all_sessions())
+
+
+def previous_session(dates, inclusive: bool = True) -> pd.DatetimeIndex:
+    """Latest session <= date (inclusive) or < date."""
+    s = all_sessions().values
+    d = pd.DatetimeIndex(dates).values
+    pos = np.searchsorted(s, d, side="right" if inclusive else "left") - 1
+    if (pos < 0).any():
+        raise ValueError(f"date before the calendar start {CALENDAR_START}: {pd.DatetimeIndex(dates)[pos < 0][0]}")
+    return pd.DatetimeIndex(s[pos])
+
+
+def third_friday(year, month) -> pd.DatetimeIndex:
+    """Third Friday of each (year, month); vectorized."""
+    first = pd.to_datetime(
+        pd.DataFrame({"year": np.atleast_1d(year), "month": np.atleast_1d(month), "day": 1})
+    )
+    offset = (4 - first.dt.weekday) % 7  # days to first Friday
+    return pd.DatetimeIndex(first + pd.to_timedelta(offset + 14, unit="D"))
+
+
+def spx_monthly_expiry(year, month) -> pd.DatetimeIndex:
+    """SPX monthly expiry: third Friday, or the session before it when it is a holiday."""
+    return previous_session(third_friday(year, month))
+
+
+def vix_expiry(year, month) -> pd.DatetimeIndex:
+    """Final settlement date of the VX future of contract month (year, month)."""
+    year = np.atleast_1d(year)
+    month = np.atleast_1d(month)
+    nxt_month = month % 12 + 1
+    nxt_year = year + (month == 12)
+    friday = spx_monthly_expiry(nxt_year, nxt_month)
+    return previous_session(friday - pd.Timedelta(days=30))
+
+
+def contract_code(year, month) -> np.ndarray:
+    year = np.atleast_1d(year)
+    month = np.atleast_1d(month)
+    codes = np.array(list(MONTH_CODES))[month - 1]
+    return np.char.add(np.char.add("VX", codes), np.char.zfill((year % 100).astype(str), 2))
+
+
+def listed_vix_futures(date, n_months: int = 8) -> pd.DataFrame:
+    """The n front VX contracts listed on `date` (expiry strictly after `date`), front first."""
+    d = pd.Timestamp(date)
+    months = d.year * 12 + (d.month - 1) + np.arange(-1, n_months + 2)
+    years, mons = months // 12, months % 12 + 1
+    exp = vix_expiry(years, mons)
+    keep = np.asarray(exp > d)
+    out = pd.DataFrame(
+        {
+            "contract": contract_code(years[keep], mons[keep]),
+            "expiry": exp[keep],
+            "year": years[keep],
+            "month": mons[keep],
+        }
+    ).head(n_months)
+    out["month_index"] = np.arange(1, len(out) + 1)
+    return out.reset_index(drop=True)
+
+
+def spx_expiries(date, n_weeklies: int = 6, n_monthlies: int = 5) -> pd.DatetimeIndex:
+    """SPX expiries listed on `date`: the next Friday weeklies and monthly third Fridays
+    (each moved to the previous session when the Friday is a holiday), after `date`."""
+    d = pd.Timestamp(date)
+    fridays = pd.date_range(d + pd.Timedelta(days=1), periods=n_weeklies, freq="W-FRI")
+    months = d.year * 12 + (d.month - 1) + np.arange(0, n_monthlies + 1)
+    monthly = spx_monthly_expiry(months // 12, months % 12 + 1)
+    monthly = monthly[monthly > d][:n_monthlies]
+    weekly = previous_session(fridays)
+    return pd.DatetimeIndex(np.unique(np.concatenate([weekly.values, monthly.values])))
+
+
+def business_days_between(start, end) -> np.ndarray:
+    """Number of NYSE sessions in (start, end], vectorized over arrays of dates."""
+    s = all_sessions().values
+    a = np.searchsorted(s, pd.DatetimeIndex(np.atleast_1d(start)).values, side="right")
+    b = np.searchsorted(s, pd.DatetimeIndex(np.atleast_1d(end)).values, side="right")
+    return b - a

@@ -1,0 +1,31 @@
+"""One trading-day partitions definition for the whole graph: NYSE sessions from 1999-01-04,
+weekends and exchange holidays (from `exchange_calendars`, not a hand list) excluded.
+
+`end_offset=1` makes the current session a partition from midnight on, so the nightly schedule
+(after the close) can materialize today's partition."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dagster as dg
+
+from alvh_pipeline.core.calendar import FIRST_PARTITION, weekday_holidays
+
+PARTITION_FMT = "%Y-%m-%d"
+TIMEZONE = "America/New_York"
+
+
+def _exclusions() -> list[datetime]:
+    # Dagster matches exclusions against partition start times: midnight datetimes, not strings
+    return [datetime(d.year, d.month, d.day) for d in weekday_holidays()]
+
+
+trading_days = dg.TimeWindowPartitionsDefinition(
+    start=datetime.strptime(FIRST_PARTITION, PARTITION_FMT),
+    fmt=PARTITION_FMT,
+    cron_schedule="0 0 * * 1-5",
+    timezone=TIMEZONE,
+    end_offset=1,
+    exclusions=_exclusions(),
+)

@@ -1,0 +1,141 @@
+"""One Great Expectations 1.x suite per raw table, generated from the table contract
+(`schemas.CONTRACTS`) plus the table's bounds and row rules (`quality.rules`).
+
+GE is imported lazily (it costs ~1-3 s) and suites are built once per process.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import pyarrow as pa
+
+from alvh_pipeline.quality.rules import VIX_FUTURES_MAX_POINTS, rules_for
+from alvh_pipeline.schemas import CONTRACTS
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+# Accepted pandas dtype names per contract type (GE 1.x on pandas 3: strings are "str").
+# GE's ExpectColumnValuesToBeOfType matches datetime64 of any unit and object columns as "str".
+_TYPE_NAMES = {"float": "float64", "int": "int64", "str": "str", "date": "datetime64"}
+
+
+def type_family(t: pa.DataType) -> str:
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return "date"
+    return "str"
+
+
+# (column, min, max, strict_min) — value bounds per table; prices strictly positive.
+BOUNDS: dict[str, list[tuple[str, float | None, float | None, bool]]] = {
+    "equity_bars": [("open", 0, None, True), ("high", 0, None, True), ("low", 0, None, True),
+                    ("close", 0, None, True), ("bid", 0, None, True), ("ask", 0, None, True),
+                    ("volume", 0, None, False), ("bid_size", 0, None, False), ("ask_size", 0, None, False)],
+    "index_levels": [("open", 0, None, True), ("high", 0, None, True), ("low", 0, None, True),
+                     ("close", 0, None, True)],
+    "vix_futures": [("settle", 0, VIX_FUTURES_MAX_POINTS, True), ("bid", 0, VIX_FUTURES_MAX_POINTS, True),
+                    ("ask", 0, VIX_FUTURES_MAX_POINTS, True), ("month_index", 1, 12, False),
+                    ("volume", 0, None, False), ("open_interest", 0, None, False)],
+    "spx_options": [("strike", 0, None, True), ("bid", 0, None, False), ("ask", 0, None, True),
+                    ("underlying", 0, None, True), ("rate", -0.05, 0.25, False),
+                    ("dividend_yield", 0, 0.2, False), ("model_iv", 0, 5, True),
+                    ("bid_size", 0, None, False), ("ask_size", 0, None, False)],
+    "vix_options": [("strike", 0, None, True), ("bid", 0, None, False), ("ask", 0, None, True),
+                    ("future_price", 0, VIX_FUTURES_MAX_POINTS, True), ("rate", -0.05, 0.25, False),
+                    ("model_iv", 0, 10, True)],
+    "breadth": [("advancers", 0, None, False), ("decliners", 0, None, False), ("unchanged", 0, None, False),
+                ("total_issues", 1, None, False), ("up_volume", 0, None, False), ("down_volume", 0, None, False),
+                ("new_highs", 0, None, False), ("new_lows", 0, None, False)],
+    "macro_events": [("surprise", -10, 10, False)],
+    "fundamentals": [("shares_outstanding", 1, None, False), ("dps_ttm", 0, None, False)],
+    "rates": [("tbill_3m", -0.02, 0.25, False), ("reer_index", 0, None, True), ("rate_differential", -0.3, 0.3, False)],
+}
+CATEGORIES = {
+    "index_levels": {"index": ["SPX", "COMP", "VIX"]},
+    "macro_events": {"event_type": ["FOMC", "CPI", "PPI"]},
+    "breadth": {"exchange": ["NYSE"]},
+    "equity_bars": {}, "vix_futures": {}, "spx_options": {"option_type": ["C", "P"]},
+    "vix_options": {"option_type": ["C", "P"]}, "fundamentals": {}, "rates": {},
+}
+PROVENANCES = ["synthetic", "real", "model"]
+
+
+def _gx():
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    return gx, gxe
+
+
+def build_expectations(table: str, stale_threshold: float) -> list:
+    """The suite's expectations; each carries `meta.why` for the failure message."""
+    _, gxe = _gx()
+    c = CONTRACTS[table]
+    rules = rules_for(table, stale_threshold)
+    ex = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, meta={"why": "partition is empty"}),
+        gxe.ExpectTableColumnsToMatchSet(column_set=c.column_names + [r.name for r in rules], exact_match=True,
+                                         meta={"why": "columns differ from the contract"}),
+    ]
+    for name, typ, _ in c.columns:
+        ex.append(gxe.ExpectColumnToExist(column=name, meta={"why": "missing column"}))
+        ex.append(gxe.ExpectColumnValuesToBeOfType(column=name, type_=_TYPE_NAMES[type_family(typ)],
+                                                       meta={"why": f"dtype must be {type_family(typ)}"}))
+        if name not in c.nullable:
+            ex.append(gxe.ExpectColumnValuesToNotBeNull(column=name, meta={"why": "null / NaN value"}))
+    if len(c.keys) == 1:
+        ex.append(gxe.ExpectColumnValuesToBeUnique(column=c.keys[0], meta={"why": "duplicated key"}))
+    else:
+        ex.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(c.keys), meta={"why": "duplicated key"}))
+    for col, lo, hi, strict in BOUNDS[table]:
+        why = "value out of bounds"
+        if table == "vix_futures" and hi == VIX_FUTURES_MAX_POINTS:
+            why = f"above {VIX_FUTURES_MAX_POINTS:g} VIX points: quoted at the old 10x multiplier?"
+        elif lo == 0 and strict:
+            why = "price must be > 0"
+        ex.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, strict_min=strict,
+                                                    meta={"why": why}))
+    for col, values in CATEGORIES[table].items():
+        ex.append(gxe.ExpectColumnValuesToBeInSet(column=col, value_set=values, meta={"why": "unknown category"}))
+    ex.append(gxe.ExpectColumnValuesToBeInSet(column="provenance", value_set=PROVENANCES,
+                                              meta={"why": "unknown provenance"}))
+    for r in rules:
+        ex.append(gxe.ExpectColumnValuesToBeInSet(column=r.name, value_set=[True], mostly=r.mostly,
+                                                  meta={"why": r.description, "about": ",".join(r.columns)}))
+    return ex
+
+
+class SuiteRunner:
+    """One ephemeral GE context per process; one suite per table, built on first use."""
+
+    def __init__(self, stale_threshold: float) -> None:
+        gx, _ = _gx()
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.stale_threshold = stale_threshold
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        asset = self.context.data_sources.add_pandas("alvh").add_dataframe_asset("frame")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+        self._suites: dict[str, object] = {}
+
+    def suite(self, table: str):
+        if table not in self._suites:
+            gx, _ = _gx()
+            suite = gx.ExpectationSuite(name=f"raw_{table}", expectations=build_expectations(table, self.stale_threshold))
+            self._suites[table] = self.context.suites.add(suite)
+        return self._suites[table]
+
+    def validate(self, table: str, frame):
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(self.suite(table), result_format={"result_format": "COMPLETE"})
+
+
+@lru_cache(maxsize=4)
+def suite_runner(stale_threshold: float = 0.2) -> SuiteRunner:
+    return SuiteRunner(stale_threshold)

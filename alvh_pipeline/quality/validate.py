@@ -1,0 +1,183 @@
+"""Run a table's GE suite over one or many partitions and turn the GE result into a report:
+which expectations failed, on which column, how many rows, sample rows, which partitions, and the
+offending rows with a `reason` for quarantine. No Dagster import.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from alvh_pipeline.quality.rules import RuleContext, add_rule_flags, rules_for
+from alvh_pipeline.quality.suites import suite_runner
+
+SAMPLE_ROWS = 5
+TABLE_LEVEL = {
+    "expect_table_row_count_to_be_between", "expect_table_columns_to_match_set", "expect_column_to_exist",
+    "expect_column_values_to_be_of_type",
+}
+
+
+@dataclass
+class Failure:
+    expectation: str
+    column: str
+    why: str
+    unexpected_count: int
+    partitions: list[str]
+    sample: list[dict] = field(default_factory=list)
+    row_index: np.ndarray | None = None  # positions of offending rows; None = whole partition(s)
+    observed: str | None = None
+
+    def line(self) -> str:
+        obs = f", observed {self.observed}" if self.observed else ""
+        return (f"{self.expectation} on column '{self.column}': {self.why} "
+                f"({self.unexpected_count} rows{obs}; partitions {', '.join(self.partitions[:5])}"
+                f"{'…' if len(self.partitions) > 5 else ''})")
+
+
+@dataclass
+class ValidationReport:
+    table: str
+    partitions: list[str]
+    n_rows: int
+    n_expectations: int
+    failures: list[Failure]
+    frame: pd.DataFrame  # the validated rows (raw columns only)
+    row_partitions: np.ndarray  # partition of each row of `frame`
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def failed_partitions(self) -> list[str]:
+        return sorted({p for f in self.failures for p in f.partitions})
+
+    def message(self) -> str:
+        if self.passed:
+            return f"raw/{self.table}: {self.n_expectations} expectations passed on {self.n_rows} rows"
+        head = (f"raw/{self.table}: {len(self.failures)} of {self.n_expectations} expectations failed; "
+                f"blocked partitions: {', '.join(self.failed_partitions[:10])}")
+        return head + "\n" + "\n".join("  - " + f.line() for f in self.failures)
+
+    def quarantine_rows(self) -> dict[str, pd.DataFrame]:
+        """Offending rows per partition with a `reason` (whole partition for table-level failures)."""
+        if self.frame.empty:
+            return {}
+        dates = self.row_partitions
+        reasons = pd.Series("", index=np.arange(len(self.frame)), dtype=object)
+        for f in self.failures:
+            if f.row_index is None:
+                sel = np.isin(dates, f.partitions)
+            else:
+                sel = np.zeros(len(self.frame), dtype=bool)
+                sel[f.row_index] = True
+                sel &= np.isin(dates, f.partitions)
+            reasons[sel] = reasons[sel] + f"{f.expectation}({f.column}): {f.why}; "
+        out = {}
+        bad = reasons.to_numpy() != ""
+        for p in self.failed_partitions:
+            sel = bad & (dates == p)
+            if sel.any():
+                rows = self.frame.iloc[np.flatnonzero(sel)].copy()
+                rows["reason"] = reasons.to_numpy()[sel]
+                out[p] = rows.reset_index(drop=True)
+        return out
+
+
+def _partition_of(frame: pd.DataFrame) -> np.ndarray:
+    if "date" not in frame:
+        return np.full(len(frame), "unknown", dtype=object)
+    d = pd.to_datetime(frame["date"], errors="coerce")
+    return np.asarray(d.dt.strftime("%Y-%m-%d").fillna("unknown"), dtype=object)
+
+
+def _previous_rows(previous: pd.DataFrame | None, sessions: pd.DatetimeIndex) -> pd.DataFrame | None:
+    """Tag each earlier row with the next session, so row (key, date) can be matched with
+    (key, previous session)."""
+    if previous is None or previous.empty or "date" not in previous:
+        return None
+    d = pd.to_datetime(previous["date"], errors="coerce").dt.normalize()
+    pos = np.searchsorted(sessions.values, d.values, side="right")
+    ok = pos < len(sessions)
+    nxt = np.full(len(d), np.datetime64("NaT"), dtype="datetime64[ns]")
+    nxt[ok] = sessions.values[pos[ok]]
+    return previous.assign(_next_date=nxt)
+
+
+def _json_safe(rows: pd.DataFrame) -> list[dict]:
+    return json.loads(rows.head(SAMPLE_ROWS).to_json(orient="records", date_format="iso"))
+
+
+def validate_frame(
+    table: str,
+    frame: pd.DataFrame,
+    partitions: list[str],
+    history: pd.DataFrame | None = None,
+    stale_threshold: float = 0.2,
+    row_partitions: np.ndarray | None = None,
+) -> ValidationReport:
+    """Validate the raw rows of `partitions` (one frame, any number of days). `history` holds the
+    same table's rows from the sessions before (for the stale-quote rule). `row_partitions` says
+    which partition (file) each row came from; by default its `date` column."""
+    from alvh_pipeline.core.calendar import all_sessions
+
+    frame = frame.reset_index(drop=True)
+    pdates = pd.DatetimeIndex(pd.to_datetime(partitions))
+    earlier = pd.concat([history, frame], ignore_index=True) if history is not None else frame
+    ctx = RuleContext(pdates, _previous_rows(earlier, all_sessions()), stale_threshold)
+    rules = rules_for(table, stale_threshold)
+    flagged, _ = add_rule_flags(frame, rules, ctx)
+    result = suite_runner(stale_threshold).validate(table, flagged)
+
+    row_dates = _partition_of(frame) if row_partitions is None else np.asarray(row_partitions, dtype=object)
+    failures: list[Failure] = []
+    for r in result.results:
+        if r.success and r.exception_info.get("raised_exception") is not True:
+            continue
+        cfg = r.expectation_config
+        kw = cfg.kwargs
+        column = kw.get("column") or ",".join(kw.get("column_list", []) or []) or "*"
+        meta = cfg.meta or {}
+        why = meta.get("why", cfg.type)
+        if column.startswith("_"):
+            column = meta.get("about", column)
+        res = r.result or {}
+        idx = res.get("unexpected_index_list")
+        if cfg.type in TABLE_LEVEL or idx is None:
+            observed = res.get("observed_value")
+            failures.append(Failure(cfg.type, column, why, len(frame), list(partitions), [],
+                                    None, None if observed is None else str(observed)[:200]))
+            continue
+        pos = np.asarray([i for i in idx if isinstance(i, (int, np.integer))], dtype=np.int64)
+        parts = sorted(set(row_dates[pos].tolist())) if len(pos) else list(partitions)
+        failures.append(Failure(cfg.type, column, why, int(res.get("unexpected_count", len(pos))),
+                                parts, _json_safe(frame.iloc[pos]), pos))
+
+    failures += _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, failures)
+    return ValidationReport(table, list(partitions), len(frame), len(result.results), failures, frame, row_dates)
+
+
+def _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, found) -> list[Failure]:
+    """What a batch over many days cannot see: an empty day, and a `mostly` rule exceeded on one
+    day while the range as a whole is within its threshold."""
+    out = []
+    counts = pd.Series(row_dates).value_counts()
+    empty = [p for p in partitions if counts.get(p, 0) == 0]
+    if empty and len(frame):  # an all-empty batch is already reported by the row-count expectation
+        out.append(Failure("expect_table_row_count_to_be_between", "*", "partition is empty", 0, empty))
+    already = {(f.expectation, f.column) for f in found}
+    for rule in rules:
+        if rule.mostly >= 1.0 or rule.name not in flagged:
+            continue
+        share_bad = (~flagged[rule.name].astype(bool)).groupby(row_dates).mean()
+        over = sorted(share_bad[share_bad > 1.0 - rule.mostly].index)
+        key = ("expect_column_values_to_be_in_set", ",".join(rule.columns))
+        if over and key not in already:
+            pos = np.flatnonzero(~flagged[rule.name].astype(bool).to_numpy() & np.isin(row_dates, over))
+            out.append(Failure(key[0], key[1], rule.description, len(pos), over, _json_safe(frame.iloc[pos]), pos))
+    return out

@@ -1,0 +1,231 @@
+"""Real market data shipped with the package or with its dependencies (DESIGN §3 `replay`, §9).
+
+Pure pandas, no network, no Dagster. Every loader is cached (functools.lru_cache) and returns a
+fresh copy, so callers may mutate what they get.
+
+- CFE VIX futures settlements 2004-03-26 .. 2014-08-14 and the 13-week T-bill 2005-01-03 ..
+  2014-08-15: ``sources/data/*.parquet``, converted verbatim from ``../shared/data/cfe_vix_futures``
+  by ``scripts/convert_cfe.py`` (MIT licence: ``sources/data/LICENSE-cfe_vix_futures``). The
+  publication's fixes (10x prices before 2007-03-26, untraded rows, final-settlement rows) are
+  applied here, not in the stored files.
+- S&P 500 / NASDAQ Composite daily OHLC 1999-01-04 .. 2018-12-31 and VIX close 2014-01-03 ..
+  2019-01-03: the datasets bundled with the ``arch`` package.
+
+Publication facts worth knowing (checked by tests/sources/test_real_data.py):
+
+- Each expired contract's last published row is its final settlement date: OHLC 0, volume 0 (one
+  exception: Dec 11 traded on its final day), Settle = the final settlement value (SOQ). Those rows
+  are returned by :func:`load_cfe_final_settlements`, not by :func:`load_cfe_settlements`, whose
+  rows all satisfy ``date < expiry``. Expiries are Wednesdays except VXG08 (2008-02-19) and VXH14
+  (2014-03-18), Tuesdays because the next SPX expiry Friday was a holiday.
+- Zero-volume rows sometimes carry placeholder high/low (high < low, e.g. listing days); open /
+  high / low / close are therefore NaN whenever volume is 0 (settle is always kept).
+- The Jul 04 and Oct 04 contracts settled on the Wednesday before the contract month's third Friday
+  (the original 2004 rule), a week before the 30-days-before-next-SPX-expiry rule of
+  ``core.calendar.vix_expiry``; :data:`EXPIRY_OVERRIDES` carries their published dates. Every other
+  expired contract's final row falls exactly on ``vix_expiry``.
+- A few far-back-month, (nearly) untraded rows carry implausible settles (:data:`SUSPECT_SETTLES`,
+  e.g. 1.00); they are kept as published. All lie beyond M8.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.resources import as_file, files
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from alvh_pipeline.core.calendar import MONTH_CODES, contract_code, vix_expiry
+
+DATA_PACKAGE = "alvh_pipeline.sources"
+CFE_FILE = "cfe_vix_futures.parquet"
+TBILL_FILE = "tbill_13week.parquet"
+
+#: Trade dates before this are quoted at 10x the index (the old $100 multiplier, DESIGN §9).
+MULTIPLIER_CHANGE = pd.Timestamp("2007-03-26")
+PRICE_COLUMNS = ("open", "high", "low", "close", "settle")
+
+#: Contracts whose published final settlement date differs from ``vix_expiry`` (original 2004 rule:
+#: the Wednesday before the third Friday of the contract month).
+EXPIRY_OVERRIDES: dict[str, pd.Timestamp] = {
+    "VXN04": pd.Timestamp("2004-07-14"),
+    "VXV04": pd.Timestamp("2004-10-13"),
+}
+
+#: (contract, date, published settle after the 10x fix) rows whose settle is clearly not a market
+#: level (1.00 placeholders, a 10.25 first print, an 18.14 between 32 and 35). Kept as published.
+SUSPECT_SETTLES: tuple[tuple[str, str, float], ...] = (
+    ("VXQ09", "2008-10-30", 18.14),
+    ("VXF09", "2008-04-21", 1.00),
+    ("VXG09", "2008-04-21", 1.00),
+    ("VXG14", "2013-05-28", 10.25),
+)
+
+CFE_COLUMNS = [
+    "date", "contract", "year", "month", "expiry",
+    "settle", "open", "high", "low", "close", "volume", "open_interest",
+]
+INDEX_COLUMNS = ["date", "index", "open", "high", "low", "close"]
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _read_packaged(name: str) -> pd.DataFrame:
+    with as_file(files(DATA_PACKAGE).joinpath("data", name)) as path:
+        return pq.read_table(path).to_pandas()
+
+
+def _midnight(values) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(values)).as_unit("ns")
+
+
+@lru_cache(maxsize=1)
+def _cfe_raw() -> pd.DataFrame:
+    raw = _read_packaged(CFE_FILE)
+    raw["trade_date"] = _midnight(raw["trade_date"])
+    return raw
+
+
+def load_cfe_raw() -> pd.DataFrame:
+    """The packaged CFE publication, parsed but untouched (trade_date as datetime64[ns])."""
+    return _cfe_raw().copy()
+
+
+@lru_cache(maxsize=1)
+def _cfe_all() -> pd.DataFrame:
+    """Traded rows (Settle > 0), 10x fixed, with contract, year, month, expiry."""
+    raw = _cfe_raw()
+    raw = raw[raw["settle"] > 0]
+    code = raw["futures"].str.extract(r"^([FGHJKMNQUVXZ]) \((\w{3}) (\d{2})\)$")
+    if code.isna().any().any():
+        raise ValueError(f"unparsed futures codes: {sorted(raw['futures'][code.isna().any(axis=1)].unique())}")
+    month = code[1].map({m: i + 1 for i, m in enumerate(_MONTH_NAMES)}).astype("int64")
+    if not (code[0] == month.map(lambda m: MONTH_CODES[m - 1])).all():
+        raise ValueError("futures month letter disagrees with the month name")
+    year = (2000 + code[2].astype("int64")).astype("int64")
+
+    df = pd.DataFrame(
+        {
+            "date": raw["trade_date"],
+            "contract": contract_code(year.to_numpy(), month.to_numpy()),
+            "year": year,
+            "month": month,
+            "expiry": _midnight(vix_expiry(year.to_numpy(), month.to_numpy())),
+        }
+    )
+    df["contract"] = df["contract"].astype("str")
+    for contract, expiry in EXPIRY_OVERRIDES.items():
+        df.loc[df["contract"] == contract, "expiry"] = expiry
+    scale = np.where(raw["trade_date"] < MULTIPLIER_CHANGE, 10.0, 1.0)
+    traded = raw["total_volume"].to_numpy() > 0
+    for col in PRICE_COLUMNS:
+        price = raw[col].to_numpy(dtype="float64") / scale
+        if col != "settle":
+            # open/high/low/close are trade prices: NaN when published 0 / blank, and on
+            # zero-volume days, where the publication holds placeholders (e.g. high < low).
+            price = np.where((price > 0) & traded, price, np.nan)
+        df[col] = price
+    df["volume"] = raw["total_volume"].astype("int64")
+    df["open_interest"] = raw["open_interest"].astype("int64")
+    df = df[CFE_COLUMNS].sort_values(["date", "expiry"], kind="stable").reset_index(drop=True)
+    if (df["date"] > df["expiry"]).any():
+        bad = df[df["date"] > df["expiry"]]
+        raise ValueError(f"CFE rows after their contract's expiry:\n{bad.head()}")
+    return df
+
+
+def load_cfe_settlements() -> pd.DataFrame:
+    """Daily CFE VX settlements in VIX points, one row per (date, contract), ``date < expiry``.
+
+    Columns: date, expiry (datetime64[ns] midnight), contract ("VXK04"), year, month (int64),
+    settle, open, high, low, close (float64, VIX points; published prices before 2007-03-26 divided
+    by 10; open/high/low/close NaN where published 0 / blank or where volume is 0), volume
+    (Total Volume), open_interest (int64). Untraded rows (Settle 0) and final-settlement rows
+    (``date == expiry``, see :func:`load_cfe_final_settlements`) are not included. Sorted by date,
+    then expiry (front month first).
+    """
+    df = _cfe_all()
+    return df[df["date"] < df["expiry"]].reset_index(drop=True).copy()
+
+
+def load_cfe_final_settlements() -> pd.DataFrame:
+    """Final settlement value of each expired contract: its published row on the expiry date.
+
+    Columns as :func:`load_cfe_settlements` (``date == expiry``; settle = final settlement value).
+    """
+    df = _cfe_all()
+    return df[df["date"] == df["expiry"]].reset_index(drop=True).copy()
+
+
+@lru_cache(maxsize=1)
+def _tbill() -> pd.Series:
+    raw = _read_packaged(TBILL_FILE)
+    s = pd.Series(
+        raw["value"].to_numpy(dtype="float64"),
+        index=pd.DatetimeIndex(_midnight(raw["date"]), name="date"),
+        name="tbill_13week",
+    ).sort_index()
+    if not s.index.is_unique:
+        raise ValueError("duplicate T-bill dates")
+    return s
+
+
+def load_tbill() -> pd.Series:
+    """13-week T-bill discount rate as a fraction (0.0222 = 2.22%), date-indexed, ascending."""
+    return _tbill().copy()
+
+
+@lru_cache(maxsize=1)
+def _arch_indices() -> pd.DataFrame:
+    from arch.data import nasdaq, sp500, vix
+
+    frames = []
+    for name, module in (("SPX", sp500), ("COMP", nasdaq)):
+        d = module.load()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": _midnight(d.index),
+                    "index": name,
+                    **{c.lower(): pd.to_numeric(d[c], errors="coerce").to_numpy("float64")
+                       for c in ("Open", "High", "Low", "Close")},
+                }
+            )
+        )
+    v = vix.load()
+    close = pd.to_numeric(v["vix"], errors="coerce").to_numpy("float64")  # '.' on holidays -> NaN
+    frames.append(
+        pd.DataFrame(
+            {"date": _midnight(v.index), "index": "VIX", "open": close, "high": close, "low": close,
+             "close": close}
+        )
+    )
+    df = pd.concat(frames, ignore_index=True)
+    df["index"] = df["index"].astype("str")
+    df = df.dropna(subset=["open", "high", "low", "close"])
+    return df[INDEX_COLUMNS].sort_values(["date", "index"], kind="stable").reset_index(drop=True)
+
+
+def load_arch_indices() -> pd.DataFrame:
+    """Daily index levels from the ``arch`` package: long frame date, index, open, high, low, close.
+
+    SPX (``arch.data.sp500``) and COMP (``arch.data.nasdaq``): unadjusted Open/High/Low/Close.
+    VIX (``arch.data.vix``): arch ships the close only, so open = high = low = close for VIX.
+    Rows with a non-numeric value (VIX holidays published as '.') are dropped. Sorted by date, index.
+    """
+    return _arch_indices().copy()
+
+
+def coverage() -> pd.DataFrame:
+    """First and last date (and row count) of each real series, indexed by series name."""
+    rows = {
+        "cfe_vix_futures": load_cfe_settlements()["date"],
+        "tbill_13week": load_tbill().index.to_series(),
+    }
+    idx = load_arch_indices()
+    for name in ("SPX", "COMP", "VIX"):
+        rows[name] = idx.loc[idx["index"] == name, "date"]
+    return pd.DataFrame(
+        [{"series": name, "first": d.min(), "last": d.max(), "rows": len(d)} for name, d in rows.items()]
+    ).set_index("series")

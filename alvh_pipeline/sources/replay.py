@@ -1,0 +1,135 @@
+"""The `replay` source: real history where it exists, generated conditioned on it elsewhere,
+with `provenance` = "real" or "model" on every row.
+
+Real: SPX and NASDAQ Composite OHLC 1999-01-04..2018-12-31 and VIX close 2014-01-03..2019-01-03
+(`arch.data`), CFE VX settlements 2004-03-26..2014-08-14 and the 13-week T-bill 2005..2014
+(shipped in the package). Model: the VIX before 2014 (30-day implied vol of the variance model
+driven by the EWMA variance of real SPX returns), VX futures outside the CFE span, every option
+chain (priced off the real spot / real futures with implied vols set by the real VIX), quotes and
+depth, breadth (from real SPX moves), the equity basket (the synthetic universe re-based on real
+SPX returns, planted pairs kept), fundamentals, macro calendar, REER and rate differential.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from alvh_pipeline.core import calendar as cal
+from alvh_pipeline.core import market_sim as ms
+from alvh_pipeline.sources import real_data, synthetic
+
+MODEL_TABLES = {"spx_options", "vix_options", "breadth", "macro_events", "fundamentals", "equity_bars"}
+
+
+def variance_from_vix(vix: np.ndarray, cfg: ms.SimConfig) -> np.ndarray:
+    """Spot variance v_t whose model VIX (`market_sim.vix_future_fair(v, 0)`) equals `vix`."""
+    theta, k, length = cfg.long_run_vol**2, cfg.fwd_var_speed, ms.THIRTY_DAYS
+    decay = (1.0 - np.exp(-k * length)) / (k * length)
+    target = (np.asarray(vix) / 100.0) ** 2 / ms.vrp(0.0)
+    return np.maximum(theta + (target - theta) / decay, 1e-4)
+
+
+@lru_cache(maxsize=2)
+def replay_state(cfg: ms.SimConfig) -> tuple[ms.MarketState, pd.Series, pd.DataFrame]:
+    """A MarketState whose SPX, COMP, variance, rates and equities follow the real paths.
+    Returns (state, vix_provenance by date, real index OHLC)."""
+    idx = real_data.load_arch_indices()
+    spx = idx[idx["index"] == "SPX"].set_index("date")
+    comp = idx[idx["index"] == "COMP"].set_index("date")
+    dates = pd.DatetimeIndex(spx.index).intersection(cal.all_sessions())
+    spx, comp = spx.reindex(dates), comp.reindex(dates).ffill()
+
+    spx_ret = np.log(spx["close"]).diff().fillna(0.0).to_numpy()
+    ewma_var = pd.Series(spx_ret**2 * 252).ewm(halflife=10, min_periods=1).mean().to_numpy()
+    model_vix = 100 * np.sqrt(ms.vrp(0.0) * np.maximum(ewma_var, 0.0064))
+    real_vix = idx[idx["index"] == "VIX"].set_index("date")["close"].reindex(dates)
+    vix = real_vix.fillna(pd.Series(model_vix, index=dates))
+    vix_prov = pd.Series(np.where(real_vix.notna(), "real", "model"), index=dates)
+    v = variance_from_vix(vix.to_numpy(), cfg)
+
+    base = ms.market_state(cfg)
+    pos = base.index_of(dates)
+    # Re-base the synthetic equities on real SPX returns: replace each name's market component,
+    # and give followers of planted pairs their leader's adjustment times the hedge ratio so the
+    # planted cointegration survives.
+    real_cum = np.cumsum(spx_ret)
+    syn_cum = np.cumsum(base.spx_ret[pos]) - base.spx_ret[pos][0]
+    adj = np.outer(real_cum - syn_cum, base.equity_beta)
+    sym_pos = {s: i for i, s in enumerate(base.symbols)}
+    for p in base.planted_pairs:  # ~10 pairs
+        adj[:, sym_pos[p.follower]] = p.hedge_ratio * adj[:, sym_pos[p.leader]]
+    eq = base.equity_close[pos] * np.exp(adj)
+
+    tbill = real_data.load_tbill().reindex(dates).ffill()
+    tbill = tbill.fillna(pd.Series(base.tbill[pos], index=dates)).to_numpy()
+    state = dataclasses.replace(
+        base, dates=dates, regime=base.regime[pos], variance=v, spx=spx["close"].to_numpy(),
+        spx_ret=spx_ret, comp=comp["close"].to_numpy(), equity_close=eq, tbill=tbill,
+        reer=base.reer[pos], rate_diff=base.rate_diff[pos],
+        etf_close={"SPY": spx["close"].to_numpy() / 10.0, "QQQ": comp["close"].to_numpy() / 40.0,
+                   "IWM": base.etf_close["IWM"][pos] * np.exp(1.1 * (real_cum - syn_cum))},
+    )
+    real_ohlc = pd.concat([spx.assign(index="SPX"), comp.assign(index="COMP")]).reset_index(names="date")
+    return state, vix_prov, real_ohlc
+
+
+def _index_levels(state, vix_prov, real_ohlc, dates) -> pd.DataFrame:
+    real = real_ohlc[real_ohlc["date"].isin(dates)][["date", "index", "open", "high", "low", "close"]]
+    real = real.assign(provenance="real")
+    vix = synthetic.generate_from_state(state, "index_levels", dates)
+    vix = vix[vix["index"] == "VIX"].copy()
+    vix["provenance"] = vix_prov.reindex(pd.DatetimeIndex(vix["date"])).to_numpy()
+    out = pd.concat([real, vix], ignore_index=True)
+    out["order"] = out["index"].map({"SPX": 0, "COMP": 1, "VIX": 2})
+    return out.sort_values(["date", "order"]).drop(columns="order").reset_index(drop=True)
+
+
+def _vix_futures(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    cfe = real_data.load_cfe_settlements()
+    cfe_dates = set(pd.DatetimeIndex(cfe["date"]))
+    model = [d for d in dates if d not in cfe_dates]
+    parts = []
+    if model:
+        parts.append(synthetic.generate_from_state(state, "vix_futures", model).assign(provenance="model"))
+    real = cfe[cfe["date"].isin(dates)].sort_values(["date", "expiry"])
+    for d, g in real.groupby("date", sort=True):  # a day's quote noise needs its own stream
+        listed = pd.DataFrame({"contract": g["contract"].to_numpy(), "expiry": g["expiry"].to_numpy(),
+                               "month_index": np.arange(1, len(g) + 1)})
+        stress = float(ms.stress_level(state.variance[state.index_of([d])[0]], state.config))
+        parts.append(synthetic.vix_futures_quotes(d, g["settle"].to_numpy(), listed, stress,
+                                                  ms.day_rng(state.config.seed, "vix_futures", d), "real"))
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["date", "month_index"]).reset_index(drop=True)
+
+
+def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> pd.DataFrame:
+    cfg = config or ms.SimConfig()
+    state, vix_prov, real_ohlc = replay_state(cfg)
+    dates = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    outside = dates[~dates.isin(state.dates)]
+    if len(outside):
+        raise ValueError(
+            f"replay source: {len(outside)} day(s) outside the real SPX span "
+            f"{state.dates[0].date()}..{state.dates[-1].date()} or not sessions, e.g. {outside[0].date()}")
+    if table == "index_levels":
+        return _index_levels(state, vix_prov, real_ohlc, dates)
+    if table == "vix_futures":
+        return _vix_futures(state, dates)
+    if table == "vix_options":
+        fut = _vix_futures(state, dates)
+        parts = [synthetic.vix_chain(d, g, float(state.tbill[state.index_of([d])[0]]),
+                                     float(ms.stress_level(state.variance[state.index_of([d])[0]], cfg)),
+                                     ms.day_rng(cfg.seed, "vix_options", d), "model")
+                 for d, g in fut.groupby("date", sort=True)]
+        return pd.concat(parts, ignore_index=True)
+    out = synthetic.generate_from_state(state, table, dates)
+    if table == "rates":
+        real_tb = real_data.load_tbill()
+        out["provenance"] = np.where(pd.DatetimeIndex(out["date"]).isin(real_tb.index), "real", "model")
+        return out
+    return out.assign(provenance="model")

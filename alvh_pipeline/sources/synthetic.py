@@ -1,0 +1,395 @@
+"""The `synthetic` source: the nine raw tables cut from the simulated market state
+(`core.market_sim`). Each table for each day is a pure function of (config, date): per-day
+noise comes from `day_rng(seed, table, date)`, so partitions can be built in any order.
+
+Option quotes are centred on the model price (mid = Black-Scholes / Black-76 price exactly, the
+half-spread a whole number of ticks), so put-call parity holds on mids and implied vols invert
+back to `model_iv`; quotes whose bid would be negative are floored at 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from alvh_pipeline.core import calendar as cal
+from alvh_pipeline.core import market_sim as ms
+from alvh_pipeline.core.pricing import black, black_scholes
+
+SPX_DIV_YIELD = 0.018
+
+
+def _dates(dates: Sequence) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+
+
+def _stress(state: ms.MarketState, idx) -> np.ndarray:
+    return ms.stress_level(state.variance[idx], state.config)
+
+
+def _ceil_tick(x: np.ndarray, tick) -> np.ndarray:
+    return np.ceil(np.round(np.asarray(x) / tick, 9)) * tick
+
+
+def _per_day(state, table: str, dates: pd.DatetimeIndex, build: Callable) -> pd.DataFrame:
+    frames = [build(state, d, day_index, ms.day_rng(state.config.seed, table, d))
+              for d, day_index in zip(dates, state.index_of(dates))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ---- equity_bars ---------------------------------------------------------------------------
+
+def _equity_day(state: ms.MarketState, d, i: int, rng: np.random.Generator) -> pd.DataFrame:
+    names = np.concatenate([state.symbols, list(state.etf_close)])
+    sectors = np.concatenate([state.sectors, ["ETF"] * len(state.etf_close)])
+    close = np.concatenate([state.equity_close[i], [state.etf_close[k][i] for k in state.etf_close]])
+    prev = np.concatenate(
+        [state.equity_close[max(i - 1, 0)], [state.etf_close[k][max(i - 1, 0)] for k in state.etf_close]]
+    )
+    n = len(names)
+    stress = float(_stress(state, i))
+    daily_vol = np.sqrt(state.variance[i] / 252.0)
+    open_ = prev * np.exp(0.3 * daily_vol * rng.standard_normal(n))
+    span = np.abs(rng.standard_normal((2, n))) * daily_vol * 0.8
+    high = np.maximum(open_, close) * np.exp(span[0])
+    low = np.minimum(open_, close) * np.exp(-span[1])
+    base_vol = np.where(sectors == "ETF", 6e7, 2e6)
+    volume = (base_vol * (1 + stress) * np.exp(0.3 * rng.standard_normal(n))).astype(np.int64)
+    half_spread = close * np.where(sectors == "ETF", 0.5e-4, 2.5e-4) * (1 + 2 * stress)
+    half_spread = np.maximum(_ceil_tick(half_spread, 0.01), 0.01)
+    mid = np.round(close, 2)
+    size_base = np.where(sectors == "ETF", 5000, 800) / (1 + 2 * stress)
+    sizes = np.maximum(1, (size_base * np.exp(0.4 * rng.standard_normal((2, n))))).astype(np.int64) * 1
+    return pd.DataFrame(
+        {
+            "date": d, "symbol": names, "sector": sectors,
+            "open": np.round(open_, 2), "high": np.round(high, 2), "low": np.round(low, 2),
+            "close": mid, "volume": volume,
+            "bid": np.round(mid - half_spread, 2), "ask": np.round(mid + half_spread, 2),
+            "bid_size": sizes[0], "ask_size": sizes[1], "provenance": "synthetic",
+        }
+    )
+
+
+# ---- index_levels ----------------------------------------------------------------------------
+
+def _ohlc_from_close(close, prev, vol, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(close)
+    open_ = prev * np.exp(0.3 * vol * rng.standard_normal(n))
+    span = np.abs(rng.standard_normal((2, n))) * vol * 0.8
+    return open_, np.maximum(open_, close) * np.exp(span[0]), np.minimum(open_, close) * np.exp(-span[1])
+
+
+def _index_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
+    j = max(i - 1, 0)
+    vix = ms.vix_future_fair(state.variance[[i, j]], 0.0, state.config)
+    close = np.array([state.spx[i], state.comp[i], vix[0]])
+    prev = np.array([state.spx[j], state.comp[j], vix[1]])
+    vol = np.array([np.sqrt(state.variance[i] / 252)] * 2 + [0.05])
+    o, h, lo = _ohlc_from_close(close, prev, vol, rng)
+    return pd.DataFrame(
+        {
+            "date": d, "index": ["SPX", "COMP", "VIX"], "open": np.round(o, 2), "high": np.round(h, 2),
+            "low": np.round(lo, 2), "close": np.round(close, 2), "provenance": "synthetic",
+        }
+    )
+
+
+# ---- vix_futures -----------------------------------------------------------------------------
+
+def vix_futures_quotes(
+    d, futures_fair: np.ndarray, listed: pd.DataFrame, stress: float, rng: np.random.Generator,
+    provenance: np.ndarray | str = "synthetic",
+) -> pd.DataFrame:
+    """Quotes, depth, volume and open interest around given settlements (front month first).
+    Spreads widen with months out and stress (≥ 0.25 vol pt in stress), depth thins likewise."""
+    m = listed["month_index"].to_numpy()
+    settle = np.round(np.asarray(futures_fair) / 0.05) * 0.05
+    spread = 0.05 * (1 + 0.5 * (m - 1)) * (1 + 3.0 * stress)
+    spread = np.where(stress > 0.5, np.maximum(spread, 0.25), spread)
+    half = _ceil_tick(spread / 2, 0.05)
+    depth = 400 * np.exp(-0.45 * (m - 1)) / (1 + 2.5 * stress)
+    sizes = np.maximum(1, depth * np.exp(0.3 * rng.standard_normal((2, len(m))))).astype(np.int64)
+    volume = (60000 * np.exp(-0.7 * (m - 1)) * (1 + stress) * np.exp(0.3 * rng.standard_normal(len(m)))).astype(np.int64)
+    oi = (150000 * np.exp(-0.5 * (m - 1)) * np.exp(0.1 * rng.standard_normal(len(m)))).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "date": pd.Timestamp(d), "contract": listed["contract"].to_numpy(),
+            "expiry": pd.DatetimeIndex(listed["expiry"]), "month_index": m.astype(np.int64),
+            "settle": np.round(settle, 2), "bid": np.round(settle - half, 2), "ask": np.round(settle + half, 2),
+            "bid_size": sizes[0], "ask_size": sizes[1], "volume": volume, "open_interest": oi,
+            "provenance": provenance,
+        }
+    )
+
+
+def _years_to(d, expiries) -> np.ndarray:
+    return (pd.DatetimeIndex(expiries) - pd.Timestamp(d)).days.to_numpy() / 365.0
+
+
+def _vix_futures_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
+    listed = cal.listed_vix_futures(d)
+    tau = _years_to(d, listed["expiry"])
+    fair = ms.vix_future_fair(state.variance[i], tau, state.config)
+    # Small contract-specific noise that vanishes at expiry keeps the curve from being a
+    # deterministic function of v_t while preserving convergence to the VIX.
+    fair = fair * np.exp(0.01 * np.sqrt(tau) * rng.standard_normal(len(tau)))
+    return vix_futures_quotes(d, fair, listed, float(_stress(state, i)), rng)
+
+
+# ---- option chains ----------------------------------------------------------------------------
+
+def option_quotes(price: np.ndarray, stress: float, months_out: np.ndarray, tick_small: float,
+                  tick_large: float, rng: np.random.Generator, base_size: float) -> tuple[np.ndarray, ...]:
+    """Bid/ask centred on `price`; half-spread in whole ticks, wider in stress and further out."""
+    raw_half = (0.05 + 0.015 * price) * (1 + 2.0 * stress) * (1 + 0.15 * months_out)
+    tick = np.where(price < 3.0, tick_small, tick_large)
+    half = np.maximum(_ceil_tick(raw_half, tick), tick)
+    bid = np.maximum(price - half, 0.0)
+    ask = price + half
+    depth = base_size / (1 + 2.5 * stress) * np.exp(-0.2 * months_out)
+    sizes = np.maximum(1, depth * np.exp(0.4 * rng.standard_normal((2, len(price))))).astype(np.int64)
+    return np.round(bid, 4), np.round(ask, 4), sizes[0], sizes[1]
+
+
+def spx_smile(atm: np.ndarray, log_moneyness: np.ndarray, tau: np.ndarray, stress) -> np.ndarray:
+    """Parametric put skew on standardised moneyness x = ln(K/F) / (atm √τ)."""
+    x = log_moneyness / (atm * np.sqrt(tau))
+    skew = -0.12 * (1 + 0.5 * np.asarray(stress))
+    return atm * np.clip(1 + skew * x + 0.015 * x * x, 0.45, 3.0)
+
+
+def spx_chain(d, spot: float, v: float, rate: float, stress: float, cfg: ms.SimConfig,
+              rng: np.random.Generator, provenance="synthetic") -> pd.DataFrame:
+    expiries = cal.spx_expiries(d)
+    tau = _years_to(d, expiries)
+    atm = ms.spx_atm_vol(v, tau, cfg)
+    fwd = spot * np.exp((rate - SPX_DIV_YIELD) * tau)
+    lo = fwd * np.exp(-4.0 * atm * np.sqrt(tau))
+    hi = fwd * np.exp(2.5 * atm * np.sqrt(tau))
+    counts = (np.floor(hi / 5) - np.ceil(lo / 5) + 1).astype(int)
+    e_idx = np.repeat(np.arange(len(tau)), counts)
+    starts = np.repeat(np.ceil(lo / 5), counts)
+    strikes = 5.0 * (starts + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    n = len(strikes)
+    e_idx = np.concatenate([e_idx, e_idx])
+    strike = np.concatenate([strikes, strikes])
+    opt = np.array(["C"] * n + ["P"] * n)
+    t = tau[e_idx]
+    vol = spx_smile(atm[e_idx], np.log(strike / fwd[e_idx]), t, stress)
+    price = black_scholes(spot, strike, t, vol, rate, SPX_DIV_YIELD, opt)
+    bid, ask, bs, asz = option_quotes(price, stress, t * 12, 0.05, 0.10, rng, 150)
+    return pd.DataFrame(
+        {
+            "date": pd.Timestamp(d), "expiry": expiries[e_idx], "strike": strike, "option_type": opt,
+            "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz, "underlying": round(spot, 2),
+            "rate": rate, "dividend_yield": SPX_DIV_YIELD, "model_iv": vol, "provenance": provenance,
+        }
+    )
+
+
+def vix_strike_grid(lo: float, hi: float) -> np.ndarray:
+    """Listed VIX strikes: whole points up to 50, every 5 above."""
+    fine = np.arange(max(np.ceil(lo), 1.0), min(np.floor(hi), 50.0) + 1)
+    coarse = np.arange(55.0, 5 * np.floor(hi / 5) + 1, 5.0) if hi >= 55 else np.array([])
+    return np.concatenate([fine, coarse])
+
+
+def vix_chain(d, futures: pd.DataFrame, rate: float, stress: float, rng: np.random.Generator,
+              provenance="synthetic", n_months: int = 4) -> pd.DataFrame:
+    """Black-76 chain on each of the first `n_months` VX futures, with a call skew."""
+    fut = futures.nsmallest(n_months, "month_index")
+    parts = []
+    for f, expiry in zip(fut["settle"].to_numpy(), pd.DatetimeIndex(fut["expiry"])):  # ≤ 4 expiries
+        tau = max((expiry - pd.Timestamp(d)).days, 1) / 365.0
+        # VIX options: ~85% ATM vol one month out, higher in stress, decaying with term.
+        atm = (0.85 + 0.4 * stress) * (12 * tau) ** -0.25
+        sd = atm * np.sqrt(tau)
+        k = vix_strike_grid(f * np.exp(-1.2 * sd), f * np.exp(3.0 * sd))
+        parts.append(pd.DataFrame({"expiry": expiry, "strike": k, "tau": tau, "atm": atm, "future_price": f}))
+    chain = pd.concat(parts, ignore_index=True)
+    chain = pd.concat([chain.assign(option_type="C"), chain.assign(option_type="P")], ignore_index=True)
+    x = np.log(chain["strike"] / chain["future_price"]) / (chain["atm"] * np.sqrt(chain["tau"]))
+    vol = chain["atm"].to_numpy() * np.clip(1 + 0.18 * x + 0.02 * x * x, 0.5, 3.0)
+    price = black(chain["future_price"].to_numpy(), chain["strike"].to_numpy(), chain["tau"].to_numpy(), vol,
+                  np.exp(-rate * chain["tau"].to_numpy()), chain["option_type"].to_numpy())
+    bid, ask, bs, asz = option_quotes(price, stress, chain["tau"].to_numpy() * 12, 0.05, 0.05, rng, 300)
+    return pd.DataFrame(
+        {
+            "date": pd.Timestamp(d), "expiry": chain["expiry"], "strike": chain["strike"],
+            "option_type": chain["option_type"], "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz,
+            "future_price": chain["future_price"], "rate": rate, "model_iv": vol, "provenance": provenance,
+        }
+    )
+
+
+
+def _spx_options_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
+    return spx_chain(d, float(state.spx[i]), float(state.variance[i]), float(state.tbill[i]),
+                     float(_stress(state, i)), state.config, rng)
+
+
+def _vix_options_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
+    fut = _vix_futures_day(state, d, i, ms.day_rng(state.config.seed, "vix_futures", d))
+    return vix_chain(d, fut, float(state.tbill[i]), float(_stress(state, i)), rng)
+
+
+# ---- breadth ---------------------------------------------------------------------------------
+
+def breadth_from_returns(d, ret: float, vol: float, drawdown: float, rng, provenance="synthetic") -> pd.DataFrame:
+    """NYSE breadth consistent with the index move: the advancing share is a smooth function of
+    the day's return in units of its volatility."""
+    total = int(3000 + rng.integers(-150, 150))
+    unchanged = int(total * rng.uniform(0.02, 0.05))
+    p_up = float(np.clip(0.5 + 0.45 * np.tanh(1.2 * ret / max(vol, 1e-6)) + 0.05 * rng.standard_normal(), 0.02, 0.98))
+    advancers = int(round((total - unchanged) * p_up))
+    decliners = total - unchanged - advancers
+    vol_total = 1.0e9 * (1 + 2 * abs(ret) / max(vol, 1e-6))
+    up_volume = int(vol_total * np.clip(p_up + 0.05 * rng.standard_normal(), 0.01, 0.99))
+    new_highs = int(max(0.0, 200 * (1 - 10 * drawdown)) * rng.uniform(0.5, 1.5))
+    new_lows = int(max(0.0, 600 * min(drawdown, 0.5) * 2) * rng.uniform(0.5, 1.5))
+    return pd.DataFrame(
+        {
+            "date": [pd.Timestamp(d)], "exchange": "NYSE", "advancers": advancers, "decliners": decliners,
+            "unchanged": unchanged, "total_issues": total, "up_volume": up_volume,
+            "down_volume": int(vol_total) - up_volume, "new_highs": new_highs, "new_lows": new_lows,
+            "provenance": provenance,
+        }
+    )
+
+
+def _breadth_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
+    window = state.spx[max(0, i - 251) : i + 1]
+    drawdown = 1.0 - state.spx[i] / window.max()
+    return breadth_from_returns(d, float(state.spx_ret[i]), float(np.sqrt(state.variance[i] / 252)), drawdown, rng)
+
+
+# ---- macro_events ------------------------------------------------------------------------------
+
+FOMC_MONTHS = (1, 3, 5, 6, 7, 9, 11, 12)
+
+
+def macro_calendar(start, end) -> pd.DataFrame:
+    """Scheduled releases: 8 FOMC decisions a year (a Wednesday in the second half of the
+    month), CPI around the 13th and PPI around the 14th of every month, moved to a session."""
+    months = pd.period_range(pd.Timestamp(start) - pd.DateOffset(months=1), pd.Timestamp(end) + pd.DateOffset(months=1), freq="M")
+    first = months.to_timestamp()
+    # third Wednesday of the FOMC months
+    wed = first + pd.to_timedelta((2 - first.weekday) % 7 + 14, unit="D")
+    fomc = wed[np.isin(first.month, FOMC_MONTHS)]
+    cpi = cal.previous_session(first + pd.Timedelta(days=12))
+    ppi = cal.previous_session(first + pd.Timedelta(days=13))
+    cpi = cal.previous_session(np.where(ppi == cpi, cpi - pd.Timedelta(days=1), cpi))
+    out = pd.concat(
+        [pd.DataFrame({"event_type": t, "event_date": pd.DatetimeIndex(x)}) for t, x in
+         (("FOMC", cal.previous_session(fomc)), ("CPI", cpi), ("PPI", ppi))],
+        ignore_index=True,
+    )
+    return out[(out.event_date >= pd.Timestamp(start)) & (out.event_date <= pd.Timestamp(end))]
+
+
+def macro_events_day(seed: int, d, provenance="synthetic") -> pd.DataFrame:
+    d = pd.Timestamp(d)
+    ev = macro_calendar(d - pd.Timedelta(days=90), d + pd.Timedelta(days=90)).reset_index(drop=True)
+    # The surprise of a release is fixed by (seed, event, date), so every as-of day agrees on it.
+    surprise = np.array([ms.day_rng(seed, f"macro_{t}", e).standard_normal()
+                         for t, e in zip(ev.event_type, ev.event_date)])
+    ev["surprise"] = np.where(ev.event_date <= d, surprise, np.nan)
+    ev.insert(0, "date", d)
+    ev["provenance"] = provenance
+    return ev.sort_values(["event_date", "event_type"]).reset_index(drop=True)
+
+
+def _macro_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
+    return macro_events_day(state.config.seed, d)
+
+
+# ---- fundamentals -------------------------------------------------------------------------------
+
+def fundamentals_asof(seed: int, symbols: np.ndarray, close_at, d, provenance="synthetic") -> pd.DataFrame:
+    """Latest quarterly report per symbol published on or before `d`. Each report's values are
+    fixed by (seed, symbol, quarter) and the price at quarter end (`close_at(dates) -> (n_dates, N)`),
+    so they are identical from every as-of date."""
+    d = pd.Timestamp(d)
+    q_ends = pd.period_range(d - pd.DateOffset(months=9), d, freq="Q").to_timestamp(how="end").normalize()
+    q_ends = q_ends[q_ends < d]
+    n = len(symbols)
+    rng0 = np.random.default_rng([seed, 200])
+    ep_base = rng0.uniform(0.03, 0.08, n)
+    cf_mult = rng0.uniform(1.2, 2.0, n)
+    payout = rng0.uniform(0.0, 0.6, n)
+    shares = rng0.integers(50_000_000, 5_000_000_000, n)
+    recs = []
+    for qe in q_ends:  # at most 3 quarters
+        rng = ms.day_rng(seed, "fundamentals", qe)
+        lag = rng.integers(20, 46, n)
+        noise = np.exp(0.1 * rng.standard_normal(n))
+        px = close_at(pd.DatetimeIndex([qe]))[0]
+        eps = px * ep_base * noise
+        recs.append(pd.DataFrame({
+            "symbol": symbols, "fiscal_period_end": qe, "report_date": qe + pd.to_timedelta(lag, unit="D"),
+            "eps_ttm": eps, "cfps_ttm": eps * cf_mult, "dps_ttm": np.maximum(eps, 0) * payout,
+            "shares_outstanding": shares.astype(np.int64),
+        }))
+    allq = pd.concat(recs, ignore_index=True)
+    known = allq[allq.report_date <= d].sort_values(["symbol", "fiscal_period_end"])
+    latest = known.groupby("symbol", sort=True).tail(1)
+    latest.insert(0, "date", d)
+    latest["provenance"] = provenance
+    return latest.reset_index(drop=True)
+
+
+def _fundamentals_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
+    def close_at(ds: pd.DatetimeIndex) -> np.ndarray:
+        # last close on or before each date; the first session stands in before the history
+        pos = np.searchsorted(state.dates.values, ds.values, side="right") - 1
+        return state.equity_close[np.clip(pos, 0, None)]
+
+    return fundamentals_asof(state.config.seed, state.symbols, close_at, d)
+
+
+# ---- rates -------------------------------------------------------------------------------------
+
+def _rates(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    i = state.index_of(dates)
+    return pd.DataFrame(
+        {
+            "date": dates, "tbill_3m": np.round(state.tbill[i], 6), "reer_index": state.reer[i],
+            "rate_differential": state.rate_diff[i], "provenance": "synthetic",
+        }
+    )
+
+
+_BUILDERS = {
+    "equity_bars": _equity_day,
+    "index_levels": _index_day,
+    "vix_futures": _vix_futures_day,
+    "spx_options": _spx_options_day,
+    "vix_options": _vix_options_day,
+    "breadth": _breadth_day,
+    "macro_events": _macro_day,
+    "fundamentals": _fundamentals_day,
+}
+
+
+def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> pd.DataFrame:
+    """Rows of raw `table` for the given trading days (contract columns, any order of dates)."""
+    return generate_from_state(ms.market_state(config or ms.SimConfig()), table, dates)
+
+
+def generate_from_state(state: ms.MarketState, table: str, dates: Sequence) -> pd.DataFrame:
+    dates = _dates(dates)
+    if table == "rates":
+        return _rates(state, dates)
+    return _per_day(state, table, dates, _BUILDERS[table])
+
+
+def ground_truth(config: ms.SimConfig | None = None) -> dict:
+    """What the synthetic market planted: cointegrated pairs and the regime of every day."""
+    state = ms.market_state(config or ms.SimConfig())
+    return {
+        "planted_pairs": [p.__dict__ for p in state.planted_pairs],
+        "regimes": pd.Series(np.asarray(ms.REGIMES)[state.regime], index=state.dates, name="regime"),
+    }
