@@ -3,9 +3,9 @@ range of sessions in one run on the project's Dagster instance (DAGSTER_HOME), t
 the results are and what the checks said."""
 
 import argparse
+import os
 import sys
 import time
-import warnings
 
 import pandas as pd
 
@@ -27,8 +27,6 @@ def run(job_name: str, start: str, end: str) -> int:
     from alvh_pipeline.definitions import defs
     from alvh_pipeline.lake import lake_root_from_env
 
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     instance = dg.DagsterInstance.get()
     t0 = time.time()
     result = defs.resolve_job_def(job_name).execute_in_process(
@@ -39,7 +37,7 @@ def run(job_name: str, start: str, end: str) -> int:
     print(f"\n{job_name}: sessions {start}..{end} in {elapsed:.1f}s (run {result.run_id})")
     rows = {}
     for ev in result.get_asset_materialization_events():
-        mat = ev.asset_materialization
+        mat = ev.event_specific_data.materialization
         rows[mat.asset_key.to_user_string()] = mat.metadata.get("rows").value if "rows" in mat.metadata else ""
     for key in sorted(rows):
         print(f"  {key:40s} rows={rows[key]}")
@@ -50,7 +48,9 @@ def run(job_name: str, start: str, end: str) -> int:
         print(f"  FAILED {c.asset_key.to_user_string()}:{c.check_name}: {c.description}")
     for step in result.get_failed_step_keys() if hasattr(result, "get_failed_step_keys") else []:
         print(f"  step failed: {step}")
-    print(f"lake: {lake_root_from_env()}  (e.g. duckdb -c \"select * from '{lake_root_from_env()}/validated/vix_futures/*/*.parquet'\")")
+    root = os.path.abspath(lake_root_from_env())
+    print(f"lake: {root}")
+    print(f"  e.g. duckdb -c \"select * from '{root}/validated/vix_futures/*/*.parquet'\"")
     print("UI: make ui  ->  http://127.0.0.1:3000")
     return 0 if result.success else 1
 
