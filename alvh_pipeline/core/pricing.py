@@ -114,7 +114,7 @@ def implied_vol(
         hi = np.where(diff > 0, vol, hi)
         lo = np.where(diff <= 0, vol, lo)
         vega = black_vega(f, k, t, vol, d)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = vol - diff / vega
         bisect = 0.5 * (lo + hi)
         vol_new = np.where((step > lo) & (step < hi) & np.isfinite(step), step, bisect)

@@ -1,0 +1,174 @@
+"""One test per class of bad input: the gate blocks the partition, the message names table,
+column, partition and count, the offending rows are kept in quarantine with a reason, the raw
+file is untouched and validated/* refuses to publish it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alvh_pipeline.quality.gate import NotValidatedError, publish_validated, run_gate
+from alvh_pipeline.sources import files, synthetic
+
+DAY = "2024-03-05"
+PREV = "2024-03-04"
+
+
+def _raw(lake, table, frame, day=DAY):
+    lake.write_partition("raw", table, day, frame)
+
+
+def assert_blocked(lake, table, column, count, day=DAY, expectation=None):
+    gate = run_gate(lake, table, [day])
+    msg = gate.message()
+    assert not gate.passed, msg
+    assert f"raw/{table}" in msg and day in msg and column in msg, msg
+    failure = next(f for f in gate.report.failures if column in f.column and
+                   (expectation is None or f.expectation == expectation))
+    assert failure.unexpected_count == count, msg
+    assert day in failure.partitions
+    with pytest.raises(NotValidatedError, match=day):
+        publish_validated(lake, table, [day])
+    assert not lake.exists("validated", table, day)
+    assert lake.exists("raw", table, day)  # nothing lost
+    return gate
+
+
+def quarantined(lake, table, day=DAY) -> pd.DataFrame:
+    return lake.read_partition("quarantine", table, day)
+
+
+def test_clean_partition_passes_and_publishes(lake):
+    _raw(lake, "vix_futures", synthetic.generate("vix_futures", [DAY]))
+    gate = run_gate(lake, "vix_futures", [DAY])
+    assert gate.passed, gate.message()
+    assert publish_validated(lake, "vix_futures", [DAY]) == {DAY: 8}
+
+
+def test_missing_column(lake):
+    _raw(lake, "equity_bars", synthetic.generate("equity_bars", [DAY]).drop(columns=["ask"]))
+    assert_blocked(lake, "equity_bars", "ask", 103, expectation="expect_column_to_exist")
+    assert len(quarantined(lake, "equity_bars")) == 103  # table-level: the whole partition is kept
+
+
+def test_wrong_dtype(lake):
+    f = synthetic.generate("equity_bars", [DAY])
+    f["close"] = f["close"].astype(str)
+    _raw(lake, "equity_bars", f)
+    assert_blocked(lake, "equity_bars", "close", 103, expectation="expect_column_values_to_be_of_type")
+
+
+@pytest.mark.parametrize("bad", [np.nan, 0.0, -3.0])
+def test_nan_zero_negative_price(lake, bad):
+    f = synthetic.generate("equity_bars", [DAY])
+    f.loc[[3, 7], "close"] = bad
+    _raw(lake, "equity_bars", f)
+    expectation = "expect_column_values_to_not_be_null" if np.isnan(bad) else "expect_column_values_to_be_between"
+    assert_blocked(lake, "equity_bars", "close", 2, expectation=expectation)
+    q = quarantined(lake, "equity_bars")
+    assert set(q["symbol"]) >= {f.loc[3, "symbol"], f.loc[7, "symbol"]}
+    assert q["reason"].str.contains("close").all()
+
+
+def test_crossed_quote(lake):
+    f = synthetic.generate("vix_futures", [DAY])
+    f.loc[2, "bid"] = f.loc[2, "ask"] + 0.5
+    _raw(lake, "vix_futures", f)
+    assert_blocked(lake, "vix_futures", "bid,ask", 1)
+    q = quarantined(lake, "vix_futures")
+    assert list(q["contract"]) == [f.loc[2, "contract"]]
+    assert "crossed" in q["reason"].iloc[0]
+
+
+def test_duplicated_key(lake):
+    f = synthetic.generate("vix_futures", [DAY])
+    _raw(lake, "vix_futures", pd.concat([f, f.iloc[[1]]], ignore_index=True))
+    assert_blocked(lake, "vix_futures", "date,contract", 2)
+
+
+def test_rows_dated_outside_partition(lake):
+    f = synthetic.generate("breadth", [DAY, PREV])
+    _raw(lake, "breadth", f)  # both days' rows delivered into one partition
+    assert_blocked(lake, "breadth", "date", 1)
+    assert pd.Timestamp(quarantined(lake, "breadth")["date"].iloc[0]) == pd.Timestamp(PREV)
+
+
+def test_stale_quotes_over_threshold(lake):
+    prev = synthetic.generate("equity_bars", [PREV])
+    _raw(lake, "equity_bars", prev, PREV)
+    today = synthetic.generate("equity_bars", [DAY])
+    stale = today.copy()
+    cols = ["close", "bid", "ask", "volume"]
+    stale.loc[:49, cols] = prev.loc[:49, cols].to_numpy()  # 50 of 103 quotes unchanged (> 20 %)
+    _raw(lake, "equity_bars", stale)
+    assert_blocked(lake, "equity_bars", "close,bid,ask,volume", 50)
+    # a few unchanged quotes (under the threshold) are normal and pass
+    few = today.copy()
+    few.loc[:4, cols] = prev.loc[:4, cols].to_numpy()
+    _raw(lake, "equity_bars", few)
+    assert run_gate(lake, "equity_bars", [DAY]).passed
+
+
+def test_empty_partition(lake):
+    _raw(lake, "rates", synthetic.generate("rates", [DAY]).iloc[0:0])
+    gate = run_gate(lake, "rates", [DAY])
+    assert not gate.passed
+    assert "partition is empty" in gate.message() and DAY in gate.message()
+    with pytest.raises(NotValidatedError):
+        publish_validated(lake, "rates", [DAY])
+
+
+def test_empty_day_inside_a_range(lake):
+    days = ["2024-03-04", "2024-03-05", "2024-03-06"]
+    for d in days:
+        _raw(lake, "rates", synthetic.generate("rates", [d]).iloc[0:0] if d == DAY else synthetic.generate("rates", [d]), d)
+    gate = run_gate(lake, "rates", days)
+    assert gate.report.failed_partitions == [DAY]
+    with pytest.raises(NotValidatedError, match=DAY):
+        publish_validated(lake, "rates", days)
+
+
+def test_corrupt_parquet_in_lake(lake):
+    _raw(lake, "index_levels", synthetic.generate("index_levels", [DAY]))
+    path = lake.partition_path("raw", "index_levels", DAY)
+    path.write_bytes(path.read_bytes()[:40])  # truncated file
+    gate = run_gate(lake, "index_levels", [DAY])
+    assert not gate.passed
+    assert "unreadable raw file" in gate.message() and DAY in gate.message()
+    qdir = lake.partition_path("quarantine", "index_levels", DAY).parent
+    assert (qdir / "unreadable-part-0.parquet").read_bytes() == path.read_bytes()
+    assert "index_levels" in (qdir / "reason.txt").read_text()
+
+
+def test_vix_futures_at_old_10x_multiplier(lake):
+    f = synthetic.generate("vix_futures", [DAY])
+    for c in ["settle", "bid", "ask"]:
+        f[c] = f[c] * 10
+    _raw(lake, "vix_futures", f)
+    gate = assert_blocked(lake, "vix_futures", "settle", 8)
+    assert "10x multiplier" in gate.message()
+
+
+def test_option_quote_violating_no_arbitrage_bounds(lake):
+    f = synthetic.generate("spx_options", [DAY])
+    deep_call = f[(f.option_type == "C")].sort_values("strike").index[0]  # deep ITM call
+    f.loc[deep_call, ["bid", "ask"]] = [0.5, 0.6]  # far below intrinsic D·(F-K)
+    _raw(lake, "spx_options", f)
+    assert_blocked(lake, "spx_options", "bid,ask,strike,underlying", 1)
+
+
+def test_files_csv_with_renamed_column(tmp_path):
+    f = synthetic.generate("rates", [DAY]).rename(columns={"tbill_3m": "tbill"})
+    f.to_csv(tmp_path / "rates.csv", index=False)
+    with pytest.raises(files.FilesSourceError) as err:
+        files.generate("rates", [DAY], tmp_path)
+    text = str(err.value)
+    assert "rates.csv" in text and "tbill_3m" in text and "tbill" in text and "header row" in text
+
+
+def test_files_csv_with_unparseable_value_names_row(tmp_path):
+    f = synthetic.generate("vix_futures", [DAY, PREV])
+    f["settle"] = f["settle"].astype(object)
+    f.loc[5, "settle"] = "twenty"
+    f.to_csv(tmp_path / "vix_futures.csv", index=False)
+    with pytest.raises(files.FilesSourceError, match=r"vix_futures.csv: column 'settle' row 6"):
+        files.generate("vix_futures", [DAY], tmp_path)

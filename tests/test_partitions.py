@@ -1,0 +1,19 @@
+from datetime import datetime
+
+import pandas as pd
+
+from alvh_pipeline.partitions import trading_days
+
+
+def test_2024_has_252_sessions_and_holidays_are_excluded():
+    keys = trading_days.get_partition_keys(current_time=datetime(2025, 1, 10))
+    assert len([k for k in keys if k.startswith("2024")]) == 252
+    for holiday in ["2008-12-25", "2001-09-11", "2012-10-29", "2024-03-29", "2024-07-04"]:
+        assert holiday not in keys
+    assert keys[0] == "1999-01-04"
+    assert all(pd.Timestamp(k).weekday() < 5 for k in keys)
+
+
+def test_current_session_is_a_partition_for_the_nightly_run():
+    keys = trading_days.get_partition_keys(current_time=datetime(2024, 3, 28, 19, 0))
+    assert keys[-1] == "2024-03-28"
