@@ -155,6 +155,19 @@ def _ar1(shocks: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return out
 
 
+def _planted_names(rng: np.random.Generator, sector_of: np.ndarray, n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pick n disjoint (leader, follower) pairs, each within one sector, cycling over sectors."""
+    pools = [list(rng.permutation(np.flatnonzero(sector_of == s))) for s in range(sector_of.max() + 1)]
+    leaders, followers = [], []
+    for k in range(n_pairs):  # a handful of pairs
+        pool = pools[k % len(pools)]
+        if len(pool) < 2:
+            break
+        leaders.append(pool.pop())
+        followers.append(pool.pop())
+    return np.array(leaders, dtype=int), np.array(followers, dtype=int)
+
+
 def build_state(cfg: SimConfig) -> MarketState:
     dates = all_sessions()
     years = dates.year.to_numpy()
@@ -187,14 +200,19 @@ def build_state(cfg: SimConfig) -> MarketState:
     log_px = np.log(rng.uniform(20, 200, N)) + np.cumsum(eq_ret, axis=0)
 
     # Planted cointegrated pairs: follower = c + h·leader + s_t, s_t a stationary AR(1)
-    # with the recorded half-life. Leaders and followers are disjoint names.
-    n_pairs = min(cfg.n_planted_pairs, N // 2)
-    perm = rng.permutation(N)
-    leaders, followers = perm[:n_pairs], perm[n_pairs : 2 * n_pairs]
+    # with the recorded half-life. Both names of a pair share a sector (pairs traders screen
+    # within industries); leaders and followers are disjoint names.
+    leaders, followers = _planted_names(rng, sec_idx, min(cfg.n_planted_pairs, N // 2))
+    n_pairs = len(leaders)
     hedge = rng.uniform(0.7, 1.3, n_pairs)
-    half_life = rng.uniform(4.0, 12.0, n_pairs)
+    # Fast reversion (1.5-4 days) so a 252-day Engle-Granger test has the power to find every
+    # planted pair even after a multiple-testing correction over thousands of candidates.
+    half_life = rng.uniform(1.5, 4.0, n_pairs)
     phi = 0.5 ** (1.0 / half_life)
-    spread_sd = rng.uniform(0.02, 0.04, n_pairs)
+    # Spread sd well under the names' own daily moves: a large stationary part would give every
+    # pair containing a follower a strongly negative MA root, which over-rejects a lag-1 ADF
+    # (Schwert 1989) and floods the screen with false pairs.
+    spread_sd = rng.uniform(0.008, 0.015, n_pairs)
     shocks = yearly_normals(cfg.seed, 9, years, n_pairs) * spread_sd * np.sqrt(1 - phi**2)
     spread = _ar1(shocks, phi)
     log_px[:, followers] = (
