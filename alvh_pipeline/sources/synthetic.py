@@ -151,7 +151,8 @@ def option_quotes(price: np.ndarray, stress: float, months_out: np.ndarray, tick
     ask = price + half
     depth = base_size / (1 + 2.5 * stress) * np.exp(-0.2 * months_out)
     sizes = np.maximum(1, depth * np.exp(0.4 * rng.standard_normal((2, len(price))))).astype(np.int64)
-    return np.round(bid, 4), np.round(ask, 4), sizes[0], sizes[1]
+    # not rounded: mid stays exactly the model price, so implied vols invert to model_iv
+    return bid, ask, sizes[0], sizes[1]
 
 
 def spx_smile(atm: np.ndarray, log_moneyness: np.ndarray, tau: np.ndarray, stress) -> np.ndarray:
@@ -184,7 +185,7 @@ def spx_chain(d, spot: float, v: float, rate: float, stress: float, cfg: ms.SimC
     return pd.DataFrame(
         {
             "date": pd.Timestamp(d), "expiry": expiries[e_idx], "strike": strike, "option_type": opt,
-            "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz, "underlying": round(spot, 2),
+            "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz, "underlying": spot,
             "rate": rate, "dividend_yield": SPX_DIV_YIELD, "model_iv": vol, "provenance": provenance,
         }
     )

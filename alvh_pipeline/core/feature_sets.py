@@ -1,0 +1,224 @@
+"""The feature sets of DESIGN §4, as pure functions of validated tables.
+
+Each `FeatureSet` names the validated tables it reads, how many sessions of look-back it needs
+before the first feature day, and a `compute(frames, dates)` that returns long rows (with a
+`date` column) for exactly the feature days `dates`, using only rows dated on or before each day.
+The formulas live in the concept modules (cointegration, pairs, baskets, indicators,
+fundamental_features, vol_surface, term_structure, liquidity, macro_regime); this module only
+assembles them. No Dagster import.
+
+Path-dependent quantities (EMAs of MACD/RSI) read a warm-up of >= 120 sessions; the influence of
+data older than that on a value is below 1e-8 relative (decay (25/27)^120·…), so a day's value
+does not depend on which range it was computed in beyond that. Cumulative quantities (A/D line,
+short-term futures index) are reported over a fixed trailing window instead, so they are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from alvh_pipeline.core import (
+    baskets,
+    fundamental_features as ff,
+    indicators,
+    liquidity,
+    macro_regime,
+    pairs,
+    term_structure,
+    vol_surface,
+)
+
+Frames = dict[str, pd.DataFrame]
+ORDER_CONTRACTS = 10  # contracts a typical small-account hedge order needs (quick-ratio denominator)
+ROLLING_INDEX_WINDOW = 252
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    name: str
+    tables: tuple[str, ...]
+    lookback: int  # sessions of history needed before the first feature day
+    compute: Callable[[Frames, pd.DatetimeIndex], pd.DataFrame]
+    keys: tuple[str, ...] = ("date",)
+    finite: tuple[str, ...] = ()  # columns that must be finite once warmed up
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    description: str = ""
+
+
+def _dates(frame: pd.DataFrame, col: str = "date") -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(frame[col]))
+
+
+def _on(frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Rows of an index-by-date frame restricted to `dates`, with `date` as a column."""
+    out = frame.reindex(dates)
+    out.index.name = "date"
+    return out.reset_index()
+
+
+def _long(wide: pd.DataFrame, name: str, dates: pd.DatetimeIndex) -> pd.Series:
+    return wide.reindex(dates).stack(future_stack=True).rename(name)
+
+
+def stock_closes(frames: Frames) -> tuple[pd.DataFrame, pd.Series]:
+    return pairs.close_panel(frames["equity_bars"])
+
+
+def all_closes(frames: Frames) -> pd.DataFrame:
+    eq = frames["equity_bars"]
+    wide = eq.pivot(index="date", columns="symbol", values="close").sort_index()
+    wide.index = pd.DatetimeIndex(wide.index)
+    return wide
+
+
+def index_close(frames: Frames, name: str) -> pd.Series:
+    ix = frames["index_levels"]
+    s = ix[ix["index"] == name].set_index("date")["close"].sort_index()
+    s.index = pd.DatetimeIndex(s.index)
+    return s
+
+
+# ---- the feature sets -----------------------------------------------------------------------
+
+def compute_pairs(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    closes, sectors = stock_closes(frames)
+    return pairs.pair_features(closes, sectors, dates)
+
+
+def compute_baskets(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    closes, sectors = stock_closes(frames)
+    return baskets.johansen_baskets(closes, sectors, dates)
+
+
+def compute_technicals(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    closes = all_closes(frames)
+    rsi = indicators.rsi_wilder(closes, 14)
+    m = indicators.macd(closes, 12, 26, 9)
+    out = pd.concat([_long(rsi, "rsi14", dates), _long(m.macd_line, "macd", dates),
+                     _long(m.signal_line, "macd_signal", dates), _long(m.histogram, "macd_hist", dates),
+                     _long(m.histogram / closes, "macd_hist_pct", dates)], axis=1)
+    out.index.names = ["date", "symbol"]
+    return out.reset_index().dropna(subset=["rsi14"], how="all")
+
+
+def compute_fundamentals(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    closes, _ = stock_closes(frames)
+    spx = index_close(frames, "SPX").reindex(closes.index)
+    beta = ff.rolling_capm_beta(np.log(closes).diff(), np.log(spx).diff(), window=60)
+    rates = frames["rates"].set_index(_dates(frames["rates"]))["tbill_3m"]
+    fund = frames["fundamentals"]
+    fund = fund[_dates(fund).isin(closes.index)]
+    panel = ff.valuation_panel(fund, closes, rf=rates, beta=beta)
+    panel = panel[pd.DatetimeIndex(panel["date"]).isin(dates)]
+    return panel[["date", "symbol", "close", "pe", "pcf", "dividend_yield", "beta", "required_return",
+                  "ddm_implied_growth", "report_date"]].rename(columns={"beta": "capm_beta_60d"}).reset_index(drop=True)
+
+
+def compute_vol_surface(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    spx = frames["spx_options"]
+    spx = spx[_dates(spx).isin(dates)]
+    vix = frames["vix_options"]
+    vix = vix[_dates(vix).isin(dates)]
+    surf = vol_surface.spx_surface(spx)
+    vopt = vol_surface.vix_option_atm_iv(vix)[["iv_atm"]].rename(columns={"iv_atm": "vix_option_iv_atm"})
+    return _on(surf.join(vopt, how="outer"), dates)
+
+
+def compute_term_structure(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    fut = frames["vix_futures"]
+    ts = term_structure.term_structure_features(fut, index_close(frames, "VIX"))
+    level = term_structure.short_term_index(fut)
+    ts["vxx_return_1d"] = level.pct_change()
+    # level rebased to 100 one year earlier: exact whatever history the run started from
+    ts["vxx_level_252d"] = 100.0 * level / level.shift(ROLLING_INDEX_WINDOW)
+    return _on(ts, dates)
+
+
+def compute_liquidity(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    fut = frames["vix_futures"]
+    dq = liquidity.depth_quick_ratio(fut, ORDER_CONTRACTS, months=(1, 2))
+    part = liquidity.volume_participation(frames["equity_bars"])
+    evap = liquidity.liquidity_evaporation(fut)
+    out = pd.concat([dq, part.add_prefix("participation_").rename(
+        columns={"participation_participation_ok": "participation_ok"}), evap.add_prefix("evap_")], axis=1)
+    return _on(out, dates)
+
+
+def compute_macro_regime(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    to_next = macro_regime.days_to_next(frames["macro_events"], dates)
+    breadth = frames["breadth"]
+    ad = macro_regime.advance_decline_line(breadth)
+    ad.index = pd.DatetimeIndex(ad.index)
+    net = ad.diff()
+    ad_252 = net.rolling(ROLLING_INDEX_WINDOW, min_periods=ROLLING_INDEX_WINDOW).sum()
+    rates = macro_regime.rates_changes(frames["rates"])
+    curve = macro_regime.vix_curve_inputs(frames["index_levels"], frames["vix_futures"])
+    regime = macro_regime.regime_label(curve["vix"], curve["vx1"], curve["vx2"], ad)
+    out = pd.concat([to_next, ad_252.rename("ad_line_252d"), rates, curve,
+                     regime.astype(object).rename("regime")], axis=1)
+    return _on(out, dates)
+
+
+FEATURE_SETS: dict[str, FeatureSet] = {
+    f.name: f
+    for f in [
+        FeatureSet("pairs", ("equity_bars",), pairs.WINDOW - 1, compute_pairs, ("date", "symbol_y", "symbol_x"),
+                   finite=("hedge_ratio", "zscore", "adf_stat", "pvalue", "spread_std"),
+                   bounds={"pvalue": (0.0, 1.0)},
+                   description="Engle-Granger screen of same-sector pairs on 252 sessions, BH-selected"),
+        FeatureSet("baskets", ("equity_bars",), baskets.WINDOW - 1, compute_baskets, ("date", "sector"),
+                   finite=("trace_stat_r0", "maxeig_stat_r0"),
+                   description="Johansen trace / max-eigen statistics per sector basket"),
+        FeatureSet("technicals", ("equity_bars",), 150, compute_technicals, ("date", "symbol"),
+                   finite=("rsi14", "macd", "macd_signal", "macd_hist"), bounds={"rsi14": (0.0, 100.0)},
+                   description="RSI-14 (Wilder), MACD 12/26/9 per symbol"),
+        FeatureSet("fundamentals", ("equity_bars", "fundamentals", "index_levels", "rates"), 80,
+                   compute_fundamentals, ("date", "symbol"), finite=("pcf", "capm_beta_60d"),
+                   description="Point-in-time P/E, P/CF, DDM implied growth, 60-day CAPM beta"),
+        FeatureSet("vol_surface", ("spx_options", "vix_options"), 0, compute_vol_surface, ("date",),
+                   finite=("iv_25p", "iv_atm", "iv_25c", "skew_curvature"),
+                   bounds={"iv_atm": (0.01, 3.0)},
+                   description="SPX 30-day 25Δ put / ATM / 25Δ call IV, skew slope and curvature"),
+        FeatureSet("term_structure", ("vix_futures", "index_levels"), ROLLING_INDEX_WINDOW, compute_term_structure,
+                   ("date",), finite=("vx1", "vx2", "cm30", "cm60", "cm90", "cm150", "vxx_return_1d"),
+                   description="Constant-maturity VIX futures, slope, roll yield, backwardation, short-term index"),
+        FeatureSet("liquidity", ("vix_futures", "equity_bars"), 61, compute_liquidity, ("date",),
+                   finite=("depth_quick_ratio",),
+                   description="Depth quick ratio, QQQ/IWM participation, liquidity-evaporation warning"),
+        FeatureSet("macro_regime", ("macro_events", "breadth", "rates", "index_levels", "vix_futures"),
+                   ROLLING_INDEX_WINDOW + 21, compute_macro_regime, ("date",),
+                   finite=("days_to_FOMC", "days_to_CPI", "days_to_PPI", "vix"),
+                   description="Days to FOMC/CPI/PPI, A/D line, REER / rate-differential change, regime"),
+    ]
+}
+
+
+def feature_problems(fs: FeatureSet, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> list[str]:
+    """What the blocking feature check reports: days without rows, non-finite values, values out
+    of bounds, duplicated keys. Empty list = pass."""
+    problems = []
+    have = set(_dates(frame).normalize()) if len(frame) else set()
+    missing = [d.strftime("%Y-%m-%d") for d in dates if d not in have]
+    if missing:
+        problems.append(f"no rows for {len(missing)} day(s) (look-back of {fs.lookback} sessions of "
+                        f"{', '.join(fs.tables)} not in the lake?): {', '.join(missing[:5])}")
+    for col in fs.finite:
+        if col not in frame:
+            problems.append(f"column '{col}' missing")
+            continue
+        bad = ~np.isfinite(pd.to_numeric(frame[col], errors="coerce").to_numpy(float))
+        if bad.any():
+            days = sorted(set(_dates(frame[bad]).strftime("%Y-%m-%d")))
+            problems.append(f"column '{col}': {int(bad.sum())} non-finite values on {', '.join(days[:5])}")
+    for col, (lo, hi) in fs.bounds.items():
+        v = pd.to_numeric(frame[col], errors="coerce")
+        out = (v < lo) | (v > hi)
+        if out.any():
+            problems.append(f"column '{col}': {int(out.sum())} values outside [{lo}, {hi}]")
+    if len(frame) and frame.duplicated(list(fs.keys)).any():
+        problems.append(f"duplicated keys {fs.keys}: {int(frame.duplicated(list(fs.keys)).sum())} rows")
+    return problems
