@@ -55,6 +55,10 @@ def previous_session(dates, inclusive: bool = True) -> pd.DatetimeIndex:
     pos = np.searchsorted(s, d, side="right" if inclusive else "left") - 1
     if (pos < 0).any():
         raise ValueError(f"date before the calendar start {CALENDAR_START}: {pd.DatetimeIndex(dates)[pos < 0][0]}")
+    beyond = d > s[-1] + np.timedelta64(4, "D")  # a date past the calendar's last session + a weekend
+    if beyond.any():
+        raise ValueError(f"date after the exchange calendar's end {pd.Timestamp(s[-1]).date()}: "
+                         f"{pd.DatetimeIndex(dates)[beyond][0].date()}")
     return pd.DatetimeIndex(s[pos])
 
 

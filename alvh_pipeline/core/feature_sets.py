@@ -118,6 +118,26 @@ def compute_fundamentals(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFram
                   "ddm_implied_growth", "report_date"]].rename(columns={"beta": "capm_beta_60d"}).reset_index(drop=True)
 
 
+def compute_pair_inputs(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per candidate pair: P/CF dispersion (log P/CF_y - log P/CF_x), its 252-day z-score and
+    direction, and the RSI-14 / MACD-histogram divergences (y minus x) of DESIGN §4."""
+    closes, sectors = stock_closes(frames)
+    fund = frames["fundamentals"]
+    fund = fund[_dates(fund).isin(closes.index)]
+    pcf = ff.valuation_panel(fund, closes).pivot(index="date", columns="symbol", values="pcf")
+    pcf = pcf.reindex(index=closes.index, columns=closes.columns)
+    i, j = pairs.candidate_pairs(closes.columns.to_numpy(), sectors.to_numpy())
+    disp = ff.pcf_dispersion(pcf, i, j, window=pairs.WINDOW)
+    rsi = indicators.rsi_wilder(closes, 14)
+    hist = indicators.macd(closes).histogram
+    div = indicators.pair_divergence(rsi, hist, i, j, close=closes)
+    parts = {"pcf_dispersion": disp.dispersion, "pcf_z": disp.zscore, "pcf_direction": disp.direction,
+             "rsi_div": div.rsi, "macd_div": div.macd_hist}
+    out = pd.concat({k: v.reindex(dates).stack(level=[0, 1], future_stack=True) for k, v in parts.items()}, axis=1)
+    out.index.names = ["date", "symbol_y", "symbol_x"]
+    return out.reset_index()
+
+
 def compute_vol_surface(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
     spx = frames["spx_options"]
     spx = spx[_dates(spx).isin(dates)]
@@ -179,6 +199,9 @@ FEATURE_SETS: dict[str, FeatureSet] = {
         FeatureSet("fundamentals", ("equity_bars", "fundamentals", "index_levels", "rates"), 80,
                    compute_fundamentals, ("date", "symbol"), finite=("pcf", "capm_beta_60d"),
                    description="Point-in-time P/E, P/CF, DDM implied growth, 60-day CAPM beta"),
+        FeatureSet("pair_inputs", ("equity_bars", "fundamentals"), pairs.WINDOW + 80, compute_pair_inputs,
+                   ("date", "symbol_y", "symbol_x"), finite=("rsi_div", "macd_div"),
+                   description="Per-pair P/CF dispersion z-score and RSI / MACD divergences"),
         FeatureSet("vol_surface", ("spx_options", "vix_options"), 0, compute_vol_surface, ("date",),
                    finite=("iv_25p", "iv_atm", "iv_25c", "skew_curvature"),
                    bounds={"iv_atm": (0.01, 3.0)},

@@ -7,8 +7,9 @@ z'_s = (log y_s - a_t - b_t log x_s) / sd_t. The label of day t is known only at
 
 Refits happen on the first session of each calendar month (anchored to the calendar, so a day's
 prediction never depends on which range a run was launched for). The model used from refit date R
-is trained on an expanding window of every sample whose label window ended before R minus an
-embargo: t + H + embargo < R (purging: no training label overlaps the period it predicts).
+is trained on an expanding window (capped at `max_train_sessions` before R) of every sample whose
+label window ended before R minus an embargo: t + H + embargo < R (purging: no training label
+overlaps the period it predicts).
 Model: standardised logistic regression (scikit-learn). Out-of-sample AUC, Brier score and a
 reliability table are computed per refit on the samples it predicted whose labels are known.
 """
@@ -23,7 +24,7 @@ import pandas as pd
 HORIZON = 10
 EMBARGO = 5
 MIN_ABS_Z = 1.5
-MIN_TRAIN = 200
+MIN_TRAIN = 100
 FEATURES = ["abs_z", "half_life", "adf_stat", "log_pvalue", "pcf_agree", "rsi_agree", "macd_agree",
             "curvature_z", "vix"]
 
@@ -93,6 +94,7 @@ def walk_forward_predict(
     horizon: int = HORIZON,
     embargo: int = EMBARGO,
     min_train: int = MIN_TRAIN,
+    max_train_sessions: int | None = None,
 ) -> tuple[pd.DataFrame, list[RefitReport]]:
     """Predict p(revert) for samples dated in `predict_dates`. `samples` must carry FEATURES,
     `date` and `label` (NaN where unknown). `sessions` is the trading calendar used to measure
@@ -115,6 +117,8 @@ def walk_forward_predict(
     for r in pd.DatetimeIndex(np.unique(in_force[wanted])):  # one fit per month
         r_pos = sessions.get_indexer([r])[0]
         train = (label_end + embargo < r_pos) & np.isfinite(y_all) & np.isfinite(X_all).all(axis=1)
+        if max_train_sessions is not None:
+            train &= pos_in_cal >= r_pos - max_train_sessions
         target = wanted & (in_force == r)
         ok_x = np.isfinite(X_all).all(axis=1)
         n_train = int(train.sum())

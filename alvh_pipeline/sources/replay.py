@@ -84,6 +84,10 @@ def _index_levels(state, vix_prov, real_ohlc, dates) -> pd.DataFrame:
     vix = synthetic.generate_from_state(state, "index_levels", dates)
     vix = vix[vix["index"] == "VIX"].copy()
     vix["provenance"] = vix_prov.reindex(pd.DatetimeIndex(vix["date"])).to_numpy()
+    # arch ships the VIX close only: real rows carry it as open = high = low = close
+    real_rows = (vix["provenance"] == "real").to_numpy()
+    for col in ("open", "high", "low"):
+        vix.loc[real_rows, col] = vix.loc[real_rows, "close"]
     out = pd.concat([real, vix], ignore_index=True)
     out["order"] = out["index"].map({"SPX": 0, "COMP": 1, "VIX": 2})
     return out.sort_values(["date", "order"]).drop(columns="order").reset_index(drop=True)
@@ -98,11 +102,13 @@ def _vix_futures(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame
         parts.append(synthetic.generate_from_state(state, "vix_futures", model).assign(provenance="model"))
     real = cfe[cfe["date"].isin(dates)].sort_values(["date", "expiry"])
     for d, g in real.groupby("date", sort=True):  # a day's quote noise needs its own stream
+        g = g.head(8)  # the contract lists M1..M8; CFE sometimes shows a 9th and 10th month
         listed = pd.DataFrame({"contract": g["contract"].to_numpy(), "expiry": g["expiry"].to_numpy(),
                                "month_index": np.arange(1, len(g) + 1)})
         stress = float(ms.stress_level(state.variance[state.index_of([d])[0]], state.config))
         parts.append(synthetic.vix_futures_quotes(d, g["settle"].to_numpy(), listed, stress,
-                                                  ms.day_rng(state.config.seed, "vix_futures", d), "real"))
+                                                  ms.day_rng(state.config.seed, "vix_futures", d), "real",
+                                                  published=True))
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["date", "month_index"]).reset_index(drop=True)
 
@@ -110,7 +116,7 @@ def _vix_futures(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame
 def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> pd.DataFrame:
     cfg = config or ms.SimConfig()
     state, vix_prov, real_ohlc = replay_state(cfg)
-    dates = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    dates = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize().as_unit("ns")
     outside = dates[~dates.isin(state.dates)]
     if len(outside):
         raise ValueError(

@@ -22,7 +22,7 @@ SPX_DIV_YIELD = 0.018
 
 
 def _dates(dates: Sequence) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    return pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize().as_unit("ns")
 
 
 def _stress(state: ms.MarketState, idx) -> np.ndarray:
@@ -101,12 +101,15 @@ def _index_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
 
 def vix_futures_quotes(
     d, futures_fair: np.ndarray, listed: pd.DataFrame, stress: float, rng: np.random.Generator,
-    provenance: np.ndarray | str = "synthetic",
+    provenance: np.ndarray | str = "synthetic", published: bool = False,
 ) -> pd.DataFrame:
     """Quotes, depth, volume and open interest around given settlements (front month first).
-    Spreads widen with months out and stress (≥ 0.25 vol pt in stress), depth thins likewise."""
+    Spreads widen with months out and stress (≥ 0.25 vol pt in stress), depth thins likewise.
+    Model settlements are rounded to the 0.05 tick; `published` ones are kept as they are."""
     m = listed["month_index"].to_numpy()
-    settle = np.round(np.asarray(futures_fair) / 0.05) * 0.05
+    settle = np.asarray(futures_fair, dtype=float)
+    if not published:
+        settle = np.round(settle / 0.05) * 0.05
     spread = 0.05 * (1 + 0.5 * (m - 1)) * (1 + 3.0 * stress)
     spread = np.where(stress > 0.5, np.maximum(spread, 0.25), spread)
     half = _ceil_tick(spread / 2, 0.05)
@@ -118,7 +121,8 @@ def vix_futures_quotes(
         {
             "date": pd.Timestamp(d), "contract": listed["contract"].to_numpy(),
             "expiry": pd.DatetimeIndex(listed["expiry"]), "month_index": m.astype(np.int64),
-            "settle": np.round(settle, 2), "bid": np.round(settle - half, 2), "ask": np.round(settle + half, 2),
+            "settle": settle if published else np.round(settle, 2),
+            "bid": np.round(settle - half, 2), "ask": np.round(settle + half, 2),
             "bid_size": sizes[0], "ask_size": sizes[1], "volume": volume, "open_interest": oi,
             "provenance": provenance,
         }
