@@ -12,6 +12,10 @@ ingest_job = dg.define_asset_job(
     "ingest", selection=dg.AssetSelection.groups("raw", "validated"), partitions_def=trading_days,
     description="raw/* -> GE checks -> validated/* for the selected trading days",
 )
+analytics_job = dg.define_asset_job(
+    "analytics", selection=dg.AssetSelection.groups("features", "signals"), partitions_def=trading_days,
+    description="features/* and signals/* for the selected days (their look-back must be in validated/*)",
+)
 everything_job = dg.define_asset_job("all_layers", selection=dg.AssetSelection.all(), partitions_def=trading_days)
 
 

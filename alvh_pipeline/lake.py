@@ -85,7 +85,7 @@ class Lake:
                     schema: pa.Schema | None = None) -> dict[str, Path]:
         """Split a multi-day frame by its `date` column into daily files (one per date in
         `dates`, an empty file where a day has no rows)."""
-        by_day = {k: g for k, g in frame.groupby(pd.to_datetime(frame["date"]).dt.normalize(), sort=True)}
+        by_day = dict(iter(frame.groupby(pd.to_datetime(frame["date"]).dt.normalize(), sort=True)))
         out = {}
         for d in dates:
             part = by_day.get(pd.Timestamp(d), frame.iloc[0:0])

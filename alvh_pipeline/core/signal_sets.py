@@ -73,7 +73,8 @@ def statarb_signals(
     """`history`: `join_inputs` rows for the signal days and the training history before them;
     `closes`: wide closes up to the last signal day (labels). Returns one row per (day, candidate
     pair) on `dates`, and the walk-forward refit reports."""
-    history = history.reset_index(drop=True)
+    history = history.sort_values(["symbol_y", "symbol_x", "date"], kind="stable").reset_index(drop=True)
+    history["selected_prev"] = history.groupby(["symbol_y", "symbol_x"])["selected"].shift(1).astype("boolean")
     hdates = pd.DatetimeIndex(history["date"])
     X = model_features(history)
     samples = pd.concat([history[["date", "symbol_y", "symbol_x", "zscore", "hedge_ratio", "intercept",

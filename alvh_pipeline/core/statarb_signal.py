@@ -13,8 +13,9 @@ Direction d is that of the spread trade: d = +1 buys the spread (long y, short b
 Confirmations: RSI-14 divergence (rsi_y - rsi_x) of sign -d and size >= rsi_min_gap; MACD
 histogram divergence of sign -d.
 
-Actions: `entry` (all three agree), `exit` (|z| <= exit_z), `stop` (|z| >= stop_z, or the pair's
-cointegration broke: no longer selected or p-value above `broken_p`), else `none`.
+Actions: `entry` (all three agree), `exit` (|z| <= exit_z on a cointegrated pair), `stop` (a
+cointegrated pair's |z| >= stop_z, or the day a selected pair's cointegration breaks: no longer
+selected or p-value above `broken_p`, having been selected the session before), else `none`.
 A pair whose cointegration broke never carries a direction.
 """
 
@@ -42,6 +43,8 @@ def agreement(frame: pd.DataFrame, params: SignalParams = SignalParams()) -> pd.
     zscore, selected, pvalue, pcf_z, rsi_div, macd_div, curvature_z."""
     z = frame["zscore"].to_numpy(float)
     broken = ~frame["selected"].to_numpy(bool) | (frame["pvalue"].to_numpy(float) > params.broken_p)
+    was_selected = frame["selected_prev"].fillna(False).to_numpy(bool) if "selected_prev" in frame \
+        else np.zeros(len(frame), dtype=bool)
     d = np.where(np.abs(z) >= params.entry_z, -np.sign(z), 0.0)
     coint_vote = (d != 0) & ~broken
     pcf = frame["pcf_z"].to_numpy(float)
@@ -53,7 +56,8 @@ def agreement(frame: pd.DataFrame, params: SignalParams = SignalParams()) -> pd.
     n_agree = coint_vote.astype(int) + pcf_vote + (skew_vote & coint_vote)
     entry = n_agree >= 3
     action = np.select(
-        [broken | (np.abs(z) >= params.stop_z), entry, np.abs(z) <= params.exit_z],
+        [(broken & was_selected) | (~broken & (np.abs(z) >= params.stop_z)), entry,
+         ~broken & (np.abs(z) <= params.exit_z)],
         ["stop", "entry", "exit"], default="none")
     out = frame.copy()
     out["vote_cointegration"] = coint_vote
