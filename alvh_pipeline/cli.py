@@ -1,6 +1,9 @@
 """`python -m alvh_pipeline.cli run [--start D --end D | --days N]`: materialize the lineage for a
-range of sessions in one run on the project's Dagster instance (DAGSTER_HOME), then print where
-the results are and what the checks said."""
+range of sessions on the project's Dagster instance (DAGSTER_HOME), then print where the results
+are and what the checks said.
+
+Two single runs: `ingest` (raw -> checks -> validated) over the range plus the look-back the
+features need, then `analytics` (features, signals) over the range itself."""
 
 import argparse
 import os
@@ -9,7 +12,7 @@ import time
 
 import pandas as pd
 
-from alvh_pipeline.core.calendar import sessions_between
+from alvh_pipeline.core.calendar import all_sessions, sessions_between
 
 LOG_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -21,51 +24,63 @@ def default_range(days: int, today: pd.Timestamp | None = None) -> tuple[str, st
     return s[-days].strftime("%Y-%m-%d"), s[-1].strftime("%Y-%m-%d")
 
 
-def run(job_name: str, start: str, end: str) -> int:
+def history_start(start: str) -> str:
+    """First session the features of `start` read (the largest feature look-back)."""
+    from alvh_pipeline.core.feature_sets import FEATURE_SETS
+
+    lookback = max(fs.lookback for fs in FEATURE_SETS.values())
+    s = all_sessions()
+    return s[max(s.get_loc(pd.Timestamp(start)) - lookback, 0)].strftime("%Y-%m-%d")
+
+
+def run_job(job_name: str, start: str, end: str) -> bool:
     import dagster as dg
 
     from alvh_pipeline.definitions import defs
-    from alvh_pipeline.lake import lake_root_from_env
 
-    instance = dg.DagsterInstance.get()
     t0 = time.time()
     result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=LOG_QUIET,
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=LOG_QUIET,
         tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
     )
-    elapsed = time.time() - t0
-    print(f"\n{job_name}: sessions {start}..{end} in {elapsed:.1f}s (run {result.run_id})")
+    print(f"\n{job_name}: sessions {start}..{end} in {time.time() - t0:.1f}s (run {result.run_id})")
     rows = {}
-    for ev in result.get_asset_materialization_events():
+    for ev in result.get_asset_materialization_events():  # one event per partition, same run metadata
         mat = ev.event_specific_data.materialization
-        rows[mat.asset_key.to_user_string()] = mat.metadata.get("rows").value if "rows" in mat.metadata else ""
+        meta = mat.metadata
+        rows.setdefault(mat.asset_key.to_user_string(), meta["rows"].value if "rows" in meta else "")
     for key in sorted(rows):
-        print(f"  {key:40s} rows={rows[key]}")
+        print(f"  {key:32s} rows={rows[key]}")
     checks = result.get_asset_check_evaluations()
     failed = [c for c in checks if not c.passed]
     print(f"checks: {len(checks) - len(failed)} passed, {len(failed)} failed")
     for c in failed:
         print(f"  FAILED {c.asset_key.to_user_string()}:{c.check_name}: {c.description}")
-    for step in result.get_failed_step_keys() if hasattr(result, "get_failed_step_keys") else []:
-        print(f"  step failed: {step}")
-    root = os.path.abspath(lake_root_from_env())
-    print(f"lake: {root}")
-    print(f"  e.g. duckdb -c \"select * from '{root}/validated/vix_futures/*/*.parquet'\"")
-    print("UI: make ui  ->  http://127.0.0.1:3000")
-    return 0 if result.success else 1
+    return result.success
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alvh_pipeline.cli")
     sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="materialize a range of sessions")
-    r.add_argument("--job", default="all_layers")
-    r.add_argument("--days", type=int, default=10)
+    r = sub.add_parser("run", help="materialize a range of sessions (ingest with look-back, then analytics)")
+    r.add_argument("--days", type=int, default=42, help="the last N completed sessions (default 42)")
     r.add_argument("--start")
     r.add_argument("--end")
+    r.add_argument("--skip-ingest", action="store_true", help="validated/* already holds the look-back")
     args = p.parse_args(argv)
     start, end = (args.start, args.end) if args.start and args.end else default_range(args.days)
-    return run(args.job, start, end)
+    ok = True
+    if not args.skip_ingest:
+        ok = run_job("ingest", history_start(start), end)
+    ok = ok and run_job("analytics", start, end)
+    from alvh_pipeline.lake import lake_root_from_env
+
+    root = os.path.abspath(lake_root_from_env())
+    print(f"\nresults: {root}/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet "
+          f"(layers: raw, validated, quarantine, features, signals)")
+    print(f"  e.g. duckdb -c \"select * from '{root}/signals/statarb/*/*.parquet' where action = 'entry'\"")
+    print(f"Dagster instance: {os.environ.get('DAGSTER_HOME', '(ephemeral)')}; UI: make ui -> http://127.0.0.1:3000")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ FEATURE_SETS: dict[str, FeatureSet] = {
         FeatureSet("fundamentals", ("equity_bars", "fundamentals", "index_levels", "rates"), 80,
                    compute_fundamentals, ("date", "symbol"), finite=("pcf", "capm_beta_60d"),
                    description="Point-in-time P/E, P/CF, DDM implied growth, 60-day CAPM beta"),
-        FeatureSet("pair_inputs", ("equity_bars", "fundamentals"), pairs.WINDOW + 80, compute_pair_inputs,
+        FeatureSet("pair_inputs", ("equity_bars", "fundamentals"), pairs.WINDOW - 1, compute_pair_inputs,
                    ("date", "symbol_y", "symbol_x"), finite=("rsi_div", "macd_div"),
                    description="Per-pair P/CF dispersion z-score and RSI / MACD divergences"),
         FeatureSet("vol_surface", ("spx_options", "vix_options"), 0, compute_vol_surface, ("date",),

@@ -98,7 +98,7 @@ def yearly_normals(seed: int, stream: int, years: np.ndarray, size_per_day: int 
         sel = years == y
         rng = np.random.default_rng([seed, stream, int(y)])
         out[sel] = rng.standard_normal((int(sel.sum()), size_per_day))
-    return out if size_per_day > 1 else out[:, 0]
+    return out if size_per_day != 1 else out[:, 0]
 
 
 def yearly_uniforms(seed: int, stream: int, years: np.ndarray) -> np.ndarray:
