@@ -33,6 +33,7 @@ ui: install
 bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/cointegration.py
+	$(PY) bench/features.py
 
 clean:
 	rm -rf data_lake/raw data_lake/validated data_lake/quarantine data_lake/_verdicts data_lake/features data_lake/signals $(DAGSTER_HOME)
