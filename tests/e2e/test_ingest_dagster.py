@@ -97,3 +97,25 @@ def test_nightly_schedule_requests_the_session_after_the_close(when, expected):
         assert not out.run_requests and "not an NYSE session" in out.skip_message
     else:
         assert [r.partition_key for r in out.run_requests] == [expected]
+
+
+def test_replay_source_through_dagster(tmp_path):
+    res = run_ingest(tmp_path, source=MarketSource(kind="replay"), partition_key="2008-11-17")
+    assert res.success and all(c.passed for c in res.get_asset_check_evaluations())
+    fut = Lake(str(tmp_path)).read_partition("validated", "vix_futures", "2008-11-17")
+    assert fut.loc[fut["month_index"] == 1, "settle"].item() == 67.95
+    assert set(fut["provenance"]) == {"real"}
+
+
+def test_code_location_loads_like_the_ui(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    dagster = Path(sys.executable).with_name("dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    out = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
