@@ -50,11 +50,7 @@ def _equity_day(state: ms.MarketState, d, i: int, rng: np.random.Generator) -> p
     )
     n = len(names)
     stress = float(_stress(state, i))
-    daily_vol = np.sqrt(state.variance[i] / 252.0)
-    open_ = prev * np.exp(0.3 * daily_vol * rng.standard_normal(n))
-    span = np.abs(rng.standard_normal((2, n))) * daily_vol * 0.8
-    high = np.maximum(open_, close) * np.exp(span[0])
-    low = np.minimum(open_, close) * np.exp(-span[1])
+    open_, high, low = _ohlc_from_close(close, prev, np.sqrt(state.variance[i] / 252.0), rng)
     base_vol = np.where(sectors == "ETF", 6e7, 2e6)
     volume = (base_vol * (1 + stress) * np.exp(0.3 * rng.standard_normal(n))).astype(np.int64)
     half_spread = close * np.where(sectors == "ETF", 0.5e-4, 2.5e-4) * (1 + 2 * stress)
