@@ -135,13 +135,16 @@ def validate_frame(
     result = suite_runner(stale_threshold).validate(table, flagged)
 
     row_dates = _partition_of(frame) if row_partitions is None else np.asarray(row_partitions, dtype=object)
-    failures: list[Failure] = []
+    failures: list[Failure] = _column_set_failures(result, frame, partitions)
+    missing = {f.column for f in failures}
     for r in result.results:
         if r.success and r.exception_info.get("raised_exception") is not True:
             continue
         cfg = r.expectation_config
         kw = cfg.kwargs
         column = kw.get("column") or ",".join(kw.get("column_list", []) or []) or "*"
+        if cfg.type == "expect_table_columns_to_match_set" or column in missing:
+            continue  # reported column by column above
         meta = cfg.meta or {}
         why = meta.get("why", cfg.type)
         if column.startswith("_"):
@@ -160,6 +163,22 @@ def validate_frame(
 
     failures += _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, failures)
     return ValidationReport(table, list(partitions), len(frame), len(result.results), failures, frame, row_dates)
+
+
+def _column_set_failures(result, frame: pd.DataFrame, partitions: list[str]) -> list[Failure]:
+    """One failure per missing or unexpected contract column, from the column-set expectation."""
+    out = []
+    for r in result.results:
+        if r.expectation_config.type != "expect_table_columns_to_match_set" or r.success:
+            continue
+        mismatched = ((r.result or {}).get("details") or {}).get("mismatched") or {}
+        for col in mismatched.get("missing", []):
+            if not col.startswith("_"):  # a rule flag is absent only because its input column is
+                out.append(Failure(r.expectation_config.type, col, "missing column", len(frame), list(partitions)))
+        for col in mismatched.get("unexpected", []):
+            out.append(Failure(r.expectation_config.type, col, "column not in the contract (renamed?)", len(frame),
+                               list(partitions)))
+    return out
 
 
 def _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, found) -> list[Failure]:

@@ -46,7 +46,8 @@ def test_clean_partition_passes_and_publishes(lake):
 
 def test_missing_column(lake):
     _raw(lake, "equity_bars", synthetic.generate("equity_bars", [DAY]).drop(columns=["ask"]))
-    assert_blocked(lake, "equity_bars", "ask", 103, expectation="expect_column_to_exist")
+    gate = assert_blocked(lake, "equity_bars", "ask", 103, expectation="expect_table_columns_to_match_set")
+    assert "missing column" in gate.message()
     assert len(quarantined(lake, "equity_bars")) == 103  # table-level: the whole partition is kept
 
 
