@@ -16,6 +16,14 @@ analytics_job = dg.define_asset_job(
     "analytics", selection=dg.AssetSelection.groups("features", "signals"), partitions_def=trading_days,
     description="features/* and signals/* for the selected days (their look-back must be in validated/*)",
 )
+features_job = dg.define_asset_job(
+    "features", selection=dg.AssetSelection.groups("features"), partitions_def=trading_days,
+    description="features/* for the selected days (their look-back must be in validated/*)",
+)
+signals_job = dg.define_asset_job(
+    "signals", selection=dg.AssetSelection.groups("signals"), partitions_def=trading_days,
+    description="signals/* for the selected days (their feature history must be in features/*)",
+)
 everything_job = dg.define_asset_job("all_layers", selection=dg.AssetSelection.all(), partitions_def=trading_days)
 
 

@@ -2,8 +2,10 @@
 range of sessions on the project's Dagster instance (DAGSTER_HOME), then print where the results
 are and what the checks said.
 
-Two single runs: `ingest` (raw -> checks -> validated) over the range plus the look-back the
-features need, then `analytics` (features, signals) over the range itself."""
+Three single runs, each over the history the next one reads: `signals` over the range, `features`
+over the range plus the feature history the signals read (a year of vol surface, the model's
+training window), `ingest` (raw -> checks -> validated) over that plus the look-back of the
+features (a year of prices)."""
 
 import argparse
 import os
@@ -24,13 +26,16 @@ def default_range(days: int, today: pd.Timestamp | None = None) -> tuple[str, st
     return s[-days].strftime("%Y-%m-%d"), s[-1].strftime("%Y-%m-%d")
 
 
-def history_start(start: str) -> str:
-    """First session the features of `start` read (the largest feature look-back)."""
+def history_starts(start: str) -> tuple[str, str]:
+    """(first validated day, first feature day) that the signals of `start` need."""
+    from alvh_pipeline.assets.signals import signal_history_start
     from alvh_pipeline.core.feature_sets import FEATURE_SETS
 
+    features_from = signal_history_start(start)
     lookback = max(fs.lookback for fs in FEATURE_SETS.values())
     s = all_sessions()
-    return s[max(s.get_loc(pd.Timestamp(start)) - lookback, 0)].strftime("%Y-%m-%d")
+    ingest_from = s[max(s.get_loc(features_from) - lookback, 0)]
+    return ingest_from.strftime("%Y-%m-%d"), features_from.strftime("%Y-%m-%d")
 
 
 def run_job(job_name: str, start: str, end: str) -> bool:
@@ -63,16 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alvh_pipeline.cli")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="materialize a range of sessions (ingest with look-back, then analytics)")
-    r.add_argument("--days", type=int, default=42, help="the last N completed sessions (default 42)")
+    r.add_argument("--days", type=int, default=21, help="the last N completed sessions (default 21)")
     r.add_argument("--start")
     r.add_argument("--end")
-    r.add_argument("--skip-ingest", action="store_true", help="validated/* already holds the look-back")
+    r.add_argument("--skip-history", action="store_true",
+                   help="validated/* and features/* already hold the history: run the range only")
     args = p.parse_args(argv)
     start, end = (args.start, args.end) if args.start and args.end else default_range(args.days)
-    ok = True
-    if not args.skip_ingest:
-        ok = run_job("ingest", history_start(start), end)
-    ok = ok and run_job("analytics", start, end)
+    ingest_from, features_from = (start, start) if args.skip_history else history_starts(start)
+    ok = run_job("ingest", ingest_from, end)
+    ok = ok and run_job("features", features_from, end)
+    ok = ok and run_job("signals", start, end)
     from alvh_pipeline.lake import lake_root_from_env
 
     root = os.path.abspath(lake_root_from_env())

@@ -23,11 +23,36 @@ PARAMS = SignalParams()
 
 
 def _history_start(dates: pd.DatetimeIndex) -> pd.Timestamp:
-    """Earliest day any signal day of the run may train on: the training window before the
-    first refit in force, plus the label horizon and embargo."""
+    """Earliest pair-feature day any signal day of the run reads: the training window before the
+    first refit in force."""
     first_refit = wf.refit_dates(all_sessions())
     first_refit = first_refit[first_refit <= dates[0]][-1]
-    return window_start(first_refit, signal_sets.TRAIN_WINDOW + wf.HORIZON + wf.EMBARGO)
+    return window_start(first_refit, signal_sets.TRAIN_WINDOW)
+
+
+def required_feature_days(dates: pd.DatetimeIndex) -> dict[str, pd.DatetimeIndex]:
+    """Feature partitions the statarb signals of `dates` read: the training window of pair
+    features before the first refit, and a year of vol-surface history before the first day."""
+    s = all_sessions()
+    train = s[(s >= _history_start(dates)) & (s <= dates[-1])]
+    curv = s[(s >= window_start(dates[0], signal_sets.CURVATURE_WINDOW)) & (s <= dates[-1])]
+    return {"pairs": train, "pair_inputs": train, "term_structure": train, "vol_surface": curv}
+
+
+def signal_history_start(start) -> pd.Timestamp:
+    """First feature day the signals of a run starting at `start` need."""
+    return min(d[0] for d in required_feature_days(pd.DatetimeIndex([pd.Timestamp(start)])).values())
+
+
+def missing_feature_days(lake: Lake, dates: pd.DatetimeIndex) -> list[str]:
+    problems = []
+    for name, need in required_feature_days(dates).items():
+        have = pd.DatetimeIndex(pd.to_datetime(lake.partitions("features", name)))
+        gap = need.difference(have)
+        if len(gap):
+            problems.append(f"features/{name} missing for {len(gap)} of the {len(need)} sessions the signals read "
+                            f"({gap[0].date()}..{gap[-1].date()}): materialize features over that range first")
+    return problems
 
 
 def _read_optional(lake: Lake, layer: str, name: str, start, end) -> pd.DataFrame:
@@ -38,11 +63,11 @@ def _read_optional(lake: Lake, layer: str, name: str, start, end) -> pd.DataFram
 
 
 def load_statarb_inputs(lake: Lake, dates: pd.DatetimeIndex):
-    start = _history_start(dates)
-    curv_start = window_start(dates[0], signal_sets.CURVATURE_WINDOW)
+    need = required_feature_days(dates)
+    start = need["pairs"][0]
     pairs = lake.read_range("features", "pairs", start, dates[-1])
     pair_inputs = lake.read_range("features", "pair_inputs", start, dates[-1])
-    vol = lake.read_range("features", "vol_surface", min(start, curv_start), dates[-1])
+    vol = lake.read_range("features", "vol_surface", min(start, need["vol_surface"][0]), dates[-1])
     term = lake.read_range("features", "term_structure", start, dates[-1])
     bars = lake.read_range("validated", "equity_bars", start, dates[-1], columns=["date", "symbol", "sector", "close"],
                            schema=CONTRACTS["equity_bars"].schema)
@@ -82,8 +107,9 @@ def statarb_signals(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     })
 
 
-def statarb_problems(frame: pd.DataFrame, dates: pd.DatetimeIndex, params: SignalParams = PARAMS) -> list[str]:
-    problems = []
+def statarb_problems(frame: pd.DataFrame, dates: pd.DatetimeIndex, params: SignalParams = PARAMS,
+                     missing_history: list[str] | None = None) -> list[str]:
+    problems = list(missing_history or [])
     have = set(pd.to_datetime(frame["date"])) if len(frame) else set()
     missing = [d.strftime("%Y-%m-%d") for d in dates if d not in have]
     if missing:
@@ -109,11 +135,13 @@ def statarb_problems(frame: pd.DataFrame, dates: pd.DatetimeIndex, params: Signa
 
 
 @dg.asset_check(asset=STATARB_KEY, name="signal_check", blocking=True, partitions_def=trading_days,
-                description="finite after warm-up, direction in {-1,0,1}, conviction in [0,1], no signal on a broken "
-                            "pair, every signal backed by three agreeing inputs")
+                description="the feature history the signals read is complete, z finite, direction in {-1,0,1}, "
+                            "conviction in [0,1], no signal on a broken pair, every signal backed by three agreeing "
+                            "inputs")
 def statarb_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     dates = partition_dates(context)
-    problems = statarb_problems(read_days(lake.lake, "signals", "statarb", dates), dates)
+    problems = statarb_problems(read_days(lake.lake, "signals", "statarb", dates), dates,
+                                missing_history=missing_feature_days(lake.lake, dates))
     return dg.AssetCheckResult(passed=not problems, description="; ".join(problems)[:1000] or "ok",
                                metadata={"problems": dg.MetadataValue.json(problems)})
 

@@ -7,10 +7,11 @@ The formulas live in the concept modules (cointegration, pairs, baskets, indicat
 fundamental_features, vol_surface, term_structure, liquidity, macro_regime); this module only
 assembles them. No Dagster import.
 
-Path-dependent quantities (EMAs of MACD/RSI) read a warm-up of >= 120 sessions; the influence of
-data older than that on a value is below 1e-8 relative (decay (25/27)^120·…), so a day's value
-does not depend on which range it was computed in beyond that. Cumulative quantities (A/D line,
-short-term futures index) are reported over a fixed trailing window instead, so they are exact.
+Path-dependent quantities are defined on a fixed trailing window of each day, so a day's value
+never depends on the range a run covered: RSI-14 and MACD 12/26/9 are computed on each day's own
+last `INDICATOR_WINDOW` sessions (`windowed`), the A/D line and the short-term futures index over a
+trailing 252-session window. (Rolling means / deviations agree across ranges to float rounding,
+~1e-13.)
 """
 
 from __future__ import annotations
@@ -33,8 +34,39 @@ from alvh_pipeline.core import (
 )
 
 Frames = dict[str, pd.DataFrame]
+DIVERGENCE_LAG = 5  # sessions over which a turn in the pair's RSI / MACD gap is measured
 ORDER_CONTRACTS = 10  # contracts a typical small-account hedge order needs (quick-ratio denominator)
 ROLLING_INDEX_WINDOW = 252
+INDICATOR_WINDOW = 250  # sessions each day's RSI / MACD recursion starts from
+
+
+def windowed(fn: Callable[[pd.DataFrame], dict[str, pd.DataFrame]], wide: pd.DataFrame, dates: pd.DatetimeIndex,
+             window: int = INDICATOR_WINDOW) -> dict[str, pd.DataFrame]:
+    """`fn` (column-wise recursive indicators, returned by name) evaluated for each day on that
+    day's own trailing `window` rows only: every (day, column) window becomes one column of a
+    (window × days·names) frame, so one vectorized call computes them all. Days without a full
+    window are NaN."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    pos = wide.index.get_indexer(dates)
+    ok = pos >= window - 1
+    n, N = int(ok.sum()), wide.shape[1]
+    results = {}
+    if n:
+        blocks = sliding_window_view(wide.to_numpy(float), window, axis=0)[pos[ok] - window + 1]  # (n, N, w)
+        results = fn(pd.DataFrame(blocks.transpose(2, 0, 1).reshape(window, -1)))
+    out = {}
+    for name, frame in results.items():
+        values = np.full((len(dates), N), np.nan)
+        values[ok] = frame.iloc[-1].to_numpy().reshape(n, N)
+        out[name] = pd.DataFrame(values, index=dates, columns=wide.columns)
+    return out
+
+
+def _indicators(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    m = indicators.macd(frame, 12, 26, 9)
+    return {"rsi14": indicators.rsi_wilder(frame, 14), "macd": m.macd_line, "macd_signal": m.signal_line,
+            "macd_hist": m.histogram}
 
 
 @dataclass(frozen=True)
@@ -96,11 +128,9 @@ def compute_baskets(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
 
 def compute_technicals(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
     closes = all_closes(frames)
-    rsi = indicators.rsi_wilder(closes, 14)
-    m = indicators.macd(closes, 12, 26, 9)
-    out = pd.concat([_long(rsi, "rsi14", dates), _long(m.macd_line, "macd", dates),
-                     _long(m.signal_line, "macd_signal", dates), _long(m.histogram, "macd_hist", dates),
-                     _long(m.histogram / closes, "macd_hist_pct", dates)], axis=1)
+    parts = windowed(_indicators, closes, dates)
+    parts["macd_hist_pct"] = parts["macd_hist"] / closes.reindex(dates)
+    out = pd.concat([_long(v, k, dates) for k, v in parts.items()], axis=1)
     out.index.names = ["date", "symbol"]
     return out.reset_index().dropna(subset=["rsi14"], how="all")
 
@@ -120,7 +150,7 @@ def compute_fundamentals(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFram
 
 def compute_pair_inputs(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """Per candidate pair: P/CF dispersion (log P/CF_y - log P/CF_x), its 252-day z-score and
-    direction, and the RSI-14 / MACD-histogram divergences (y minus x) of DESIGN §4."""
+    direction, the RSI-14 / MACD-histogram gaps (y minus x) and their 5-session changes."""
     closes, sectors = stock_closes(frames)
     fund = frames["fundamentals"]
     fund = fund[_dates(fund).isin(closes.index)]
@@ -128,11 +158,15 @@ def compute_pair_inputs(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame
     pcf = pcf.reindex(index=closes.index, columns=closes.columns)
     i, j = pairs.candidate_pairs(closes.columns.to_numpy(), sectors.to_numpy())
     disp = ff.pcf_dispersion(pcf, i, j, window=pairs.WINDOW)
-    rsi = indicators.rsi_wilder(closes, 14)
-    hist = indicators.macd(closes).histogram
-    div = indicators.pair_divergence(rsi, hist, i, j, close=closes)
+    s = closes.index
+    need = s[max(s.get_indexer(dates[:1])[0] - DIVERGENCE_LAG, 0):][: len(dates) + DIVERGENCE_LAG]
+    need = need[need <= dates[-1]]
+    ind = windowed(_indicators, closes, need)
+    div = indicators.pair_divergence(ind["rsi14"], ind["macd_hist"], i, j, close=closes.reindex(need))
     parts = {"pcf_dispersion": disp.dispersion, "pcf_z": disp.zscore, "pcf_direction": disp.direction,
-             "rsi_div": div.rsi, "macd_div": div.macd_hist}
+             "rsi_div": div.rsi, "macd_div": div.macd_hist,
+             # divergence proper: is the momentum gap turning while the spread is stretched?
+             "rsi_div_change_5d": div.rsi.diff(DIVERGENCE_LAG), "macd_div_change_5d": div.macd_hist.diff(DIVERGENCE_LAG)}
     out = pd.concat({k: v.reindex(dates).stack(level=[0, 1], future_stack=True) for k, v in parts.items()}, axis=1)
     out.index.names = ["date", "symbol_y", "symbol_x"]
     return out.reset_index()
@@ -193,14 +227,15 @@ FEATURE_SETS: dict[str, FeatureSet] = {
         FeatureSet("baskets", ("equity_bars",), baskets.WINDOW - 1, compute_baskets, ("date", "sector"),
                    finite=("trace_stat_r0", "maxeig_stat_r0"),
                    description="Johansen trace / max-eigen statistics per sector basket"),
-        FeatureSet("technicals", ("equity_bars",), 150, compute_technicals, ("date", "symbol"),
+        FeatureSet("technicals", ("equity_bars",), INDICATOR_WINDOW - 1, compute_technicals, ("date", "symbol"),
                    finite=("rsi14", "macd", "macd_signal", "macd_hist"), bounds={"rsi14": (0.0, 100.0)},
                    description="RSI-14 (Wilder), MACD 12/26/9 per symbol"),
         FeatureSet("fundamentals", ("equity_bars", "fundamentals", "index_levels", "rates"), 80,
-                   compute_fundamentals, ("date", "symbol"), finite=("pcf", "capm_beta_60d"),
+                   compute_fundamentals, ("date", "symbol"), finite=("capm_beta_60d",),
                    description="Point-in-time P/E, P/CF, DDM implied growth, 60-day CAPM beta"),
-        FeatureSet("pair_inputs", ("equity_bars", "fundamentals"), pairs.WINDOW - 1, compute_pair_inputs,
-                   ("date", "symbol_y", "symbol_x"), finite=("rsi_div", "macd_div"),
+        FeatureSet("pair_inputs", ("equity_bars", "fundamentals"), max(pairs.WINDOW, INDICATOR_WINDOW + DIVERGENCE_LAG),
+                   compute_pair_inputs,
+                   ("date", "symbol_y", "symbol_x"), finite=("rsi_div", "macd_div", "rsi_div_change_5d"),
                    description="Per-pair P/CF dispersion z-score and RSI / MACD divergences"),
         FeatureSet("vol_surface", ("spx_options", "vix_options"), 0, compute_vol_surface, ("date",),
                    finite=("iv_25p", "iv_atm", "iv_25c", "skew_curvature"),

@@ -18,6 +18,7 @@ from alvh_pipeline.core.cointegration import benjamini_hochberg, engle_granger_a
 WINDOW = 252
 LAGS = 1
 FDR_ALPHA = 0.05
+MAX_FILL_SESSIONS = 3
 
 
 def candidate_pairs(symbols: np.ndarray, sectors: np.ndarray, prefilter: str = "sector") -> tuple[np.ndarray, np.ndarray]:
@@ -35,6 +36,9 @@ def close_panel(equity_bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     eq = equity_bars[equity_bars["sector"] != "ETF"]
     wide = eq.pivot(index="date", columns="symbol", values="close").sort_index()
     wide.index = pd.DatetimeIndex(wide.index)
+    # a missing bar or a short halt is carried forward (past data only), so one gap does not remove
+    # a name from every pair for a whole window; longer gaps stay NaN and drop the name
+    wide = wide.ffill(limit=MAX_FILL_SESSIONS)
     sectors = eq.drop_duplicates("symbol").set_index("symbol")["sector"].reindex(wide.columns)
     return wide, sectors
 
@@ -93,5 +97,5 @@ def selection_quality(features: pd.DataFrame, planted: list[tuple[str, str]]) ->
     g = f.groupby("date")
     tp = g.apply(lambda d: int((d["selected"] & d["is_planted"]).sum()), include_groups=False)
     sel = g["selected"].sum()
-    return pd.DataFrame({"recall": tp / len(truth), "precision": (tp / sel.where(sel > 0)).fillna(1.0),
-                         "selected": sel})
+    # precision is undefined on a day without selections (NaN, left out of averages)
+    return pd.DataFrame({"recall": tp / len(truth), "precision": tp / sel.where(sel > 0), "selected": sel})

@@ -14,14 +14,16 @@ from alvh_pipeline.core import statarb_signal as rules
 from alvh_pipeline.core import walk_forward as wf
 
 CURVATURE_WINDOW = 252
-CURVATURE_MIN_PERIODS = 60
-TRAIN_WINDOW = 756  # sessions: expanding training window, capped at three years
+# a full year is required (not a partial one), so a day's z-score never depends on how much
+# feature history happens to be in the lake; the signal check fails until it is there
+CURVATURE_MIN_PERIODS = CURVATURE_WINDOW
+TRAIN_WINDOW = 252  # sessions of samples before each refit the model trains on
 SAMPLE_MAX_P = 0.20  # training samples: candidate pairs still plausibly cointegrated...
 SAMPLE_MIN_ABS_Z = 1.0  # ...with a stretched spread
 
 SIGNAL_COLUMNS = [
     "date", "symbol_y", "symbol_x", "zscore", "hedge_ratio", "half_life", "pvalue", "selected",
-    "pcf_z", "rsi_div", "macd_div", "curvature_z", "vote_cointegration", "vote_pcf", "vote_skew",
+    "pcf_z", "rsi_div", "macd_div", "rsi_div_change_5d", "macd_div_change_5d", "curvature_z", "vote_cointegration", "vote_pcf", "vote_skew",
     "confirm_rsi", "confirm_macd", "n_agree", "direction", "action", "p_revert", "model_trained",
     "refit_date", "conviction",
 ]
@@ -43,8 +45,8 @@ def model_features(frame: pd.DataFrame) -> pd.DataFrame:
         "adf_stat": frame["adf_stat"],
         "log_pvalue": np.log(frame["pvalue"].clip(1e-12, 1)),
         "pcf_agree": (-np.sign(frame["pcf_z"]) * d0 * np.minimum(np.abs(frame["pcf_z"]), 3)).fillna(0.0),
-        "rsi_agree": (-np.sign(frame["rsi_div"]) * d0 * np.minimum(np.abs(frame["rsi_div"]), 50) / 50).fillna(0.0),
-        "macd_agree": (-np.sign(frame["macd_div"]) * d0).fillna(0.0),
+        "rsi_agree": (d0 * frame["rsi_div_change_5d"]).clip(-20, 20).fillna(0.0) / 20,
+        "macd_agree": np.sign(d0 * frame["macd_div_change_5d"]).fillna(0.0),
         "curvature_z": frame["curvature_z"].fillna(0.0),
         "vix": frame["vix"],
     }, index=frame.index)
@@ -54,7 +56,8 @@ def join_inputs(pairs: pd.DataFrame, pair_inputs: pd.DataFrame, vol_surface: pd.
                 term_structure: pd.DataFrame) -> pd.DataFrame:
     keys = ["date", "symbol_y", "symbol_x"]
     f = pairs.assign(date=pd.to_datetime(pairs["date"]))
-    pi = pair_inputs.assign(date=pd.to_datetime(pair_inputs["date"]))[keys + ["pcf_z", "rsi_div", "macd_div"]]
+    pi = pair_inputs.assign(date=pd.to_datetime(pair_inputs["date"]))[
+        keys + ["pcf_z", "rsi_div", "macd_div", "rsi_div_change_5d", "macd_div_change_5d"]]
     f = f.merge(pi, on=keys, how="left")
     cz = curvature_zscore(vol_surface)
     vix = term_structure.set_index(pd.DatetimeIndex(term_structure["date"]))["vix"]

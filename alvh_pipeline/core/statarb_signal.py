@@ -10,8 +10,10 @@ Direction d is that of the spread trade: d = +1 buys the spread (long y, short b
 3. Skew curvature: the market's 30-day smile curvature (IV25P + IV25C - 2·IVATM) z-scored against
    its trailing year is below `curvature_max_z`: a normal-skew regime, where convergence trades
    are not fighting a tail-risk bid. Market-wide, so it agrees with either direction.
-Confirmations: RSI-14 divergence (rsi_y - rsi_x) of sign -d and size >= rsi_min_gap; MACD
-histogram divergence of sign -d.
+Confirmations (divergence: the spread is stretched while the momentum behind it turns): the pair's
+RSI-14 gap (rsi_y - rsi_x) moved toward reversion by >= rsi_min_change points over 5 sessions
+(d · Δ5 rsi_gap >= rsi_min_change), and the MACD-histogram gap turned the same way
+(d · Δ5 macd_gap > 0). A large gap alone only restates the z-score, so it does not confirm.
 
 Actions: `entry` (all three agree), `exit` (|z| <= exit_z on a cointegrated pair), `stop` (a
 cointegrated pair's |z| >= stop_z, or the day a selected pair's cointegration breaks: no longer
@@ -34,13 +36,13 @@ class SignalParams:
     stop_z: float = 4.0
     pcf_min_z: float = 0.25
     curvature_max_z: float = 1.5
-    rsi_min_gap: float = 5.0
+    rsi_min_change: float = 2.0
     broken_p: float = 0.10
 
 
 def agreement(frame: pd.DataFrame, params: SignalParams = SignalParams()) -> pd.DataFrame:
     """Adds the per-input votes, direction and action to a per-(date, pair) frame carrying
-    zscore, selected, pvalue, pcf_z, rsi_div, macd_div, curvature_z."""
+    zscore, selected, pvalue, pcf_z, rsi_div_change_5d, macd_div_change_5d, curvature_z."""
     z = frame["zscore"].to_numpy(float)
     broken = ~frame["selected"].to_numpy(bool) | (frame["pvalue"].to_numpy(float) > params.broken_p)
     was_selected = frame["selected_prev"].fillna(False).to_numpy(bool) if "selected_prev" in frame \
@@ -50,9 +52,9 @@ def agreement(frame: pd.DataFrame, params: SignalParams = SignalParams()) -> pd.
     pcf = frame["pcf_z"].to_numpy(float)
     pcf_vote = coint_vote & (-np.sign(pcf) == d) & (np.abs(pcf) >= params.pcf_min_z)
     skew_vote = frame["curvature_z"].to_numpy(float) <= params.curvature_max_z
-    rsi = frame["rsi_div"].to_numpy(float)
-    rsi_confirm = coint_vote & (-np.sign(rsi) == d) & (np.abs(rsi) >= params.rsi_min_gap)
-    macd_confirm = coint_vote & (-np.sign(frame["macd_div"].to_numpy(float)) == d)
+    rsi_turn = d * frame["rsi_div_change_5d"].to_numpy(float)
+    rsi_confirm = coint_vote & (rsi_turn >= params.rsi_min_change)
+    macd_confirm = coint_vote & (d * frame["macd_div_change_5d"].to_numpy(float) > 0)
     n_agree = coint_vote.astype(int) + pcf_vote + (skew_vote & coint_vote)
     entry = n_agree >= 3
     action = np.select(

@@ -168,7 +168,7 @@ def term_structure_features(futures: pd.DataFrame, vix_close: pd.Series) -> pd.D
       slope_cm            cm150 - cm30, the curve's 1-to-5-month slope free of roll-date jumps
       vix                 the VIX close on the date (NaN where missing)
       basis               vx1 - vix (> 0: the future trades above spot, contango)
-      roll_yield          (vix - vx1) / vx1 / days_to_m1_expiry: the daily fractional return a long
+      roll_yield          (vix - vx1) / vx1 / days_to_m1_expiry: the per-calendar-day fractional return a long
                           M1 position earns if spot stays put and the future converges to it
                           linearly (negative in contango); noisy in the last days before expiry
       roll_yield_cm30     (vix - cm30) / cm30 / 30: the same for the 30-day constant-maturity

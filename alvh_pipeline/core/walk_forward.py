@@ -40,13 +40,17 @@ def reversion_labels(samples: pd.DataFrame, log_closes: pd.DataFrame, horizon: i
     z0 = samples["zscore"].to_numpy(float)
     sign = np.sign(z0)
     best = np.full(len(samples), np.inf)
+    gap = np.zeros(len(samples), dtype=bool)
     known = (t >= 0) & (t + horizon < len(idx))
     for h in range(1, horizon + 1):  # H steps, each vectorized over all samples
         s = np.where(known, t + h, 0)
         spread = lp[s, cy] - samples["intercept"].to_numpy() - samples["hedge_ratio"].to_numpy() * lp[s, cx]
         z = spread / samples["spread_std"].to_numpy()
-        best = np.minimum(best, sign * z)
-    label = (best <= np.abs(z0) / 2).astype(float)
+        gap |= np.isnan(z)
+        best = np.fmin(best, sign * z)
+    reverted = best <= np.abs(z0) / 2
+    # a missing close inside the horizon leaves the label unknown unless reversion was already seen
+    label = np.where(reverted, 1.0, np.where(gap, np.nan, 0.0))
     return pd.Series(np.where(known, label, np.nan), index=samples.index)
 
 

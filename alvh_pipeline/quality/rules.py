@@ -31,6 +31,7 @@ class RuleContext:
     partition_dates: pd.DatetimeIndex  # the partitions being validated
     previous: pd.DataFrame | None  # rows of the session(s) before each row's date, same table
     stale_threshold: float
+    row_partitions: np.ndarray | None = None  # the partition (file) each row came from, "YYYY-MM-DD"
 
 
 def _num(df: pd.DataFrame, col: str) -> pd.Series:
@@ -42,7 +43,24 @@ def _dates(s: pd.Series) -> pd.Series:
 
 
 def date_in_partition(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
-    return _dates(df["date"]).isin(ctx.partition_dates)
+    """Each row's date equals the partition of the file it came from (not merely some partition
+    of the batch: a 03-05 row inside the 03-04 file is wrong even when 03-05 is validated too)."""
+    if ctx.row_partitions is None:
+        return _dates(df["date"]).isin(ctx.partition_dates)
+    return pd.Series(_dates(df["date"]).to_numpy() == pd.to_datetime(ctx.row_partitions).to_numpy(), index=df.index)
+
+
+def finite_numbers(columns: tuple[str, ...]) -> Callable[[pd.DataFrame, RuleContext], pd.Series]:
+    """Every numeric value finite (NaN is the not-null expectations' business; ±inf is this one's)."""
+
+    def rule(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
+        ok = np.ones(len(df), dtype=bool)
+        for c in columns:
+            v = _num(df, c).to_numpy(float)
+            ok &= ~np.isinf(v)
+        return pd.Series(ok, index=df.index)
+
+    return rule
 
 
 def bid_le_ask(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
@@ -207,9 +225,16 @@ def stale_rule(table: str, threshold: float) -> RowRule | None:
                    not_stale(cols, keys), mostly=1.0 - threshold)
 
 
+def finite_rule(table: str) -> RowRule:
+    from alvh_pipeline.schemas import CONTRACTS
+
+    cols = tuple(n for n, t, _ in CONTRACTS[table].columns if str(t) in ("double", "int64"))
+    return RowRule("_finite", cols, "numbers are finite (no ±inf)", finite_numbers(cols))
+
+
 def rules_for(table: str, stale_threshold: float) -> list[RowRule]:
     extra = stale_rule(table, stale_threshold)
-    return TABLE_RULES[table] + ([extra] if extra else [])
+    return TABLE_RULES[table] + [finite_rule(table)] + ([extra] if extra else [])
 
 
 def add_rule_flags(df: pd.DataFrame, rules: list[RowRule], ctx: RuleContext) -> tuple[pd.DataFrame, list[str]]:

@@ -129,12 +129,14 @@ def validate_frame(
     frame = frame.reset_index(drop=True)
     pdates = pd.DatetimeIndex(pd.to_datetime(partitions))
     earlier = pd.concat([history, frame], ignore_index=True) if history is not None else frame
-    ctx = RuleContext(pdates, _previous_rows(earlier, all_sessions()), stale_threshold)
+    row_dates = _partition_of(frame) if row_partitions is None else np.asarray(row_partitions, dtype=object)
+    ctx = RuleContext(pdates, _previous_rows(earlier, all_sessions()), stale_threshold,
+                      None if row_partitions is None else row_dates)
     rules = rules_for(table, stale_threshold)
     flagged, _ = add_rule_flags(frame, rules, ctx)
     result = suite_runner(stale_threshold).validate(table, flagged)
+    shares = {r.name for r in rules if r.mostly < 1.0}
 
-    row_dates = _partition_of(frame) if row_partitions is None else np.asarray(row_partitions, dtype=object)
     failures: list[Failure] = _column_set_failures(result, frame, partitions)
     missing = {f.column for f in failures}
     for r in result.results:
@@ -145,6 +147,8 @@ def validate_frame(
         column = kw.get("column") or ",".join(kw.get("column_list", []) or []) or "*"
         if cfg.type == "expect_table_columns_to_match_set" or column in missing:
             continue  # reported column by column above
+        if column in shares:
+            continue  # share-of-rows rules are judged per partition below, never across a batch
         meta = cfg.meta or {}
         why = meta.get("why", cfg.type)
         if column.startswith("_"):
@@ -161,7 +165,8 @@ def validate_frame(
         failures.append(Failure(cfg.type, column, why, int(res.get("unexpected_count", len(pos))),
                                 parts, _json_safe(frame.iloc[pos]), pos))
 
-    failures += _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, failures)
+    failures += _per_partition_failures(table, frame, flagged, partitions, rules, row_dates,
+                                        _previous_counts(history, table))
     return ValidationReport(table, list(partitions), len(frame), len(result.results), failures, frame, row_dates)
 
 
@@ -181,22 +186,39 @@ def _column_set_failures(result, frame: pd.DataFrame, partitions: list[str]) -> 
     return out
 
 
-def _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, found) -> list[Failure]:
-    """What a batch over many days cannot see: an empty day, and a `mostly` rule exceeded on one
-    day while the range as a whole is within its threshold."""
+# Tables with a stable set of rows per day: a day with far fewer rows than the session before is
+# incomplete (a truncated delivery), not a smaller market.
+COMPLETENESS_TABLES = ("equity_bars", "fundamentals", "index_levels", "vix_futures", "breadth", "rates")
+MIN_SHARE_OF_PREVIOUS = 0.75
+
+
+def _previous_counts(history: pd.DataFrame | None, table: str) -> int | None:
+    if history is None or table not in COMPLETENESS_TABLES or not len(history):
+        return None
+    return len(history)
+
+
+def _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, previous_count) -> list[Failure]:
+    """Judged per partition, whatever the batch: an empty day, a day with far fewer rows than the
+    session before it, and share-of-rows (`mostly`) rules such as stale quotes."""
     out = []
     counts = pd.Series(row_dates).value_counts()
     empty = [p for p in partitions if counts.get(p, 0) == 0]
     if empty and len(frame):  # an all-empty batch is already reported by the row-count expectation
         out.append(Failure("expect_table_row_count_to_be_between", "*", "partition is empty", 0, empty))
-    already = {(f.expectation, f.column) for f in found}
+    if table in COMPLETENESS_TABLES:
+        for prev, p in zip([previous_count, *[counts.get(q, 0) for q in partitions[:-1]]], partitions):
+            n = int(counts.get(p, 0))
+            if prev and 0 < n < MIN_SHARE_OF_PREVIOUS * prev:
+                out.append(Failure("expect_table_row_count_to_be_between", "*",
+                                   f"incomplete partition: {n} rows, the session before had {prev}", n, [p]))
     for rule in rules:
         if rule.mostly >= 1.0 or rule.name not in flagged:
             continue
         share_bad = (~flagged[rule.name].astype(bool)).groupby(row_dates).mean()
         over = sorted(share_bad[share_bad > 1.0 - rule.mostly].index)
-        key = ("expect_column_values_to_be_in_set", ",".join(rule.columns))
-        if over and key not in already:
+        if over:
             pos = np.flatnonzero(~flagged[rule.name].astype(bool).to_numpy() & np.isin(row_dates, over))
-            out.append(Failure(key[0], key[1], rule.description, len(pos), over, _json_safe(frame.iloc[pos]), pos))
+            out.append(Failure("expect_column_values_to_be_in_set", ",".join(rule.columns), rule.description,
+                               len(pos), over, _json_safe(frame.iloc[pos]), pos))
     return out

@@ -49,7 +49,10 @@ def _coerce(frame: pd.DataFrame, table: str, path: Path) -> pd.DataFrame:
             conv = pd.to_datetime(raw, errors="coerce", format="ISO8601")
         else:
             conv = pd.to_numeric(raw, errors="coerce")
-        bad = conv.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        blank = raw.isna() | (raw.astype(str).str.strip() == "")
+        bad = conv.isna() & ~blank
+        if fam == "date" and name not in contract.nullable:
+            bad |= blank  # a row without a date could never reach a partition: refuse, don't drop
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
             raise FilesSourceError(

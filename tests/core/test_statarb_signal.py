@@ -5,7 +5,7 @@ from alvh_pipeline.core.statarb_signal import SignalParams, agreement, convictio
 
 
 def _row(**kw):
-    base = dict(zscore=2.5, selected=True, pvalue=0.001, pcf_z=1.0, rsi_div=10.0, macd_div=0.01,
+    base = dict(zscore=2.5, selected=True, pvalue=0.001, pcf_z=1.0, rsi_div_change_5d=-5.0, macd_div_change_5d=-0.01,
                 curvature_z=0.0, selected_prev=True)
     base.update(kw)
     return base
@@ -13,7 +13,7 @@ def _row(**kw):
 
 def test_entry_requires_all_three_inputs():
     f = pd.DataFrame([_row(), _row(pcf_z=-1.0), _row(curvature_z=3.0), _row(zscore=1.5), _row(zscore=-2.5, pcf_z=-1.0,
-                                                                                            rsi_div=-10, macd_div=-1)])
+                                                                                            rsi_div_change_5d=5, macd_div_change_5d=1)])
     out = agreement(f)
     assert out["action"].tolist() == ["entry", "none", "none", "none", "entry"]
     assert out["direction"].tolist() == [-1, 0, 0, 0, 1]

@@ -17,6 +17,16 @@ def test_reversion_label_by_hand():
     assert lab.tolist()[:2] == [0.0, 1.0] and np.isnan(lab.iloc[2])
 
 
+def test_gap_in_the_horizon_leaves_the_label_unknown_unless_reverted():
+    idx = pd.bdate_range("2024-01-01", periods=5)
+    lp = pd.DataFrame({"Y": [0.02, np.nan, 0.019, 0.005, 0.02], "X": 0.0}, index=idx)
+    s = pd.DataFrame({"date": [idx[0], idx[1]], "symbol_y": "Y", "symbol_x": "X", "zscore": [2.0, 1.9],
+                      "intercept": 0.0, "hedge_ratio": 1.0, "spread_std": 0.01})
+    lab = wf.reversion_labels(s, lp, horizon=2)
+    assert np.isnan(lab.iloc[0])  # day 1 missing, day 2 at 1.9: not reverted, not known either
+    assert lab.iloc[1] == 1.0  # reverted on day 3 despite nothing missing... (z 0.5 <= 0.95)
+
+
 def _samples(n_days=400, per_day=20, seed=0):
     sessions = sessions_between("2020-01-01", "2022-12-31")
     rng = np.random.default_rng(seed)
@@ -43,16 +53,18 @@ def test_walk_forward_learns_a_planted_signal_out_of_sample():
                 assert abs(b["mean_predicted"] - b["observed_rate"]) < 0.12
 
 
-def test_training_is_purged_and_embargoed():
-    samples, sessions = _samples()
-    predict = sessions[250:300]
-    preds, reports = wf.walk_forward_predict(samples, predict, sessions)
-    for r in reports:
-        r_pos = sessions.get_loc(r.refit_date)
-        # every sample whose label window reaches into the embargo is excluded
-        dates = pd.DatetimeIndex(samples["date"])
-        usable = (sessions.get_indexer(dates) + wf.HORIZON + wf.EMBARGO < r_pos)
-        assert r.n_train == int(usable.sum())
+def test_training_is_purged_and_embargoed_pinned_to_dates():
+    samples, sessions = _samples(per_day=1)
+    # refit 2021-02-01 with H = 10 and a 5-session embargo: the last usable sample is 16 sessions
+    # earlier, 2021-01-07 (MLK day 01-18 closed): its label is known at the close of 01-22 and the
+    # embargo 01-25..01-29 ends before the refit
+    predict = pd.DatetimeIndex(["2021-02-01"])
+    _, (report,) = wf.walk_forward_predict(samples, predict, sessions)
+    assert report.refit_date == pd.Timestamp("2021-02-01")
+    expected = sessions[(sessions >= samples["date"].min()) & (sessions <= "2021-01-07")]
+    assert report.n_train == len(expected)
+    _, (capped,) = wf.walk_forward_predict(samples, predict, sessions, max_train_sessions=100)
+    assert capped.n_train == 100 - wf.HORIZON - wf.EMBARGO
 
 
 def test_predictions_ignore_everything_after_the_day():

@@ -1,7 +1,8 @@
 """features/* and signals/* through Dagster: a multi-month single-run range with every check
-passing, and the no-look-ahead proof: perturb every validated input after day t (prices,
-fundamentals, option chains, futures, breadth, rates, calendar) and every feature and signal for
-days <= t is unchanged."""
+passing; the no-look-ahead proof (perturb every validated input after day t — prices, quotes,
+sizes, fundamentals and their report dates, option chains, futures, breadth, rates, the macro
+calendar — and every feature and signal for days <= t is unchanged); and run-range independence
+(a day computed inside a long range or a short one gives the same output)."""
 
 import shutil
 import warnings
@@ -11,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alvh_pipeline.assets.signals import signal_history_start
 from alvh_pipeline.core.calendar import all_sessions
+from alvh_pipeline.core.feature_sets import FEATURE_SETS
 from alvh_pipeline.core.market_sim import SimConfig
 from alvh_pipeline.definitions import defs
 from alvh_pipeline.lake import Lake
@@ -24,9 +27,10 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 CUT = pd.Timestamp("2023-06-30")
 S = all_sessions()
-FIRST = S[S.get_loc(CUT) - 80]  # analytics range: ~4 months, so the walk-forward model trains before CUT
+FIRST = S[S.get_loc(CUT) - 20]  # signal range
 LAST = S[S.get_loc(CUT) + 10]
-HISTORY = S[S.get_loc(FIRST) - 280]
+FEATURES_FROM = signal_history_start(FIRST)  # the feature history the signals read
+HISTORY = S[S.get_loc(FEATURES_FROM) - max(fs.lookback for fs in FEATURE_SETS.values())]
 CFG = SimConfig(n_equities=40)
 PRICE_COLS = {"open", "high", "low", "close", "bid", "ask", "settle", "underlying", "future_price",
               "eps_ttm", "cfps_ttm", "dps_ttm", "tbill_3m", "reer_index", "rate_differential", "surprise"}
@@ -55,15 +59,23 @@ def perturb_after(lake: Lake, cut: pd.Timestamp) -> None:
                     f[c] = f[c] * (1 + 0.2 * rng.random(len(f)))
                 elif c in COUNT_COLS:
                     f[c] = f[c] * 2
+            for c in ("report_date", "event_date"):  # dates published after the cut move too
+                if c in f:
+                    f[c] = pd.to_datetime(f[c]) - pd.Timedelta(days=1)
             lake.write_partition("validated", t, key, f, CONTRACTS[t].schema)
 
 
-def run_analytics(root):
-    return defs.resolve_job_def("analytics").execute_in_process(
+def run_job(name, root, start, end):
+    return defs.resolve_job_def(name).execute_in_process(
         run_config=QUIET, raise_on_error=False,
         resources={"lake": LakeResource(root=str(root)), "source": MarketSource()},
-        tags={"dagster/asset_partition_range_start": FIRST.strftime("%Y-%m-%d"),
-              "dagster/asset_partition_range_end": LAST.strftime("%Y-%m-%d")})
+        tags={"dagster/asset_partition_range_start": start.strftime("%Y-%m-%d"),
+              "dagster/asset_partition_range_end": end.strftime("%Y-%m-%d")})
+
+
+def run_analytics(root):
+    """features over the signals' history, then signals over their range; both results."""
+    return run_job("features", root, FEATURES_FROM, LAST), run_job("signals", root, FIRST, LAST)
 
 
 @pytest.fixture(scope="module")
@@ -82,22 +94,52 @@ OUTPUTS = [("features", n) for n in ("pairs", "pair_inputs", "baskets", "technic
 
 
 def test_all_features_and_signals_materialize_with_checks_passing(lakes):
-    (root, res), _ = lakes
-    assert res.success
-    checks = res.get_asset_check_evaluations()
+    (root, (feat, sig_res)), _ = lakes
+    assert feat.success and sig_res.success
+    checks = feat.get_asset_check_evaluations() + sig_res.get_asset_check_evaluations()
     assert len(checks) == len(OUTPUTS) and all(c.passed for c in checks), [c.description for c in checks if not c.passed]
     lake = Lake(str(root))
-    days = S[(S >= FIRST) & (S <= LAST)]
     for layer, name in OUTPUTS:
-        assert len(lake.partitions(layer, name)) == len(days), (layer, name)
+        first = FEATURES_FROM if layer == "features" else FIRST
+        assert len(lake.partitions(layer, name)) == len(S[(S >= first) & (S <= LAST)]), (layer, name)
     sig = lake.read_range("signals", "statarb", FIRST, LAST)
-    assert sig["model_trained"].any()  # the walk-forward model was fitted inside the range
+    assert sig["model_trained"].any()  # the walk-forward model was fitted
+    assert np.isfinite(sig["curvature_z"]).all()  # a full year of vol-surface history was read
+
+
+def test_signals_refuse_a_lake_without_their_feature_history(tmp_path):
+    lake = build_validated(tmp_path, S[S.get_loc(FIRST) - 300], LAST)
+    assert run_job("features", tmp_path, FIRST, LAST).success
+    res = run_job("signals", tmp_path, FIRST, LAST)
+    failed = [c for c in res.get_asset_check_evaluations() if not c.passed]
+    assert not res.success and any("features/vol_surface missing" in c.description for c in failed)
+    assert lake.partitions("signals", "statarb")  # written, but the blocking check stops everything after it
+
+
+def test_a_day_is_the_same_whatever_range_computed_it(lakes, tmp_path):
+    (root, _), _ = lakes
+    day0, day1 = S[S.get_loc(CUT) - 3], CUT
+    # features recomputed over 4 days only (their look-back read from validated/*)
+    short_features = tmp_path / "f"
+    shutil.copytree(root, short_features)
+    shutil.rmtree(short_features / "features")
+    assert run_job("features", short_features, day0, day1).success
+    # signals recomputed over 4 days only, on the same feature history
+    short_signals = tmp_path / "s"
+    shutil.copytree(root, short_signals)
+    shutil.rmtree(short_signals / "signals")
+    assert run_job("signals", short_signals, day0, day1).success
+    for layer, name in OUTPUTS:
+        a = Lake(str(root)).read_range(layer, name, day0, day1)
+        b = Lake(str(short_features if layer == "features" else short_signals)).read_range(layer, name, day0, day1)
+        # rolling means / deviations differ with the start of the data only by float rounding
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=f"{layer}/{name}")
 
 
 @pytest.mark.parametrize("layer, name", OUTPUTS)
 def test_no_look_ahead(lakes, layer, name):
-    (a_root, _), (b_root, res_b) = lakes
-    assert res_b.success
+    (a_root, _), (b_root, (feat_b, sig_b)) = lakes
+    assert feat_b.success and sig_b.success
     a = Lake(str(a_root)).read_range(layer, name, FIRST, LAST)
     b = Lake(str(b_root)).read_range(layer, name, FIRST, LAST)
     before_a, before_b = (pd.to_datetime(x["date"]) <= CUT for x in (a, b))

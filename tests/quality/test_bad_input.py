@@ -173,3 +173,59 @@ def test_files_csv_with_unparseable_value_names_row(tmp_path):
     f.to_csv(tmp_path / "vix_futures.csv", index=False)
     with pytest.raises(files.FilesSourceError, match=r"vix_futures.csv: column 'settle' row 6"):
         files.generate("vix_futures", [DAY], tmp_path)
+
+
+def test_row_of_another_day_inside_a_range_is_caught(lake):
+    days = ["2024-03-04", "2024-03-05"]
+    first = synthetic.generate("equity_bars", [days[0]])
+    second = synthetic.generate("equity_bars", [days[1]])
+    moved = second.iloc[[0]]  # symbol S000's 03-05 row delivered inside the 03-04 file
+    _raw(lake, "equity_bars", pd.concat([first[first.symbol != "S000"], moved], ignore_index=True), days[0])
+    _raw(lake, "equity_bars", second.iloc[1:], days[1])
+    gate = run_gate(lake, "equity_bars", days)
+    failure = next(f for f in gate.report.failures if f.column == "date")
+    assert failure.partitions == [days[0]] and failure.unexpected_count == 1
+
+
+def test_stale_days_do_not_block_a_clean_day_in_the_same_range(lake):
+    days = ["2024-03-05", "2024-03-06", "2024-03-07"]
+    prev = synthetic.generate("index_levels", [PREV])
+    _raw(lake, "index_levels", prev, PREV)
+    _raw(lake, "index_levels", prev.assign(date=pd.Timestamp(days[0])), days[0])  # fully stale
+    _raw(lake, "index_levels", prev.assign(date=pd.Timestamp(days[1])), days[1])  # fully stale
+    clean = synthetic.generate("index_levels", [days[2]])
+    _raw(lake, "index_levels", clean, days[2])
+    gate = run_gate(lake, "index_levels", days)
+    assert gate.report.failed_partitions == days[:2], gate.message()
+
+
+def test_infinite_price_is_blocked(lake):
+    f = synthetic.generate("equity_bars", [DAY])
+    f.loc[4, ["bid", "ask"]] = np.inf
+    _raw(lake, "equity_bars", f)
+    gate = run_gate(lake, "equity_bars", [DAY])
+    assert not gate.passed and "finite" in gate.message()
+
+
+def test_incomplete_partition_against_the_previous_session(lake):
+    _raw(lake, "equity_bars", synthetic.generate("equity_bars", [PREV]), PREV)
+    _raw(lake, "equity_bars", synthetic.generate("equity_bars", [DAY]).iloc[:3])
+    gate = run_gate(lake, "equity_bars", [DAY])
+    assert not gate.passed and "incomplete partition: 3 rows, the session before had 103" in gate.message()
+
+
+def test_raw_rewritten_after_its_verdict_is_not_published(lake):
+    _raw(lake, "rates", synthetic.generate("rates", [DAY]))
+    assert run_gate(lake, "rates", [DAY]).passed
+    _raw(lake, "rates", synthetic.generate("rates", [DAY]).assign(tbill_3m=0.2))  # rewritten, never checked
+    with pytest.raises(NotValidatedError, match="raw changed since"):
+        publish_validated(lake, "rates", [DAY])
+
+
+def test_files_row_without_a_date_is_an_error_not_a_dropped_row(tmp_path):
+    f = synthetic.generate("rates", [DAY, PREV])
+    f["date"] = f["date"].astype(str)
+    f.loc[1, "date"] = ""
+    f.to_csv(tmp_path / "rates.csv", index=False)
+    with pytest.raises(files.FilesSourceError, match=r"rates.csv: column 'date' row 2"):
+        files.generate("rates", [DAY], tmp_path)
