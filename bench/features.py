@@ -1,5 +1,6 @@
 """Feature and signal benchmark: seconds per trading day of every features/* and signals/* asset
-over a year in one single-run backfill (synthetic source, 100 equities). The validated look-back
+over a year in single-run backfills (synthetic source, 100 equities): features over the year plus
+the year of feature history the signals read, then signals over the year. The validated look-back
 is written straight from the synthetic source first (ingest has its own benchmark).
 The last line is one JSON object."""
 
@@ -16,6 +17,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def main() -> None:
+    from alvh_pipeline.assets.signals import signal_history_start
     from alvh_pipeline.core.calendar import all_sessions
     from alvh_pipeline.core.feature_sets import FEATURE_SETS
     from alvh_pipeline.definitions import defs
@@ -29,7 +31,8 @@ def main() -> None:
     s = all_sessions()
     days = s[s.year == year]
     lookback = max(fs.lookback for fs in FEATURE_SETS.values())
-    history = s[(s >= s[s.get_loc(days[0]) - lookback]) & (s <= days[-1])]
+    feature_days = s[(s >= signal_history_start(days[0])) & (s <= days[-1])]
+    history = s[(s >= s[s.get_loc(feature_days[0]) - lookback]) & (s <= days[-1])]
     root = tempfile.mkdtemp(prefix="alvh-bench-features-")
     try:
         lake = Lake(root)
@@ -38,35 +41,38 @@ def main() -> None:
             frame = synthetic.generate(t, history)
             lake.write_range("validated", t, frame.sort_values(list(CONTRACTS[t].keys)), history, CONTRACTS[t].schema)
         prep = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        res = defs.resolve_job_def("analytics").execute_in_process(
-            run_config=QUIET, raise_on_error=True,
-            resources={"lake": LakeResource(root=root), "source": MarketSource()},
-            tags={"dagster/asset_partition_range_start": days[0].strftime("%Y-%m-%d"),
-                  "dagster/asset_partition_range_end": days[-1].strftime("%Y-%m-%d")})
-        total = time.perf_counter() - t0
-        assert res.success and all(c.passed for c in res.get_asset_check_evaluations())
-        steps = {}
-        for ev in res.all_events:
-            if ev.event_type_value == "STEP_SUCCESS":
-                steps[ev.step_key] = ev.event_specific_data.duration_ms / 1000.0
+        steps, totals = {}, {}
+        for job, run_days in (("features", feature_days), ("signals", days)):
+            t0 = time.perf_counter()
+            res = defs.resolve_job_def(job).execute_in_process(
+                run_config=QUIET, raise_on_error=True,
+                resources={"lake": LakeResource(root=root), "source": MarketSource()},
+                tags={"dagster/asset_partition_range_start": run_days[0].strftime("%Y-%m-%d"),
+                      "dagster/asset_partition_range_end": run_days[-1].strftime("%Y-%m-%d")})
+            totals[job] = (time.perf_counter() - t0, len(run_days))
+            assert res.success and all(c.passed for c in res.get_asset_check_evaluations())
+            for ev in res.all_events:
+                if ev.event_type_value == "STEP_SUCCESS":
+                    steps[ev.step_key] = ev.event_specific_data.duration_ms / 1000.0 / len(run_days)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    per_asset = {k: round(v / len(days), 4) for k, v in sorted(steps.items()) if "check" not in k}
+    per_asset = {k: round(v, 4) for k, v in sorted(steps.items()) if "check" not in k}
+    per_day = {job: t / n for job, (t, n) in totals.items()}
     figures = {
         "sessions": len(days),
-        "analytics_seconds": round(total, 2),
-        "seconds_per_day_all_features_and_signals": round(total / len(days), 4),
+        "features_sessions": totals["features"][1],
+        "seconds_per_day_features": round(per_day["features"], 4),
+        "seconds_per_day_signals": round(per_day["signals"], 4),
+        "seconds_per_day_all_features_and_signals": round(per_day["features"] + per_day["signals"], 4),
         "seconds_per_day_by_step": per_asset,
-        "checks_seconds": round(sum(v for k, v in steps.items() if "check" in k), 2),
         "validated_prep_seconds": round(prep, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    print(f"{len(days)} sessions of {year}: features + signals in {total:.1f} s = {total / len(days):.3f} s/day")
+    for job, (t, n) in totals.items():
+        print(f"{job}: {n} sessions in {t:.1f} s = {t / n:.3f} s/day")
     for k, v in per_asset.items():
         print(f"  {k:40s} {v:.4f} s/day")
     print(json.dumps(figures))
-
 
 if __name__ == "__main__":
     main()
