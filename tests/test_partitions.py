@@ -17,3 +17,12 @@ def test_2024_has_252_sessions_and_holidays_are_excluded():
 def test_current_session_is_a_partition_for_the_nightly_run():
     keys = trading_days.get_partition_keys(current_time=datetime(2024, 3, 28, 19, 0))
     assert keys[-1] == "2024-03-28"
+
+
+def test_every_asset_backfills_a_year_per_run():
+    from alvh_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        policy = graph.get(key).backfill_policy
+        assert policy.max_partitions_per_run == 252, key

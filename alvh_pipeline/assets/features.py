@@ -9,11 +9,10 @@ import pandas as pd
 from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.feature_sets import FEATURE_SETS, FeatureSet, feature_problems
 from alvh_pipeline.lake import Lake
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import backfill_policy, trading_days
 from alvh_pipeline.resources import LakeResource
 from alvh_pipeline.schemas import CONTRACTS
 
-BACKFILL = dg.BackfillPolicy.single_run()
 
 
 def window_start(first_day: pd.Timestamp, lookback: int) -> pd.Timestamp:
@@ -46,7 +45,7 @@ def build_feature_asset(fs: FeatureSet):
     key = dg.AssetKey(["features", fs.name])
 
     @dg.asset(key=key, deps=[dg.AssetKey(["validated", t]) for t in fs.tables], partitions_def=trading_days,
-              backfill_policy=BACKFILL, group_name="features", kinds={"parquet"},
+              backfill_policy=backfill_policy, group_name="features", kinds={"parquet"},
               description=f"{fs.description}. Reads {fs.lookback} sessions of look-back from validated/*.")
     def feature_asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         dates = partition_dates(context)

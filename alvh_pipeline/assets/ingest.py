@@ -3,13 +3,11 @@ between them. One factory, fed by the table contracts: no per-table copies."""
 
 import dagster as dg
 
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import backfill_policy, trading_days
 from alvh_pipeline.resources import LakeResource
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 from alvh_pipeline.sources.resource import MarketSource
 
-# Single-run backfills: a year of a table is one run and one GE validation, not 252 runs.
-BACKFILL = dg.BackfillPolicy.single_run()
 
 
 def _failures_markdown(gate) -> str:
@@ -24,7 +22,7 @@ def build_table_assets(table: str) -> list:
     contract = CONTRACTS[table]
     raw_key = dg.AssetKey(["raw", table])
 
-    @dg.asset(key=raw_key, partitions_def=trading_days, backfill_policy=BACKFILL, group_name="raw",
+    @dg.asset(key=raw_key, partitions_def=trading_days, backfill_policy=backfill_policy, group_name="raw",
               kinds={"parquet"}, description=f"{contract.description} As delivered by the source.",
               metadata={"contract": dg.TableSchema(columns=[dg.TableColumn(n, str(t), description=d)
                                                               for n, t, d in contract.columns])})
@@ -66,7 +64,7 @@ def build_table_assets(table: str) -> list:
             },
         )
 
-    @dg.asset(key=["validated", table], deps=[raw_key], partitions_def=trading_days, backfill_policy=BACKFILL,
+    @dg.asset(key=["validated", table], deps=[raw_key], partitions_def=trading_days, backfill_policy=backfill_policy,
               group_name="validated", kinds={"parquet"},
               description=f"{contract.description} Typed to the contract; only partitions whose raw file passed "
                           f"the GE suite.",

@@ -12,11 +12,10 @@ from alvh_pipeline.core.macro_regime import REGIME_LABELS
 from alvh_pipeline.core.pairs import close_panel
 from alvh_pipeline.core.statarb_signal import SignalParams
 from alvh_pipeline.lake import Lake
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import backfill_policy, trading_days
 from alvh_pipeline.resources import LakeResource
 from alvh_pipeline.schemas import CONTRACTS
 
-BACKFILL = dg.BackfillPolicy.single_run()
 STATARB_KEY = dg.AssetKey(["signals", "statarb"])
 REGIME_KEY = dg.AssetKey(["signals", "regime"])
 PARAMS = SignalParams()
@@ -83,7 +82,7 @@ def _reports_markdown(reports: list[wf.RefitReport]) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(key=STATARB_KEY, partitions_def=trading_days, backfill_policy=BACKFILL, group_name="signals",
+@dg.asset(key=STATARB_KEY, partitions_def=trading_days, backfill_policy=backfill_policy, group_name="signals",
           kinds={"parquet", "sklearn"},
           deps=[dg.AssetKey(["features", n]) for n in ("pairs", "pair_inputs", "vol_surface", "term_structure")]
           + [dg.AssetKey(["validated", "equity_bars"])],
@@ -146,7 +145,7 @@ def statarb_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) ->
                                metadata={"problems": dg.MetadataValue.json(problems)})
 
 
-@dg.asset(key=REGIME_KEY, partitions_def=trading_days, backfill_policy=BACKFILL, group_name="signals",
+@dg.asset(key=REGIME_KEY, partitions_def=trading_days, backfill_policy=backfill_policy, group_name="signals",
           kinds={"parquet"},
           deps=[dg.AssetKey(["features", n]) for n in ("macro_regime", "term_structure", "liquidity")],
           description="The hedge's daily state: calm / elevated / stressed regime, term structure, event proximity, "

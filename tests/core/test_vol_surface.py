@@ -201,3 +201,17 @@ def test_vix_front_atm_iv(state, vix, dates):
         front = vix[(vix["date"] == d)]["expiry"].min()
         assert row.expiry == front
         assert row.iv_atm == pytest.approx(atm, rel=2e-3)  # 1-point strikes, linear in ln K
+
+
+def test_feature_inversion_recovers_synthetic_vols_on_raw_quotes_to_1e6():
+    """The synthetic quotes' mids are the model prices: the feature's own inversion (the one
+    features/vol_surface runs) must give back the source's known vols."""
+    from alvh_pipeline.core.vol_surface import implied_vols
+    from alvh_pipeline.sources import synthetic as syn
+
+    for kind, table in (("spx", "spx_options"), ("vix", "vix_options")):
+        chain = syn.generate(table, ["2008-10-10", "2019-06-03"])
+        iv = implied_vols(chain, kind)
+        quoted = (chain["bid"] > 0).to_numpy()
+        assert np.isfinite(iv[quoted]).all()
+        assert np.max(np.abs(iv[quoted] - chain["model_iv"].to_numpy()[quoted])) < 1e-6
