@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tempfile
 from collections.abc import Iterable
@@ -92,9 +91,6 @@ class Lake:
             out[_date_str(d)] = self.write_partition(layer, table, d, part, schema)
         return out
 
-    def delete_partition(self, layer: str, table: str, date) -> None:
-        self.partition_path(layer, table, date).unlink(missing_ok=True)
-
     # ---- reads ---------------------------------------------------------------------------
     def read_partition(self, layer: str, table: str, date, columns: list[str] | None = None) -> pd.DataFrame:
         path = self.partition_path(layer, table, date)
@@ -137,7 +133,3 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
             values = pd.to_datetime(values).dt.date
         cols[field.name] = pa.array(values, type=field.type, from_pandas=True)
     return pa.table(cols, schema=schema)
-
-
-def as_date(value) -> dt.date:
-    return pd.Timestamp(value).date()

@@ -39,8 +39,18 @@ class NotValidatedError(RuntimeError):
     pass
 
 
-def file_sha256(path) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+def read_raw(lake: Lake, table: str, partition: str) -> tuple[str, pd.DataFrame]:
+    """(sha256, rows) of one raw file from a single read of its bytes, so the hash a verdict
+    records is the hash of exactly the rows that were validated (or published)."""
+    path = lake.partition_path("raw", table, partition)
+    if not path.exists():
+        raise FileNotFoundError(f"raw/{table}: no partition {partition} at {path}")
+    data = path.read_bytes()
+    try:
+        frame = pq.read_table(pa.BufferReader(data)).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise LakeReadError(f"raw/{table} partition {partition}: cannot read {path}: {exc}") from exc
+    return hashlib.sha256(data).hexdigest(), frame
 
 
 def verdict_path(lake: Lake, table: str, partition: str):
@@ -73,10 +83,11 @@ class GateResult:
 
 
 def read_raw_partitions(lake: Lake, table: str, partitions: list[str]):
-    frames, row_parts, unreadable = [], [], {}
+    """(rows of all readable partitions, each row's partition, sha256 per partition, unreadable)."""
+    frames, row_parts, hashes, unreadable = [], [], {}, {}
     for p in partitions:  # per file: a raw file keeps its delivered dtypes, which may be wrong
         try:
-            f = lake.read_partition("raw", table, p)
+            hashes[p], f = read_raw(lake, table, p)
         except (LakeReadError, FileNotFoundError) as exc:
             unreadable[p] = str(exc)
             continue
@@ -84,7 +95,7 @@ def read_raw_partitions(lake: Lake, table: str, partitions: list[str]):
         row_parts.append(np.full(len(f), p, dtype=object))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTRACTS[table].column_names)
     parts = np.concatenate(row_parts) if row_parts else np.array([], dtype=object)
-    return frame, parts, unreadable
+    return frame, parts, hashes, unreadable
 
 
 def _history(lake: Lake, table: str, first_partition: str) -> pd.DataFrame | None:
@@ -106,7 +117,7 @@ def quarantine_unreadable(lake: Lake, table: str, partition: str, error: str) ->
 
 def run_gate(lake: Lake, table: str, partitions: list[str], stale_threshold: float = STALE_THRESHOLD) -> GateResult:
     partitions = sorted(partitions)
-    frame, row_parts, unreadable = read_raw_partitions(lake, table, partitions)
+    frame, row_parts, hashes, unreadable = read_raw_partitions(lake, table, partitions)
     readable = [p for p in partitions if p not in unreadable]
     report = validate_frame(table, frame, readable, _history(lake, table, partitions[0]), stale_threshold,
                             row_partitions=row_parts)
@@ -118,10 +129,9 @@ def run_gate(lake: Lake, table: str, partitions: list[str], stale_threshold: flo
         lake.write_partition("quarantine", table, p, rows.astype({c: str for c in rows.columns if rows[c].dtype == object}))
     failed = set(report.failed_partitions)
     for p in readable:
-        raw = lake.partition_path("raw", table, p)
         _write_json_atomic(verdict_path(lake, table, p), {
             "table": table, "partition": p, "passed": p not in failed, "suite_version": SUITE_VERSION,
-            "raw_sha256": file_sha256(raw),
+            "raw_sha256": hashes[p],
         })
     return GateResult(report, unreadable)
 
@@ -130,24 +140,24 @@ def publish_validated(lake: Lake, table: str, partitions: list[str]) -> dict[str
     """Write validated/<table> for partitions whose raw file carries a passing verdict for its
     current content; raise NotValidatedError naming every partition that does not."""
     contract = CONTRACTS[table]
-    refused, raw_bytes = [], {}
+    refused, frames = [], {}
     for p in partitions:  # the bytes hashed are the bytes published: no window for a raw rewrite
         vp = verdict_path(lake, table, p)
-        raw = lake.partition_path("raw", table, p)
         verdict = json.loads(vp.read_text()) if vp.exists() else None
-        data = raw.read_bytes() if raw.exists() else None
-        if data is None or verdict is None or not verdict["passed"] or verdict["suite_version"] != SUITE_VERSION \
-                or verdict["raw_sha256"] != hashlib.sha256(data).hexdigest():
+        try:
+            digest, frames[p] = read_raw(lake, table, p)
+        except (LakeReadError, FileNotFoundError):
+            digest = None
+        if digest is None or verdict is None or not verdict["passed"] or verdict["suite_version"] != SUITE_VERSION \
+                or verdict["raw_sha256"] != digest:
             refused.append(p)
-        raw_bytes[p] = data
     if refused:
         raise NotValidatedError(
             f"validated/{table}: {len(refused)} partition(s) have no passing GE verdict for their current raw "
             f"file (failed check, raw changed since, or suite changed since): {', '.join(refused[:10])}")
     rows = {}
     for p in partitions:
-        frame = pq.read_table(pa.BufferReader(raw_bytes[p])).to_pandas()
-        frame = frame.sort_values(list(contract.keys), kind="stable").reset_index(drop=True)
+        frame = frames[p].sort_values(list(contract.keys), kind="stable").reset_index(drop=True)
         lake.write_partition("validated", table, p, frame, contract.schema)
         rows[p] = len(frame)
     return rows
