@@ -15,7 +15,9 @@ import pytest
 from alvh_pipeline.core.calendar import all_sessions, listed_vix_futures, vix_expiry
 from alvh_pipeline.sources import real_data as rd
 
-SHARED = Path(os.environ.get("ALVH_CFE_SOURCE_DIR", "/work/shared/data/cfe_vix_futures"))
+# the published CSVs sit in ../shared beside the repository (CI lays a copy there too)
+SHARED = Path(os.environ.get("ALVH_CFE_SOURCE_DIR",
+                             Path(__file__).resolve().parents[3] / "shared" / "data" / "cfe_vix_futures"))
 needs_csv = pytest.mark.skipif(
     not (SHARED / "vix_futures.csv").exists(), reason="source CSVs (../shared/data) not present"
 )
