@@ -43,8 +43,7 @@ def build_table_assets(table: str) -> list:
     def ge_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
         from alvh_pipeline.quality.gate import run_gate
 
-        keys = list(context.partition_keys) if context.has_partition_key_range or context.has_partition_key \
-            else []
+        keys = list(context.partition_keys)
         gate = run_gate(lake.lake, table, keys)
         if not gate.passed:
             context.log.error(gate.message())
@@ -56,8 +55,7 @@ def build_table_assets(table: str) -> list:
                 "table": table, "partitions": len(keys), "rows": gate.report.n_rows,
                 "expectations": gate.report.n_expectations,
                 "failed_expectations": len(gate.report.failures),
-                "failed_partitions": dg.MetadataValue.json(gate.report.failed_partitions
-                                                           + sorted(gate.unreadable)),
+                "failed_partitions": dg.MetadataValue.json(gate.report.failed_partitions),
                 "failures": dg.MetadataValue.md(_failures_markdown(gate)),
                 "sample_rows": dg.MetadataValue.json(samples),
                 "quarantine": str(lake.lake.table_dir("quarantine", table)),
