@@ -14,7 +14,7 @@ import time
 
 import pandas as pd
 
-from alvh_pipeline.core.calendar import all_sessions, sessions_between
+from alvh_pipeline.core.calendar import sessions_between, window_start
 
 LOG_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -29,12 +29,10 @@ def default_range(days: int, today: pd.Timestamp | None = None) -> tuple[str, st
 def history_starts(start: str) -> tuple[str, str]:
     """(first validated day, first feature day) that the signals of `start` need."""
     from alvh_pipeline.assets.signals import signal_history_start
-    from alvh_pipeline.core.feature_sets import FEATURE_SETS
+    from alvh_pipeline.core.feature_sets import MAX_LOOKBACK
 
     features_from = signal_history_start(start)
-    lookback = max(fs.lookback for fs in FEATURE_SETS.values())
-    s = all_sessions()
-    ingest_from = s[max(s.get_loc(features_from) - lookback, 0)]
+    ingest_from = window_start(features_from, MAX_LOOKBACK)
     return ingest_from.strftime("%Y-%m-%d"), features_from.strftime("%Y-%m-%d")
 
 

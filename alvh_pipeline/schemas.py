@@ -36,9 +36,6 @@ class TableContract:
     def column_names(self) -> list[str]:
         return [n for n, _, _ in self.columns]
 
-    def dtype_of(self, column: str) -> pa.DataType:
-        return dict((n, t) for n, t, _ in self.columns)[column]
-
 
 _QUOTE = (
     ("bid", F64, "best bid"),

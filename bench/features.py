@@ -18,8 +18,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 def main() -> None:
     from alvh_pipeline.assets.signals import signal_history_start
-    from alvh_pipeline.core.calendar import all_sessions
-    from alvh_pipeline.core.feature_sets import FEATURE_SETS
+    from alvh_pipeline.core.calendar import all_sessions, window_start
+    from alvh_pipeline.core.feature_sets import MAX_LOOKBACK
     from alvh_pipeline.definitions import defs
     from alvh_pipeline.lake import Lake
     from alvh_pipeline.resources import LakeResource
@@ -30,9 +30,8 @@ def main() -> None:
     year = int(sys.argv[1]) if len(sys.argv) > 1 else 2022
     s = all_sessions()
     days = s[s.year == year]
-    lookback = max(fs.lookback for fs in FEATURE_SETS.values())
     feature_days = s[(s >= signal_history_start(days[0])) & (s <= days[-1])]
-    history = s[(s >= s[s.get_loc(feature_days[0]) - lookback]) & (s <= days[-1])]
+    history = s[(s >= window_start(feature_days[0], MAX_LOOKBACK)) & (s <= days[-1])]
     root = tempfile.mkdtemp(prefix="alvh-bench-features-")
     try:
         lake = Lake(root)

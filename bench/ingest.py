@@ -11,7 +11,6 @@ import tempfile
 import time
 import warnings
 
-import dagster as dg
 
 warnings.filterwarnings("ignore")
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

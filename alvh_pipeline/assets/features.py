@@ -6,19 +6,13 @@ bounds, unique keys)."""
 import dagster as dg
 import pandas as pd
 
-from alvh_pipeline.core.calendar import all_sessions
+from alvh_pipeline.core.calendar import window_start
 from alvh_pipeline.core.feature_sets import FEATURE_SETS, FeatureSet, feature_problems
 from alvh_pipeline.lake import Lake
 from alvh_pipeline.partitions import backfill_policy, trading_days
 from alvh_pipeline.resources import LakeResource
 from alvh_pipeline.schemas import CONTRACTS
 
-
-
-def window_start(first_day: pd.Timestamp, lookback: int) -> pd.Timestamp:
-    """The session `lookback` sessions before `first_day` (or the calendar's first)."""
-    s = all_sessions()
-    return s[max(s.get_loc(first_day) - lookback, 0)]
 
 
 def read_validated(lake: Lake, tables, dates: pd.DatetimeIndex, lookback: int) -> dict[str, pd.DataFrame]:
@@ -35,6 +29,15 @@ def write_days(lake: Lake, layer: str, name: str, frame: pd.DataFrame, dates: pd
 
 def read_days(lake: Lake, layer: str, name: str, dates: pd.DatetimeIndex) -> pd.DataFrame:
     return lake.read_range(layer, name, dates[0], dates[-1])
+
+
+def problems_result(problems: list[str], prefix: str = "", **metadata) -> dg.AssetCheckResult:
+    """A blocking check's verdict from the list of problems it found (empty = pass)."""
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description=(prefix + "; ".join(problems))[:1000] if problems else "ok",
+        metadata={"problems": dg.MetadataValue.json(problems), **metadata},
+    )
 
 
 def partition_dates(context) -> pd.DatetimeIndex:
@@ -63,11 +66,7 @@ def build_feature_asset(fs: FeatureSet):
     def feature_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
         dates = partition_dates(context)
         problems = feature_problems(fs, read_days(lake.lake, "features", fs.name, dates), dates)
-        return dg.AssetCheckResult(
-            passed=not problems,
-            description=(f"features/{fs.name}: " + "; ".join(problems))[:1000] if problems else "ok",
-            metadata={"problems": dg.MetadataValue.json(problems), "partitions": len(dates)},
-        )
+        return problems_result(problems, f"features/{fs.name}: ", partitions=len(dates))
 
     return feature_asset, feature_check
 

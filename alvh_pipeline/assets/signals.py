@@ -4,10 +4,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.assets.features import partition_dates, read_days, window_start, write_days
+from alvh_pipeline.assets.features import partition_dates, problems_result, read_days, write_days
 from alvh_pipeline.core import signal_sets
 from alvh_pipeline.core import walk_forward as wf
-from alvh_pipeline.core.calendar import all_sessions
+from alvh_pipeline.core.calendar import all_sessions, window_start
 from alvh_pipeline.core.macro_regime import REGIME_LABELS
 from alvh_pipeline.core.pairs import close_panel
 from alvh_pipeline.core.statarb_signal import SignalParams
@@ -52,13 +52,6 @@ def missing_feature_days(lake: Lake, dates: pd.DatetimeIndex) -> list[str]:
             problems.append(f"features/{name} missing for {len(gap)} of the {len(need)} sessions the signals read "
                             f"({gap[0].date()}..{gap[-1].date()}): materialize features over that range first")
     return problems
-
-
-def _read_optional(lake: Lake, layer: str, name: str, start, end) -> pd.DataFrame:
-    try:
-        return lake.read_range(layer, name, start, end)
-    except FileNotFoundError:
-        return pd.DataFrame()
 
 
 def load_statarb_inputs(lake: Lake, dates: pd.DatetimeIndex):
@@ -141,8 +134,7 @@ def statarb_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) ->
     dates = partition_dates(context)
     problems = statarb_problems(read_days(lake.lake, "signals", "statarb", dates), dates,
                                 missing_history=missing_feature_days(lake.lake, dates))
-    return dg.AssetCheckResult(passed=not problems, description="; ".join(problems)[:1000] or "ok",
-                               metadata={"problems": dg.MetadataValue.json(problems)})
+    return problems_result(problems, "signals/statarb: ")
 
 
 @dg.asset(key=REGIME_KEY, partitions_def=trading_days, backfill_policy=backfill_policy, group_name="signals",
@@ -175,8 +167,7 @@ def regime_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> 
         bad = int((~np.isfinite(f[col].to_numpy(float))).sum())
         if bad:
             problems.append(f"{bad} days with non-finite {col}")
-    return dg.AssetCheckResult(passed=not problems, description="; ".join(problems) or "ok",
-                               metadata={"problems": dg.MetadataValue.json(problems)})
+    return problems_result(problems, "signals/regime: ")
 
 
 signal_assets = [statarb_signals, regime_signal]

@@ -124,6 +124,12 @@ def spx_expiries(date, n_weeklies: int = 6, n_monthlies: int = 5) -> pd.Datetime
     return pd.DatetimeIndex(np.unique(np.concatenate([weekly.values, monthly.values])))
 
 
+def window_start(day, lookback: int) -> pd.Timestamp:
+    """The session `lookback` sessions before `day` (or the calendar's first session)."""
+    s = all_sessions()
+    return s[max(s.get_loc(pd.Timestamp(day)) - lookback, 0)]
+
+
 def business_days_between(start, end) -> np.ndarray:
     """Number of NYSE sessions in (start, end], vectorized over arrays of dates."""
     s = all_sessions().values

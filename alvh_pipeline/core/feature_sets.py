@@ -255,6 +255,9 @@ FEATURE_SETS: dict[str, FeatureSet] = {
 }
 
 
+MAX_LOOKBACK = max(fs.lookback for fs in FEATURE_SETS.values())  # validated history any feature day reads
+
+
 def feature_problems(fs: FeatureSet, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> list[str]:
     """What the blocking feature check reports: days without rows, non-finite values, values out
     of bounds, duplicated keys. Empty list = pass."""

@@ -171,7 +171,7 @@ def _planted_names(rng: np.random.Generator, sector_of: np.ndarray, n_pairs: int
 def build_state(cfg: SimConfig) -> MarketState:
     dates = all_sessions()
     years = dates.year.to_numpy()
-    T, N = len(dates), cfg.n_equities
+    N = cfg.n_equities
     regime = simulate_regimes(cfg, years)
     z = yearly_normals(cfg.seed, 2, years)
     w = yearly_normals(cfg.seed, 3, years)

@@ -1,6 +1,5 @@
 import numpy as np
 import pandas as pd
-import pytest
 
 from alvh_pipeline.core import walk_forward as wf
 from alvh_pipeline.core.calendar import sessions_between

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from alvh_pipeline.assets.signals import signal_history_start
-from alvh_pipeline.core.calendar import all_sessions
-from alvh_pipeline.core.feature_sets import FEATURE_SETS
+from alvh_pipeline.core.calendar import all_sessions, window_start
+from alvh_pipeline.core.feature_sets import MAX_LOOKBACK
 from alvh_pipeline.core.market_sim import SimConfig
 from alvh_pipeline.definitions import defs
 from alvh_pipeline.lake import Lake
@@ -30,7 +30,7 @@ S = all_sessions()
 FIRST = S[S.get_loc(CUT) - 20]  # signal range
 LAST = S[S.get_loc(CUT) + 10]
 FEATURES_FROM = signal_history_start(FIRST)  # the feature history the signals read
-HISTORY = S[S.get_loc(FEATURES_FROM) - max(fs.lookback for fs in FEATURE_SETS.values())]
+HISTORY = window_start(FEATURES_FROM, MAX_LOOKBACK)
 CFG = SimConfig(n_equities=40)
 PRICE_COLS = {"open", "high", "low", "close", "bid", "ask", "settle", "underlying", "future_price",
               "eps_ttm", "cfps_ttm", "dps_ttm", "tbill_3m", "reer_index", "rate_differential", "surprise"}
