@@ -18,6 +18,17 @@ I64 = pa.int64()
 STR = pa.string()
 
 
+def type_family(t: pa.DataType) -> str:
+    """The family a contract type belongs to: float, int, date or str."""
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return "date"
+    return "str"
+
+
 @dataclass(frozen=True)
 class TableContract:
     name: str
@@ -43,7 +54,7 @@ _QUOTE = (
     ("bid_size", I64, "top-of-book bid size (contracts / shares)"),
     ("ask_size", I64, "top-of-book ask size"),
 )
-_TAIL = (("provenance", STR, "synthetic | real | model"),)
+_TAIL = (("provenance", STR, "synthetic | real | derived (computed from real data by a stated rule) | model"),)
 
 CONTRACTS: dict[str, TableContract] = {
     c.name: c

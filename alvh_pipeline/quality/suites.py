@@ -12,23 +12,13 @@ from functools import lru_cache
 import pyarrow as pa
 
 from alvh_pipeline.quality.rules import VIX_FUTURES_MAX_POINTS, rules_for
-from alvh_pipeline.schemas import CONTRACTS
+from alvh_pipeline.schemas import CONTRACTS, type_family
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 # Accepted pandas dtype names per contract type (GE 1.x on pandas 3: strings are "str").
 # GE's ExpectColumnValuesToBeOfType matches datetime64 of any unit and object columns as "str".
 _TYPE_NAMES = {"float": "float64", "int": "int64", "str": "str", "date": "datetime64"}
-
-
-def type_family(t: pa.DataType) -> str:
-    if pa.types.is_floating(t):
-        return "float"
-    if pa.types.is_integer(t):
-        return "int"
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return "date"
-    return "str"
 
 
 # (column, min, max, strict_min) — value bounds per table; prices strictly positive.
@@ -62,7 +52,7 @@ CATEGORIES = {
     "equity_bars": {}, "vix_futures": {}, "spx_options": {"option_type": ["C", "P"]},
     "vix_options": {"option_type": ["C", "P"]}, "fundamentals": {}, "rates": {},
 }
-PROVENANCES = ["synthetic", "real", "model"]
+PROVENANCES = ["synthetic", "real", "derived", "model"]
 
 
 def _gx():

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from alvh_pipeline.schemas import CONTRACTS
-from alvh_pipeline.quality.suites import type_family
+from alvh_pipeline.schemas import CONTRACTS, type_family
 
 
 class FilesSourceError(ValueError):
