@@ -5,6 +5,12 @@ Both are the Black formula on the forward F with discount factor D = exp(-rT):
     call = D (F N(d1) - K N(d2)),  put = D (K N(-d2) - F N(-d1)),
     d1 = (ln(F/K) + σ²T/2) / (σ√T),  d2 = d1 - σ√T,
 with F = S exp((r - q) T) for Black-Scholes and F = the futures price for Black-76.
+
+Degenerate total variance (σ√T = 0: zero vol or zero time) takes the σ√T -> 0+ limit, where
+d1 -> +inf / -inf / 0 for F > K / F < K / F = K: price = discounted intrinsic, call delta ->
+D·(1, 0, 1/2), put delta -> D·(0, -1, -1/2), vega -> 0 away from the money or at T = 0, and
+vega -> D F √T φ(0) at the money with T > 0 (the right derivative of the ATM price
+D F (2N(σ√T/2) - 1) at σ = 0; not 0: a zero-vol ATM option with time left still has vol risk).
 """
 
 from __future__ import annotations
@@ -15,10 +21,19 @@ from scipy.special import ndtr
 ArrayLike = np.ndarray | float
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
+VOL_CAP = 10.0  # implied_vol's search bracket is (1e-9, VOL_CAP]: 1000 % annualised
 
 
 def _npdf(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * x * x) / _SQRT_2PI
+
+
+def _d1(f: np.ndarray, k: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """d1, and its sd -> 0+ limit where sd <= 0 (+inf / -inf / 0 for F > K / F < K / F = K)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (np.log(f / k) + 0.5 * sd * sd) / sd
+    limit = np.where(f > k, np.inf, np.where(f < k, -np.inf, 0.0))
+    return np.where(sd <= 0, limit, d1)
 
 
 def _is_call(option_type) -> np.ndarray:
@@ -59,20 +74,17 @@ def black_delta(forward, strike, t, vol, discount_to_spot, option_type) -> np.nd
     """Delta with respect to the spot (BS: discount_to_spot = exp(-qT)) or the future
     (Black-76: discount_to_spot = exp(-rT))."""
     f, k, t, v, d = np.broadcast_arrays(*map(np.asarray, (forward, strike, t, vol, discount_to_spot)))
-    sd = v * np.sqrt(t)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = (np.log(f / k) + 0.5 * sd * sd) / sd
+    d1 = _d1(f, k, v * np.sqrt(t))  # zero vol / time: D·(1, 0, 1/2) for a call ITM / OTM / ATM
     call = _is_call(option_type)
     return np.where(call, d * ndtr(d1), d * (ndtr(d1) - 1.0))
 
 
 def black_vega(forward, strike, t, vol, discount) -> np.ndarray:
-    """dPrice/dσ of the Black formula (same for calls and puts)."""
+    """dPrice/dσ of the Black formula (same for calls and puts). Zero vol / time: 0 away from
+    the money or at T = 0, D F √T φ(0) at the money (module docstring)."""
     f, k, t, v, d = np.broadcast_arrays(*map(np.asarray, (forward, strike, t, vol, discount)))
-    sd = v * np.sqrt(t)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = (np.log(f / k) + 0.5 * sd * sd) / sd
-    return d * f * _npdf(d1) * np.sqrt(t)
+    rt = np.sqrt(t)
+    return d * f * _npdf(_d1(f, k, v * rt)) * rt
 
 
 def no_arbitrage_bounds(forward, strike, discount, option_type) -> tuple[np.ndarray, np.ndarray]:
@@ -94,20 +106,23 @@ def implied_vol(
     option_type,
     tol: float = 1e-12,
     max_iter: int = 100,
+    max_vol: float = VOL_CAP,
 ) -> np.ndarray:
     """Black implied vol by vectorized safeguarded Newton (bisection fallback keeps every
     iterate inside a bracket that holds the root). NaN where the price is outside the
-    no-arbitrage bounds or t <= 0."""
+    no-arbitrage bounds, above the price at `max_vol` (the root is outside the search bracket;
+    returning the cap would report a made-up vol), or t <= 0."""
     price, f, k, t, d = np.broadcast_arrays(*map(lambda a: np.asarray(a, dtype=float), (price, forward, strike, t, discount)))
     call = np.broadcast_to(_is_call(option_type), price.shape)
     lower, upper = no_arbitrage_bounds(f, k, d, call)
-    valid = (price > lower) & (price < upper) & (t > 0)
+    reachable = price <= black(f, k, t, max_vol, d, call)  # price is increasing in vol
+    valid = (price > lower) & (price < upper) & (t > 0) & reachable
     lo = np.full(price.shape, 1e-9)
-    hi = np.full(price.shape, 10.0)
+    hi = np.full(price.shape, float(max_vol))
     # Brenner-Subrahmanyam start, clipped into the bracket.
     with np.errstate(divide="ignore", invalid="ignore"):
         vol = np.sqrt(2 * np.pi / np.where(t > 0, t, 1.0)) * price / (d * f)
-    vol = np.clip(np.nan_to_num(vol, nan=0.2), 0.01, 5.0)
+    vol = np.clip(np.nan_to_num(vol, nan=0.2), 0.01, min(5.0, 0.5 * max_vol))
     for _ in range(max_iter):
         model = black(f, k, t, vol, d, call)
         diff = model - price

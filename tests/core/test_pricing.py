@@ -9,6 +9,7 @@ import pytest
 import QuantLib as ql
 
 from alvh_pipeline.core.pricing import (
+    VOL_CAP,
     black,
     black76,
     black_delta,
@@ -217,3 +218,78 @@ def test_vega_matches_finite_difference():
     vol, h = 0.3, 1e-6
     fd = (black(f, k, t, vol + h, d, "C") - black(f, k, t, vol - h, d, "C")) / (2 * h)
     np.testing.assert_allclose(black_vega(f, k, t, vol, d), fd, rtol=1e-7)
+
+
+def test_implied_vol_nan_beyond_the_search_cap_vectorized():
+    # one array mixing reachable vols (incl. 9.5, just under the cap), vols above the 1000 % cap,
+    # and prices below intrinsic / above the upper bound
+    f, t, d = 100.0, 7 / 365.0, np.exp(-0.04 * 7 / 365.0)
+    k = np.array([100.0, 90.0, 120.0, 100.0, 100.0, 80.0, 100.0, 100.0])
+    vol = np.array([0.2, 1.5, 9.5, VOL_CAP, 10.5, 30.0, 0.3, 0.3])
+    call = np.array([True, False, True, True, True, False, True, True])
+    price = black(f, k, t, vol, d, call)
+    lower, upper = no_arbitrage_bounds(f, k, d, call)
+    price[6] = lower[6] - 0.01
+    price[7] = upper[7] + 0.01
+    assert ((price > lower) & (price < upper))[:6].all()  # the >cap prices are arbitrage-free
+    iv = implied_vol(price, f, k, t, d, call)
+    np.testing.assert_allclose(iv[:4], vol[:4], rtol=1e-9)
+    assert np.isnan(iv[4:]).all()
+    # the cap is a parameter: the same prices against a 200 % cap
+    iv2 = implied_vol(price, f, k, t, d, call, max_vol=2.0)
+    np.testing.assert_allclose(iv2[:2], vol[:2], rtol=1e-10)
+    assert np.isnan(iv2[2:]).all()
+
+
+def _ql_black_greeks(f, k, t, vol, d, is_call) -> tuple[float, float]:
+    calc = ql.BlackCalculator(ql.PlainVanillaPayoff(ql.Option.Call if is_call else ql.Option.Put, float(k)),
+                              float(f), float(vol * np.sqrt(t)), float(d))
+    return calc.deltaForward(), calc.vega(float(t))
+
+
+def test_greeks_zero_vol_or_time_limits_vectorized():
+    # normal lanes next to zero-vol and zero-time lanes ATM, ITM and OTM, calls and puts
+    f = 20.0
+    k = np.array([18.0, 20.0, 25.0, 20.0, 20.0, 15.0, 25.0, 15.0, 25.0, 20.0, 20.0])
+    t = np.array([0.2, 0.5, 0.1, 0.0, 0.5, 0.0, 0.0, 0.3, 0.3, 0.0, 0.0])
+    vol = np.array([0.9, 0.6, 1.2, 0.7, 0.0, 0.8, 0.8, 0.0, 0.0, 0.0, 0.5])
+    r = 0.03
+    d = np.exp(-r * t)
+    normal = np.array([True, True, True] + [False] * 8)
+    with np.errstate(all="raise"):  # no 0/0 or inf arithmetic leaks out of the limits
+        for is_call in (True, False):
+            delta = black_delta(f, k, t, vol, d, is_call)
+            vega = black_vega(f, k, t, vol, d)
+            assert np.isfinite(delta).all() and np.isfinite(vega).all()
+            ref = np.array([_ql_black_greeks(f, kk, tt, vv, dd, is_call)
+                            for kk, tt, vv, dd in zip(k[normal], t[normal], vol[normal], d[normal])])
+            np.testing.assert_allclose(delta[normal], ref[:, 0], rtol=REL, atol=1e-14)
+            np.testing.assert_allclose(vega[normal], ref[:, 1], rtol=REL, atol=0)
+            # limits: delta D·N(±inf or 0) (put: minus D·N(-d1)), discounted like the normal lanes
+            itm = np.where(is_call, f > k, f < k)
+            expected = np.where(f == k, 0.5, np.where(itm, 1.0, 0.0)) * (1.0 if is_call else -1.0) * d
+            np.testing.assert_allclose(delta[~normal], expected[~normal], rtol=0, atol=1e-15)
+    assert black_delta(f, 20.0, 0.0, 0.3, 1.0, "C") == 0.5 and black_delta(f, 20.0, 0.0, 0.3, 1.0, "P") == -0.5
+    # vega: 0 at T = 0 and away from the money; at the money with T > 0 and zero vol it is the
+    # right derivative D F √T φ(0) of the ATM price at σ = 0
+    atm0 = (k == f) & (t > 0) & (vol == 0)
+    np.testing.assert_array_equal(vega[~normal & ~atm0], 0.0)
+    lim = d[atm0] * f * np.sqrt(t[atm0]) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(vega[atm0], lim, rtol=1e-15)
+    h = 1e-7
+    one_sided = (black(f, k[atm0], t[atm0], h, d[atm0], "C") - black(f, k[atm0], t[atm0], 0.0, d[atm0], "C")) / h
+    np.testing.assert_allclose(vega[atm0], one_sided, rtol=1e-6)
+
+
+def test_greeks_are_continuous_into_the_limits():
+    # the zero-vol / zero-time values are the limits of the regular formula (QuantLib's
+    # BlackCalculator on a tiny but positive std dev gives the regular-branch value)
+    f, k = 100.0, np.array([100.0, 100.0, 90.0, 110.0])
+    d = 0.98
+    for is_call in (True, False):
+        at0_delta = black_delta(f, k, np.array([0.0, 0.4, 0.0, 0.4]), np.array([0.3, 0.0, 0.3, 0.0]), d, is_call)
+        tiny = np.array([_ql_black_greeks(f, kk, 0.4, 1e-9, d, is_call) for kk in k])
+        np.testing.assert_allclose(at0_delta, tiny[:, 0], rtol=0, atol=1e-9)
+    vega_lim = black_vega(f, 100.0, 0.4, 0.0, d)
+    assert vega_lim == pytest.approx(_ql_black_greeks(f, 100.0, 0.4, 1e-9, d, True)[1], rel=1e-9)
+    assert vega_lim == pytest.approx(black_vega(f, 100.0, 0.4, 1e-12, d), rel=1e-12)
