@@ -37,6 +37,28 @@ reversion), ``NaN`` when ``phi <= -1`` (over-shooting / oscillating) or undefine
 Z-score: ``(e_T - mean(e)) / std(e, ddof)`` over the window (``mean(e) = 0`` by construction of
 the OLS with constant); ``ddof = 0`` by default, like ``np.std``.
 
+Both directions (``engle_granger_both_directions``, ``pick_direction``): the ADF statistic depends
+on which name is the regression's y, so each unordered pair is tested both ways.  The reverse
+regression (y = name j on x = name i) needs the same quadratic forms with the roles of the
+diagonal moments swapped (the cross terms ``Z^m_i . Z^q_j + Z^q_i . Z^m_j`` are symmetric in i, j),
+so it reuses the cross products and only repeats the elementwise Cholesky.
+
+Selection rule, one hypothesis per unordered pair: the direction with the more negative
+statistic (= the smaller p-value; ties and NaN go to y = name i) is kept, and its p-value is
+reported as ``p* = min(1, 2 * min(p_ij, p_ji))``.  Why this keeps Benjamini-Hochberg honest:
+"no cointegration" is a property of the unordered pair (if no combination of y and x is
+stationary, neither regression finds one), so the two directional tests test the same null and
+choosing the better one after seeing both is a search over two tests.  ``min(p_ij, p_ji)`` alone
+is not a valid p-value (under the null ``P(min <= u)`` can reach ``2u``); by the union bound
+``P(2 min <= u) <= P(p_ij <= u/2) + P(p_ji <= u/2) = u`` whatever the dependence between the two
+directions, so ``p*`` is valid (conservative: the directions are strongly positively dependent).
+BH then sees one valid p-value per unordered pair, i.e. the same ``m`` as a one-direction screen;
+entering both directions would double ``m`` with near-duplicate hypotheses and count one false
+pair twice.  The kept regression is re-expressed on the pair's own orientation (name i as y):
+``x = a + b y + e``  <=>  ``y = -a/b + (1/b) x - e/b``, so ``beta = 1/b``, ``alpha = -a/b``,
+``spread_std = sd/|b|``, ``zscore = -sign(b) z`` (the spread is ``-e/b``, a rescaling: same ADF
+statistic, same ``phi`` and half-life); ``y_on_x`` records which regression was kept.
+
 Pure numpy/scipy; statsmodels is used only for MacKinnon's coefficient tables.
 """
 
@@ -52,9 +74,12 @@ __all__ = [
     "PairScreen",
     "benjamini_hochberg",
     "engle_granger_all_pairs",
+    "engle_granger_both_directions",
+    "engle_granger_two_way",
     "half_life",
     "mackinnon_pvalue",
     "pair_spread",
+    "pick_direction",
 ]
 
 # statsmodels.tsa.stattools.coint: res_co.rsquared < 1 - 100 * SQRTEPS, else stat = -inf
@@ -85,6 +110,9 @@ class PairScreen:
     lags: int = 1
     nobs: int = 0  # T, observations in the cointegrating regression
     ddof: int = 0
+    # two-way screens only (``pick_direction``): True where the kept regression is y = name i on
+    # x = name j, False where it is j on i (re-expressed on i as y); None for one-way screens
+    y_on_x: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.i.shape[0])
@@ -269,7 +297,8 @@ def engle_granger_all_pairs(
     block: int | None = None,
     ddof: int = 0,
 ) -> PairScreen:
-    """Engle-Granger screen of all pairs i < j (or of the given ``pairs``) of a (T, N) panel.
+    """Engle-Granger screen of all pairs i < j (or of the given ``pairs``) of a (T, N) panel,
+    in one direction: y = name i regressed on x = name j.
 
     Parameters
     ----------
@@ -281,6 +310,90 @@ def engle_granger_all_pairs(
         block holds ~131k pair cells.
     ddof : degrees of freedom for the spread standard deviation of the z-score.
     """
+    return _screen(log_prices, lags, pairs, block, ddof, both=False)[0]
+
+
+def engle_granger_both_directions(
+    log_prices,
+    lags: int = 1,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
+    block: int | None = None,
+    ddof: int = 0,
+) -> tuple[PairScreen, PairScreen]:
+    """``(forward, reverse)`` screens of the same pairs: forward regresses name i on name j
+    (exactly ``engle_granger_all_pairs``), reverse name j on name i (its ``i``/``j`` are swapped,
+    so ``reverse.i == forward.j``).  Arguments as ``engle_granger_all_pairs``; the cross products
+    are computed once for both."""
+    fwd, rev = _screen(log_prices, lags, pairs, block, ddof, both=True)
+    assert rev is not None
+    return fwd, rev
+
+
+def pick_direction(forward: PairScreen, reverse: PairScreen) -> PairScreen:
+    """One row per unordered pair, on ``forward``'s orientation (y = name i): the direction with
+    the more negative ADF statistic, p-value ``min(1, 2 p_kept)`` (selection rule and its
+    justification in the module docstring), ``y_on_x`` False where the reverse regression was kept."""
+    if not (np.array_equal(forward.i, reverse.j) and np.array_equal(forward.j, reverse.i)):
+        raise ValueError("reverse must screen the same pairs as forward with i and j swapped")
+    # keep the reverse only where it is strictly better and re-expressible (b != 0, finite):
+    # NaN compares False, so a NaN reverse statistic keeps the forward one
+    use_rev = ((reverse.adf_stat < forward.adf_stat) | (np.isnan(forward.adf_stat) & ~np.isnan(reverse.adf_stat)))
+    use_rev &= np.isfinite(reverse.beta) & (reverse.beta != 0.0)
+    b = np.where(use_rev, reverse.beta, 1.0)  # 1.0 only keeps unused lanes finite
+    p_kept = np.where(use_rev, reverse.pvalue, forward.pvalue)
+    return PairScreen(
+        i=forward.i,
+        j=forward.j,
+        beta=np.where(use_rev, 1.0 / b, forward.beta),
+        alpha=np.where(use_rev, -reverse.alpha / b, forward.alpha),
+        adf_stat=np.where(use_rev, reverse.adf_stat, forward.adf_stat),
+        # Bonferroni over the two directions; p_kept >= min(p_ij, p_ji), so still valid
+        pvalue=np.minimum(1.0, 2.0 * p_kept),
+        phi=np.where(use_rev, reverse.phi, forward.phi),
+        half_life=np.where(use_rev, reverse.half_life, forward.half_life),
+        zscore=np.where(use_rev, -np.sign(b) * reverse.zscore, forward.zscore),
+        spread_std=np.where(use_rev, reverse.spread_std / np.abs(b), forward.spread_std),
+        lags=forward.lags,
+        nobs=forward.nobs,
+        ddof=forward.ddof,
+        y_on_x=~use_rev,
+    )
+
+
+def engle_granger_two_way(
+    log_prices,
+    lags: int = 1,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
+    block: int | None = None,
+    ddof: int = 0,
+) -> PairScreen:
+    """Both directions of every pair, one row per pair (``pick_direction``): what the daily pair
+    screen feeds to Benjamini-Hochberg."""
+    return pick_direction(*engle_granger_both_directions(log_prices, lags, pairs, block, ddof))
+
+
+_STATS = ("beta", "alpha", "adf_stat", "phi", "spread_std", "zscore")
+
+
+def _assemble(i, j, res, k, T, ddof) -> PairScreen:
+    return PairScreen(
+        i=i,
+        j=j,
+        beta=res["beta"],
+        alpha=res["alpha"],
+        adf_stat=res["adf_stat"],
+        pvalue=mackinnon_pvalue(res["adf_stat"], "c", 2),
+        phi=res["phi"],
+        half_life=half_life(res["phi"]),
+        zscore=res["zscore"],
+        spread_std=res["spread_std"],
+        lags=k,
+        nobs=T,
+        ddof=ddof,
+    )
+
+
+def _screen(log_prices, lags, pairs, block, ddof, both: bool) -> tuple[PairScreen, PairScreen | None]:
     P = np.asarray(log_prices, dtype=np.float64)
     k = int(lags)
     _check(P, k)
@@ -294,13 +407,11 @@ def engle_granger_all_pairs(
     sxx_all = dg[lv, lv] + np.einsum("ti,ti->i", H, H)
 
     if pairs is not None:
-        return _screen_pairs(P, Z, H, cT, mu, dg, sxx_all, pairs, k, n, p, ddof, T)
+        return _screen_pairs(P, Z, H, cT, mu, dg, sxx_all, pairs, k, n, p, ddof, T, both)
 
     npairs = N * (N - 1) // 2
-    out = {
-        name: np.empty(npairs, dtype=np.float64)
-        for name in ("beta", "alpha", "adf_stat", "phi", "spread_std", "zscore")
-    }
+    dirs = (0, 1) if both else (0,)
+    out = [{name: np.empty(npairs, dtype=np.float64) for name in _STATS} for _ in dirs]
     if block is None:
         block = max(8, min(N - 1, _BLOCK_CELLS // N))
     block = int(max(1, block))
@@ -327,42 +438,38 @@ def engle_granger_all_pairs(
                     dgi[m][q] = dg[m, q, r0:r1, None]
                     dgj[m][q] = dg[m, q, None, c0:]
             sxy = G[lv, :, lv, :] + H[:, r0:r1].T @ H[:, c0:]
-            syy = sxx_all[r0:r1, None]
-            sxx = sxx_all[None, c0:]
-            beta, stat, phi, sd, z = _pair_stats(
-                dgi, dgj, sym, sxy, sxx, syy, cT[r0:r1, None], cT[None, c0:], n, k, ddof, T
-            )
+            var_r, var_c = sxx_all[r0:r1, None], sxx_all[None, c0:]
+            cT_r, cT_c = cT[r0:r1, None], cT[None, c0:]
+            mu_r, mu_c = mu[r0:r1, None], mu[None, c0:]
             # valid cells: j > i  <=>  column index >= row index inside the block
             mask = np.arange(W)[None, :] >= np.arange(B)[:, None]
             cnt = int(B * W - B * (B - 1) // 2)
             sl = slice(pos, pos + cnt)
-            out["beta"][sl] = beta[mask]
-            out["alpha"][sl] = (mu[r0:r1, None] - beta * mu[None, c0:])[mask]
-            out["adf_stat"][sl] = stat[mask]
-            out["phi"][sl] = phi[mask]
-            out["spread_std"][sl] = sd[mask]
-            out["zscore"][sl] = z[mask]
+            for d in dirs:
+                # d = 0: y = row name i, x = column name j; d = 1: the roles swapped (sym is
+                # symmetric in i, j, so the same cross products serve both)
+                if d == 0:
+                    stats = _pair_stats(dgi, dgj, sym, sxy, var_c, var_r, cT_r, cT_c, n, k, ddof, T)
+                    alpha = mu_r - stats[0] * mu_c
+                else:
+                    stats = _pair_stats(dgj, dgi, sym, sxy, var_r, var_c, cT_c, cT_r, n, k, ddof, T)
+                    alpha = mu_c - stats[0] * mu_r
+                beta, stat, phi, sd, z = stats
+                o = out[d]
+                o["beta"][sl] = beta[mask]
+                o["alpha"][sl] = alpha[mask]
+                o["adf_stat"][sl] = stat[mask]
+                o["phi"][sl] = phi[mask]
+                o["spread_std"][sl] = sd[mask]
+                o["zscore"][sl] = z[mask]
             pos += cnt
     assert pos == npairs
     ii, jj = np.triu_indices(N, 1)
-    return PairScreen(
-        i=ii,
-        j=jj,
-        beta=out["beta"],
-        alpha=out["alpha"],
-        adf_stat=out["adf_stat"],
-        pvalue=mackinnon_pvalue(out["adf_stat"], "c", 2),
-        phi=out["phi"],
-        half_life=half_life(out["phi"]),
-        zscore=out["zscore"],
-        spread_std=out["spread_std"],
-        lags=k,
-        nobs=T,
-        ddof=ddof,
-    )
+    fwd = _assemble(ii, jj, out[0], k, T, ddof)
+    return fwd, (_assemble(jj, ii, out[1], k, T, ddof) if both else None)
 
 
-def _screen_pairs(P, Z, H, cT, mu, dg, sxx_all, pairs, k, n, p, ddof, T, chunk=4096):
+def _screen_pairs(P, Z, H, cT, mu, dg, sxx_all, pairs, k, n, p, ddof, T, both, chunk=4096):
     ii = np.asarray(pairs[0], dtype=np.intp).ravel()
     jj = np.asarray(pairs[1], dtype=np.intp).ravel()
     if ii.shape != jj.shape:
@@ -373,7 +480,8 @@ def _screen_pairs(P, Z, H, cT, mu, dg, sxx_all, pairs, k, n, p, ddof, T, chunk=4
     ii %= N
     jj %= N
     names = ("beta", "adf_stat", "phi", "spread_std", "zscore")
-    res = {name: np.empty(ii.size, dtype=np.float64) for name in names}
+    dirs = (0, 1) if both else (0,)
+    res = [{name: np.empty(ii.size, dtype=np.float64) for name in names} for _ in dirs]
     lv = k
     with np.errstate(divide="ignore", invalid="ignore"):
         for s0 in range(0, ii.size, chunk):
@@ -391,23 +499,16 @@ def _screen_pairs(P, Z, H, cT, mu, dg, sxx_all, pairs, k, n, p, ddof, T, chunk=4
                     dgi[m][q] = dg[m, q, a]
                     dgj[m][q] = dg[m, q, b]
             sxy = X[lv, lv] + np.einsum("tc,tc->c", H[:, a], H[:, b])
-            out = _pair_stats(
-                dgi, dgj, sym, sxy, sxx_all[b], sxx_all[a], cT[a], cT[b], n, k, ddof, T
-            )
-            for name, v in zip(names, out):
-                res[name][s0 : s0 + chunk] = v
-    return PairScreen(
-        i=ii,
-        j=jj,
-        beta=res["beta"],
-        alpha=mu[ii] - res["beta"] * mu[jj],
-        adf_stat=res["adf_stat"],
-        pvalue=mackinnon_pvalue(res["adf_stat"], "c", 2),
-        phi=res["phi"],
-        half_life=half_life(res["phi"]),
-        zscore=res["zscore"],
-        spread_std=res["spread_std"],
-        lags=k,
-        nobs=T,
-        ddof=ddof,
-    )
+            for d in dirs:  # d = 1: y = name j on x = name i, same cross products
+                if d == 0:
+                    out = _pair_stats(dgi, dgj, sym, sxy, sxx_all[b], sxx_all[a], cT[a], cT[b], n, k, ddof, T)
+                else:
+                    out = _pair_stats(dgj, dgi, sym, sxy, sxx_all[a], sxx_all[b], cT[b], cT[a], n, k, ddof, T)
+                for name, v in zip(names, out):
+                    res[d][name][s0 : s0 + chunk] = v
+    res[0]["alpha"] = mu[ii] - res[0]["beta"] * mu[jj]
+    fwd = _assemble(ii, jj, res[0], k, T, ddof)
+    if not both:
+        return fwd, None
+    res[1]["alpha"] = mu[jj] - res[1]["beta"] * mu[ii]
+    return fwd, _assemble(jj, ii, res[1], k, T, ddof)

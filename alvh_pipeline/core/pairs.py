@@ -6,6 +6,17 @@ Candidates ("documented pre-filter"): pairs within the same sector by default 鈥
 pairs-trading universe, and ~10x fewer hypotheses than all pairs, which keeps the FDR-controlled
 screen powerful; `prefilter="all"` screens every pair.
 Each day is one batched screen across all pairs (`core.cointegration`); the loop is over days only.
+
+Both regression directions are tested (`engle_granger_two_way`): one row and one hypothesis per
+unordered candidate pair, the direction with the more negative ADF statistic, p-value
+min(1, 2路p_min) so BH still controls the FDR over the candidate pairs (rule and justification in
+`core.cointegration`). Row keys stay in candidate order (symbol_y = the candidate's first name,
+the column order of the closes) whichever direction wins, so a pair keeps one key across days
+(`selected_prev`, the stop rule) and joins `pair_inputs` (keyed the same way). `y_on_x` says which
+regression was kept; when it is False (symbol_x regressed on symbol_y) hedge_ratio, intercept,
+spread_std and zscore are that regression re-expressed as
+symbol_y = intercept + hedge_ratio路symbol_x + spread, so every consumer reads one convention
+(long y / short hedge_ratio路x, spread = log y - intercept - hedge_ratio路log x).
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.core.cointegration import benjamini_hochberg, engle_granger_all_pairs
+from alvh_pipeline.core.cointegration import benjamini_hochberg, engle_granger_two_way
 
 WINDOW = 252
 LAGS = 1
@@ -53,9 +64,9 @@ def pair_features(
     prefilter: str = "sector",
 ) -> pd.DataFrame:
     """One row per (feature date, candidate pair) with hedge ratio, spread, ADF statistic,
-    MacKinnon p-value, half-life, z-score and the BH selection. Days with fewer than `window`
-    sessions of history get no rows (warm-up). Names with a gap in the window are left out
-    that day."""
+    two-direction MacKinnon p-value, half-life, z-score, the kept direction (`y_on_x`) and the BH
+    selection. Days with fewer than `window` sessions of history get no rows (warm-up). Names
+    with a gap in the window are left out that day."""
     closes = closes.sort_index()
     logp = np.log(closes.to_numpy(dtype=float))
     symbols = closes.columns.to_numpy()
@@ -69,7 +80,7 @@ def pair_features(
         ci, cj = candidate_pairs(symbols[names], sect[names], prefilter)
         if len(ci) == 0:
             continue
-        screen = engle_granger_all_pairs(panel[:, names], lags=lags, pairs=(ci, cj))
+        screen = engle_granger_two_way(panel[:, names], lags=lags, pairs=(ci, cj))
         selected = benjamini_hochberg(screen.pvalue, alpha)
         yi, xj = names[screen.i], names[screen.j]
         out.append(pd.DataFrame({
@@ -78,7 +89,7 @@ def pair_features(
             "hedge_ratio": screen.beta, "intercept": screen.alpha,
             "spread": screen.zscore * screen.spread_std, "spread_std": screen.spread_std,
             "zscore": screen.zscore, "adf_stat": screen.adf_stat, "pvalue": screen.pvalue,
-            "half_life": screen.half_life, "selected": selected,
+            "half_life": screen.half_life, "y_on_x": screen.y_on_x, "selected": selected,
         }))
     if not out:
         return pd.DataFrame(columns=PAIR_COLUMNS)
@@ -86,7 +97,7 @@ def pair_features(
 
 
 PAIR_COLUMNS = ["date", "symbol_y", "symbol_x", "sector", "hedge_ratio", "intercept", "spread", "spread_std",
-                "zscore", "adf_stat", "pvalue", "half_life", "selected"]
+                "zscore", "adf_stat", "pvalue", "half_life", "y_on_x", "selected"]
 
 
 def selection_quality(features: pd.DataFrame, planted: list[tuple[str, str]]) -> pd.DataFrame:

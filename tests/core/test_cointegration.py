@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 from statsmodels.tsa.adfvalues import mackinnonp
-from statsmodels.tsa.stattools import coint
+from statsmodels.tsa.stattools import adfuller, coint
 
 from alvh_pipeline.core.cointegration import (
     PairScreen,
     benjamini_hochberg,
     engle_granger_all_pairs,
+    engle_granger_both_directions,
+    engle_granger_two_way,
     half_life,
     mackinnon_pvalue,
     pair_spread,
+    pick_direction,
 )
 
 T = 252
@@ -92,6 +95,88 @@ def test_adf_stat_and_pvalue_match_statsmodels(panel, k, rw_panel, planted):
     rev = engle_granger_all_pairs(P, lags=k, pairs=(s.j[idx[:20]], s.i[idx[:20]]))
     ref_rev = np.array([_coint(P, jj_, ii_, k) for ii_, jj_ in zip(s.i[idx[:20]], s.j[idx[:20]])])
     np.testing.assert_allclose(rev.adf_stat, ref_rev[:, 0], rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("panel", ["rw", "planted"])
+def test_both_directions_match_statsmodels(panel, k, rw_panel, planted):
+    P = rw_panel if panel == "rw" else planted[0]
+    N = P.shape[1]
+    fwd, rev = engle_granger_both_directions(P, lags=k)
+    one = engle_granger_all_pairs(P, lags=k)
+    for name in ("beta", "alpha", "adf_stat", "pvalue", "phi", "zscore", "spread_std"):
+        np.testing.assert_array_equal(getattr(fwd, name), getattr(one, name))  # forward unchanged
+    np.testing.assert_array_equal(rev.i, fwd.j)
+    np.testing.assert_array_equal(rev.j, fwd.i)
+    idx = np.random.default_rng(200 + k).choice(len(fwd), 120, replace=False)
+    if panel == "planted":
+        idx = np.unique(np.r_[idx, [_pair_index(N, min(y, x), max(y, x)) for y, x in planted[1]]])
+    ref_f = np.array([_coint(P, fwd.i[q], fwd.j[q], k) for q in idx])
+    ref_r = np.array([_coint(P, fwd.j[q], fwd.i[q], k) for q in idx])  # y = name j on x = name i
+    np.testing.assert_allclose(fwd.adf_stat[idx], ref_f[:, 0], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(rev.adf_stat[idx], ref_r[:, 0], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(rev.pvalue[idx], ref_r[:, 1], rtol=0, atol=1e-10)
+    # the direction matters (the reason to test both): differences of whole units occur
+    assert np.max(np.abs(fwd.adf_stat - rev.adf_stat)) > 1.0
+    for q in idx[:10]:
+        b, a = np.polyfit(P[:, fwd.i[q]], P[:, fwd.j[q]], 1)  # OLS of name j on name i
+        assert rev.beta[q] == pytest.approx(b, rel=1e-10, abs=1e-12)
+        assert rev.alpha[q] == pytest.approx(a, rel=1e-10, abs=1e-10)
+    # explicit pairs path: same numbers in both directions
+    sf, sr = engle_granger_both_directions(P, lags=k, pairs=(fwd.i[idx], fwd.j[idx]))
+    np.testing.assert_array_equal(sr.i, fwd.j[idx])
+    for name in ("beta", "alpha", "adf_stat", "phi", "zscore", "spread_std"):
+        np.testing.assert_allclose(getattr(sf, name), getattr(fwd, name)[idx], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(getattr(sr, name), getattr(rev, name)[idx], rtol=1e-10, atol=1e-10)
+
+
+def test_pick_direction_rule_and_reexpressed_hedge(planted):
+    P = planted[0]
+    fwd, rev = engle_granger_both_directions(P, lags=1)
+    s = pick_direction(fwd, rev)
+    assert len(s) == len(fwd) and s.y_on_x.dtype == bool
+    np.testing.assert_array_equal(s.i, fwd.i)
+    # more negative statistic kept; p* = min(1, 2 min(p_ij, p_ji)); both directions get kept
+    np.testing.assert_array_equal(s.adf_stat, np.minimum(fwd.adf_stat, rev.adf_stat))
+    np.testing.assert_array_equal(s.y_on_x, ~(rev.adf_stat < fwd.adf_stat))
+    np.testing.assert_allclose(s.pvalue, np.minimum(1.0, 2.0 * np.minimum(fwd.pvalue, rev.pvalue)), rtol=1e-15)
+    assert 0.3 < s.y_on_x.mean() < 0.7
+    two_way = engle_granger_two_way(P, lags=1, pairs=(fwd.i[:50], fwd.j[:50]))
+    np.testing.assert_allclose(two_way.adf_stat, s.adf_stat[:50], rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(two_way.y_on_x, s.y_on_x[:50])
+    # where the reverse regression (name j on name i) is kept, it is re-expressed with name i as y:
+    # the spread is the reverse residual / -b, so hedge, z-score, ADF statistic and phi follow
+    rev_rows = np.flatnonzero(~s.y_on_x)[:15]
+    assert rev_rows.size == 15
+    for q in rev_rows:
+        b, a = np.polyfit(P[:, s.i[q]], P[:, s.j[q]], 1)  # independent OLS of name j on name i
+        assert s.beta[q] == pytest.approx(1 / b, rel=1e-10)
+        assert s.alpha[q] == pytest.approx(-a / b, rel=1e-10, abs=1e-10)
+        e = pair_spread(P, s.i[q], s.j[q], s.beta[q], s.alpha[q])
+        np.testing.assert_allclose(e, -(P[:, s.j[q]] - a - b * P[:, s.i[q]]) / b, rtol=0, atol=1e-10)
+        assert s.spread_std[q] == pytest.approx(e.std(), rel=1e-9)
+        assert s.zscore[q] == pytest.approx((e[-1] - e.mean()) / e.std(), rel=1e-9)
+        assert s.adf_stat[q] == pytest.approx(adfuller(e, maxlag=1, autolag=None, regression="n")[0], abs=1e-8)
+        stat_r, p_r = _coint(P, s.j[q], s.i[q], 1)
+        assert s.adf_stat[q] == pytest.approx(stat_r, abs=1e-8)
+        assert s.pvalue[q] == pytest.approx(min(1.0, 2 * p_r), abs=1e-10)
+    assert s.take(~s.y_on_x).y_on_x.sum() == 0 and "y_on_x" in s.to_frame().columns
+    with pytest.raises(ValueError):
+        pick_direction(fwd, fwd)
+
+
+def test_two_way_pvalue_is_valid_under_the_null():
+    # independent random walks: p* = min(1, 2 p_min) rejects at most ~nominally (union bound),
+    # while the uncorrected min over directions would be anti-conservative
+    hits, hits_min = [], []
+    for rep in range(30):
+        Q = _random_walks(np.random.default_rng(1000 + rep), T, 16)
+        fwd, rev = engle_granger_both_directions(Q, lags=1)
+        hits.append(pick_direction(fwd, rev).pvalue < 0.05)
+        hits_min.append(np.minimum(fwd.pvalue, rev.pvalue) < 0.05)
+    size, size_min = np.mean(hits), np.mean(hits_min)
+    assert 0.02 < size <= 0.065, size
+    assert size_min > 1.3 * size, (size, size_min)
 
 
 def test_beta_alpha_match_ols(planted):

@@ -49,11 +49,37 @@ def test_statistics_equal_statsmodels_on_a_day(planted_year):
     _, closes, f, _ = planted_year
     day = f["date"].max()
     window = np.log(closes.loc[:day].iloc[-252:])
-    sample = f[f["date"] == day].sample(25, random_state=0)
+    today = f[f["date"] == day]
+    sample = pd.concat([today.sample(20, random_state=0), today[~today["y_on_x"]].head(10)])
+    assert (~sample["y_on_x"]).sum() >= 10
     for r in sample.itertuples():
-        stat, p, _ = coint(window[r.symbol_y], window[r.symbol_x], trend="c", maxlag=1, autolag=None)
-        assert r.adf_stat == pytest.approx(stat, abs=1e-8)
-        assert r.pvalue == pytest.approx(p, abs=1e-10)
+        yx = coint(window[r.symbol_y], window[r.symbol_x], trend="c", maxlag=1, autolag=None)
+        xy = coint(window[r.symbol_x], window[r.symbol_y], trend="c", maxlag=1, autolag=None)
+        kept = yx if r.y_on_x else xy  # the direction with the more negative statistic
+        assert r.adf_stat == pytest.approx(kept[0], abs=1e-8)
+        assert r.adf_stat == pytest.approx(min(yx[0], xy[0]), abs=1e-8)
+        # one hypothesis per unordered pair: Bonferroni over the two directions
+        assert r.pvalue == pytest.approx(min(1.0, 2 * min(yx[1], xy[1])), abs=1e-10)
+
+
+def test_keys_in_candidate_order_and_one_spread_convention(planted_year):
+    # whichever regression was kept, rows are keyed (first, second) in the closes' column order,
+    # the key a pair keeps across days and that pair_inputs uses; and the spread is always
+    # log y - intercept - hedge_ratio·log x, the convention walk_forward and the signal rules read
+    _, closes, f, _ = planted_year
+    col = {c: n for n, c in enumerate(closes.columns)}
+    assert (f["symbol_y"].map(col) < f["symbol_x"].map(col)).all()
+    assert not f.duplicated(["date", "symbol_y", "symbol_x"]).any()
+    assert 0.3 < (~f["y_on_x"]).mean() < 0.7
+    lp = np.log(closes)
+    for day in f["date"].drop_duplicates().iloc[[0, 100, -1]]:
+        d = f[f["date"] == day]
+        spread = (lp.loc[day, d["symbol_y"]].to_numpy() - d["intercept"].to_numpy()
+                  - d["hedge_ratio"].to_numpy() * lp.loc[day, d["symbol_x"]].to_numpy())
+        np.testing.assert_allclose(spread, d["spread"].to_numpy(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(d["zscore"] * d["spread_std"], d["spread"], rtol=1e-12)
+    # a pair's key is the same every day, so its selection history is one series
+    assert f.groupby(["symbol_y", "symbol_x"]).size().eq(f["date"].nunique()).all()
 
 
 def test_no_planted_pairs_false_discoveries_near_nominal():
