@@ -2,10 +2,13 @@
 range of sessions on the project's Dagster instance (DAGSTER_HOME), then print where the results
 are and what the checks said.
 
-Three single runs, each over the history the next one reads: `signals` over the range, `features`
-over the range plus the feature history the signals read (a year of vol surface, the model's
-training window), `ingest` (raw -> checks -> validated) over that plus the look-back of the
-features (a year of prices)."""
+One single run per layer of `layers.LAYERS`, in lineage order, each over the range the layer after
+it reads (`layers.plan`): the last layer over the requested range, the ones before over that plus
+their look-back (signals: a year of vol surface and the model's training window; features: a year
+of validated prices).
+"""
+
+from __future__ import annotations
 
 import argparse
 import os
@@ -14,7 +17,8 @@ import time
 
 import pandas as pd
 
-from alvh_pipeline.core.calendar import sessions_between, window_start
+from alvh_pipeline.core.calendar import sessions_between
+from alvh_pipeline.layers import LAYERS, Step, plan
 
 LOG_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -26,14 +30,12 @@ def default_range(days: int, today: pd.Timestamp | None = None) -> tuple[str, st
     return s[-days].strftime("%Y-%m-%d"), s[-1].strftime("%Y-%m-%d")
 
 
-def history_starts(start: str) -> tuple[str, str]:
-    """(first validated day, first feature day) that the signals of `start` need."""
-    from alvh_pipeline.assets.signals import signal_history_start
-    from alvh_pipeline.core.feature_sets import MAX_LOOKBACK
-
-    features_from = signal_history_start(start)
-    ingest_from = window_start(features_from, MAX_LOOKBACK)
-    return ingest_from.strftime("%Y-%m-%d"), features_from.strftime("%Y-%m-%d")
+def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
+    """The runs of `cli run`: with `skip_history`, every layer over the range only."""
+    steps = plan(start, end, LAYERS)
+    if skip_history:
+        steps = [Step(s.layer, pd.Timestamp(start), pd.Timestamp(end)) for s in steps]
+    return steps
 
 
 def run_job(job_name: str, start: str, end: str) -> bool:
@@ -65,25 +67,24 @@ def run_job(job_name: str, start: str, end: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alvh_pipeline.cli")
     sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="materialize a range of sessions (ingest with look-back, then analytics)")
+    r = sub.add_parser("run", help="materialize a range of sessions through every layer, with look-back")
     r.add_argument("--days", type=int, default=21, help="the last N completed sessions (default 21)")
     r.add_argument("--start")
     r.add_argument("--end")
     r.add_argument("--skip-history", action="store_true",
-                   help="validated/* and features/* already hold the history: run the range only")
+                   help="the lake already holds every layer's look-back: run the range only")
     args = p.parse_args(argv)
     start, end = (args.start, args.end) if args.start and args.end else default_range(args.days)
-    ingest_from, features_from = (start, start) if args.skip_history else history_starts(start)
-    ok = run_job("ingest", ingest_from, end)
-    ok = ok and run_job("features", features_from, end)
-    ok = ok and run_job("signals", start, end)
-    from alvh_pipeline.lake import lake_root_from_env
+    ok = True
+    for step in run_plan(start, end, args.skip_history):
+        ok = ok and run_job(step.layer.name, step.start.strftime("%Y-%m-%d"), step.end.strftime("%Y-%m-%d"))
+    from alvh_pipeline.resources import dagster_home, lake_root
 
-    root = os.path.abspath(lake_root_from_env())
-    print(f"\nresults: {root}/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet "
-          f"(layers: raw, validated, quarantine, features, signals)")
+    root = os.path.abspath(lake_root())
+    layers = ", ".join(g for entry in LAYERS for g in entry.groups)
+    print(f"\nresults: {root}/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet (layers: {layers}, quarantine)")
     print(f"  e.g. duckdb -c \"select * from '{root}/signals/statarb/*/*.parquet' where action = 'entry'\"")
-    print(f"Dagster instance: {os.environ.get('DAGSTER_HOME', '(ephemeral)')}; UI: make ui -> http://127.0.0.1:3000")
+    print(f"Dagster instance: {dagster_home()}; UI: make ui -> http://127.0.0.1:3000")
     return 0 if ok else 1
 
 

@@ -1,18 +1,25 @@
-"""The single Dagster Definitions of the project."""
+"""The single Dagster Definitions of the project, generated from `layers.LAYERS`."""
 
-from alvh_pipeline.assets.features import feature_assets, feature_checks
-from alvh_pipeline.assets.ingest import ingest_assets, ingest_checks
-from alvh_pipeline.assets.signals import signal_assets, signal_checks
-from alvh_pipeline.automation import analytics_job, everything_job, features_job, ingest_job, nightly, signals_job
-from alvh_pipeline.resources import lake_from_env
-from alvh_pipeline.sources.resource import source_from_env
+from collections.abc import Sequence
 
 import dagster as dg
 
-defs = dg.Definitions(
-    assets=[*ingest_assets, *feature_assets, *signal_assets],
-    asset_checks=[*ingest_checks, *feature_checks, *signal_checks],
-    jobs=[ingest_job, features_job, signals_job, analytics_job, everything_job],
-    schedules=[nightly],
-    resources={"source": source_from_env(), "lake": lake_from_env()},
-)
+from alvh_pipeline import assets as _assets  # noqa: F401  (silences Dagster's preview warnings first)
+from alvh_pipeline.automation import ALL_LAYERS_JOB, build_jobs, nightly_schedule
+from alvh_pipeline.layers import LAYERS, Layer
+from alvh_pipeline.resources import build_resources
+
+
+def build_definitions(layers: Sequence[Layer] = LAYERS) -> dg.Definitions:
+    assets, checks = [], []
+    for entry in layers:
+        layer_assets, layer_checks = entry.definitions()
+        assets += layer_assets
+        checks += layer_checks
+    jobs = build_jobs(layers)
+    everything = next(j for j in jobs if j.name == ALL_LAYERS_JOB)
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, schedules=[nightly_schedule(everything)],
+                          resources=build_resources())
+
+
+defs = build_definitions()

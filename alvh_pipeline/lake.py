@@ -4,12 +4,19 @@
   a half-written partition; a crash mid-write leaves the previous file intact).
 - Re-runs are byte-identical: fixed schema per table, no pandas index, no timestamps in metadata.
 - A date range of a table is read in one pyarrow dataset scan with a partition filter.
-- Root from `ALVH_LAKE_URI` (a local path; `file://` URIs accepted), default `./data_lake`.
+- Root: a local path or `file://` URI (default `./data_lake`; `resources.LakeResource`). Any other
+  scheme (e.g. `s3://`) is refused until the object-store lake exists, rather than written to a
+  local folder named `s3:`.
+- Every file the pipeline touches goes through this class (Parquet partitions, raw bytes with
+  their digest, verdict JSON, quarantine copies), so another storage backend changes one class.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,9 +36,39 @@ class LakeReadError(RuntimeError):
     """A lake file exists but cannot be read (corrupt, truncated, wrong format)."""
 
 
-def lake_root_from_env() -> str:
-    uri = os.environ.get("ALVH_LAKE_URI", DEFAULT_LAKE)
-    return uri[len("file://"):] if uri.startswith("file://") else uri
+class LakeWriteError(OSError):
+    """A write failed (disk full, permissions); the message names the path, no temp file is left."""
+
+
+def local_root(uri: str) -> str:
+    """The local folder of a lake URI: a plain path or `file://` URI; other schemes are refused."""
+    if uri.startswith("file://"):
+        return uri[len("file://"):]
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+)://", uri)
+    if scheme:
+        raise ValueError(f"lake URI {uri!r}: scheme '{scheme.group(1)}://' is not supported (only a local path or "
+                         f"file:// URI); refusing rather than writing to a local folder named '{scheme.group(1)}:'")
+    return uri
+
+
+def atomic_write_bytes(path: Path, write) -> Path:
+    """Write through `write(fh)` into a temp file beside `path`, fsync, then rename over `path`.
+    On any failure the temp file is removed and the error names `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise LakeWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _date_str(date) -> str:
@@ -43,8 +80,8 @@ class Lake:
     root: str
 
     @classmethod
-    def from_env(cls) -> "Lake":
-        return cls(lake_root_from_env())
+    def from_uri(cls, uri: str) -> Lake:
+        return cls(local_root(uri))
 
     def table_dir(self, layer: str, table: str) -> Path:
         return Path(self.root) / layer / table
@@ -65,20 +102,37 @@ class Lake:
         return self.write_arrow(layer, table, date, arrow)
 
     def write_arrow(self, layer: str, table: str, date, arrow: pa.Table) -> Path:
-        path = self.partition_path(layer, table, date)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pq.write_table(arrow, fh, compression="zstd", write_statistics=True,
-                               store_schema=True, use_dictionary=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_bytes(self.partition_path(layer, table, date), lambda fh: pq.write_table(
+            arrow, fh, compression="zstd", write_statistics=True, store_schema=True, use_dictionary=True))
+
+    # ---- documents beside the partitions (verdicts, quarantine copies) ----------------------
+    def document_path(self, layer: str, table: str, name: str) -> Path:
+        return self.table_dir(layer, table) / name
+
+    def write_json(self, layer: str, table: str, name: str, payload: dict) -> Path:
+        """Atomically write a JSON document (sorted keys: re-runs are byte-identical)."""
+        data = json.dumps(payload, sort_keys=True).encode()
+        return atomic_write_bytes(self.document_path(layer, table, name), lambda fh: fh.write(data))
+
+    def read_json(self, layer: str, table: str, name: str) -> dict | None:
+        path = self.document_path(layer, table, name)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_document(self, layer: str, table: str, name: str, data: bytes) -> Path:
+        return atomic_write_bytes(self.document_path(layer, table, name), lambda fh: fh.write(data))
+
+    def copy_partition(self, src_layer: str, table: str, date, dest_layer: str, name: str) -> Path | None:
+        """Copy one partition's file, as it is, to `<dest_layer>/<table>/date=D/<name>` (quarantine)."""
+        src = self.partition_path(src_layer, table, date)
+        if not src.exists():
+            return None
+        data = src.read_bytes()
+        dest = self.partition_path(dest_layer, table, date).parent / name
+        return atomic_write_bytes(dest, lambda fh: fh.write(data))
+
+    def write_partition_text(self, layer: str, table: str, date, name: str, text: str) -> Path:
+        dest = self.partition_path(layer, table, date).parent / name
+        return atomic_write_bytes(dest, lambda fh: fh.write(text.encode()))
 
     def write_range(self, layer: str, table: str, frame: pd.DataFrame, dates: Iterable,
                     schema: pa.Schema | None = None) -> dict[str, Path]:
@@ -92,6 +146,24 @@ class Lake:
         return out
 
     # ---- reads ---------------------------------------------------------------------------
+    def read_partition_bytes(self, layer: str, table: str, date) -> tuple[str, bytes]:
+        """(sha256, bytes) of one partition file, from a single read."""
+        path = self.partition_path(layer, table, date)
+        if not path.exists():
+            raise FileNotFoundError(f"{layer}/{table}: no partition {_date_str(date)} at {path}")
+        data = path.read_bytes()
+        return hashlib.sha256(data).hexdigest(), data
+
+    def read_partition_with_digest(self, layer: str, table: str, date) -> tuple[str, pd.DataFrame]:
+        """(sha256, rows) of one partition from one read of its bytes: the digest is the digest
+        of exactly the rows returned."""
+        digest, data = self.read_partition_bytes(layer, table, date)
+        try:
+            return digest, pq.read_table(pa.BufferReader(data)).to_pandas()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise LakeReadError(f"{layer}/{table} partition {_date_str(date)}: cannot read "
+                                f"{self.partition_path(layer, table, date)}: {exc}") from exc
+
     def read_partition(self, layer: str, table: str, date, columns: list[str] | None = None) -> pd.DataFrame:
         path = self.partition_path(layer, table, date)
         if not path.exists():

@@ -33,6 +33,6 @@ trading_days = dg.TimeWindowPartitionsDefinition(
 
 # A UI backfill of years runs one run per year of sessions, not one per day: a year is one
 # source pass, one GE validation per table and one feature computation, and memory stays bounded
-# (~1-2 GiB a run; a decade in a single run would hold ~36 M option quotes at once).
+# (~1-2 GiB a run; a decade in a single run would hold ~36 M option quotes at once). Each layer's
+# policy is `layers.Layer.backfill_policy`.
 SESSIONS_PER_BACKFILL_RUN = 252
-backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=SESSIONS_PER_BACKFILL_RUN)

@@ -1,18 +1,106 @@
-"""Resources shared by every asset: where the lake is."""
+"""Every user setting, with its one default, and the resources that carry them to the assets.
 
+- `LakeResource`: where the lake is (`ALVH_LAKE_URI`).
+- `MarketSource` (class in `sources/resource.py`): which source (`ALVH_SOURCE`, `ALVH_SEED`,
+  `ALVH_N_EQUITIES`, `ALVH_FILES_ROOT`).
+- `StrategyConfig`: what a user tunes about the strategy and the gate (hedge cap, stress move,
+  account equity, costs, allocation modes, stale-quote threshold).
 
+Each field's default lives on the class. An environment variable, when set, overrides it through
+`dg.EnvVar`, so Dagster resolves it when a run launches (not when this module is imported) and
+the launchpad shows where the value comes from; run config overrides both. This is the only
+module that looks at the environment.
+"""
+
+from __future__ import annotations
+
+import os
 import dagster as dg
+from pydantic import Field, field_validator
 
-from alvh_pipeline.lake import Lake, lake_root_from_env
+from alvh_pipeline.lake import DEFAULT_LAKE, Lake
+from alvh_pipeline.sources.resource import MarketSource
+
+MODES = ("steward", "promoter")
 
 
 class LakeResource(dg.ConfigurableResource):
-    root: str = "data_lake"
+    """The Parquet lake's root: a local path (or `file://` URI)."""
+
+    root: str = Field(default=DEFAULT_LAKE, description="lake root: a local path or file:// URI (env ALVH_LAKE_URI)")
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.root)
+        return Lake.from_uri(self.root)
 
 
-def lake_from_env() -> LakeResource:
-    return LakeResource(root=lake_root_from_env())
+class StrategyConfig(dg.ConfigurableResource):
+    """What a user tunes. Money in USD; VIX moves in index points."""
+
+    account_equity: float = Field(default=100_000.0, gt=0, description="starting account equity, USD")
+    hedge_cap: float = Field(default=0.20, ge=0.15, le=0.20,
+                             description="sizing rule: VIX-futures delta dollars <= cap x condor max loss")
+    stress_move_vix_points: float = Field(default=10.0, gt=0, description="stress move of spot VIX in the sizing rule")
+    modes: list[str] = Field(default=list(MODES), description="allocation modes computed side by side")
+    promoter_hedge_floor: float = Field(default=0.05, ge=0, le=1,
+                                        description="promoter mode: the hedge's minimum share of risk")
+    spx_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
+    vix_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
+    vx_future_fee_per_contract: float = Field(default=2.00, ge=0, description="commission + fees, USD/contract")
+    equity_fee_per_share: float = Field(default=0.005, ge=0, description="commission, USD/share")
+    stale_threshold: float = Field(default=0.2, ge=0, le=1,
+                                   description="quality gate: largest share of unchanged quotes a day may have")
+
+    @field_validator("modes")
+    @classmethod
+    def _known_modes(cls, modes: list[str]) -> list[str]:
+        unknown = [m for m in modes if m not in MODES]
+        if unknown or not modes:
+            raise ValueError(f"modes must be a non-empty subset of {MODES}; got {modes}")
+        return modes
+
+
+# setting -> environment variable that overrides its default, per resource
+_ENV = {
+    "lake": {"root": "ALVH_LAKE_URI"},
+    "source": {"kind": "ALVH_SOURCE", "seed": "ALVH_SEED", "n_equities": "ALVH_N_EQUITIES",
+               "files_root": "ALVH_FILES_ROOT"},
+    "strategy": {"account_equity": "ALVH_ACCOUNT_EQUITY", "hedge_cap": "ALVH_HEDGE_CAP",
+                 "stress_move_vix_points": "ALVH_STRESS_MOVE", "stale_threshold": "ALVH_STALE_THRESHOLD"},
+}
+_CLASSES = {"lake": LakeResource, "source": MarketSource, "strategy": StrategyConfig}
+
+
+def _env_overrides(key: str) -> dict:
+    cls = _CLASSES[key]
+    out = {}
+    for field_name, var in _ENV[key].items():
+        if var not in os.environ:
+            continue
+        annotation = cls.model_fields[field_name].annotation
+        # dg.EnvVar (str, int) is resolved when a run launches; Dagster has no float EnvVar, so a
+        # float is read when the code location loads, and refused there if it is not a number
+        if annotation is int:
+            out[field_name] = dg.EnvVar.int(var)
+        elif annotation is float:
+            try:
+                out[field_name] = float(os.environ[var])
+            except ValueError:
+                raise ValueError(f"environment variable {var}={os.environ[var]!r} is not a number") from None
+        else:
+            out[field_name] = dg.EnvVar(var)
+    return out
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """The resources of the code location: defaults, overridden by the environment."""
+    return {key: cls(**_env_overrides(key)) for key, cls in _CLASSES.items()}
+
+
+def lake_root() -> str:
+    """The lake root outside a Dagster run (CLI, benchmarks): env, else the default."""
+    return os.environ.get("ALVH_LAKE_URI", DEFAULT_LAKE)
+
+
+def dagster_home() -> str:
+    return os.environ.get("DAGSTER_HOME", "(ephemeral)")

@@ -17,10 +17,9 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def main() -> None:
-    from alvh_pipeline.assets.signals import signal_history_start
-    from alvh_pipeline.core.calendar import all_sessions, window_start
-    from alvh_pipeline.core.feature_sets import MAX_LOOKBACK
+    from alvh_pipeline.core.calendar import all_sessions
     from alvh_pipeline.definitions import defs
+    from alvh_pipeline.layers import plan
     from alvh_pipeline.lake import Lake
     from alvh_pipeline.resources import LakeResource
     from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
@@ -30,8 +29,9 @@ def main() -> None:
     year = int(sys.argv[1]) if len(sys.argv) > 1 else 2022
     s = all_sessions()
     days = s[s.year == year]
-    feature_days = s[(s >= signal_history_start(days[0])) & (s <= days[-1])]
-    history = s[(s >= window_start(feature_days[0], MAX_LOOKBACK)) & (s <= days[-1])]
+    first = {step.layer.name: step.start for step in plan(days[0], days[-1])}
+    feature_days = s[(s >= first["features"]) & (s <= days[-1])]
+    history = s[(s >= first["ingest"]) & (s <= days[-1])]
     root = tempfile.mkdtemp(prefix="alvh-bench-features-")
     try:
         lake = Lake(root)

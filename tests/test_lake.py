@@ -1,3 +1,4 @@
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -56,5 +57,32 @@ def test_read_range_is_one_scan_with_partition_filter_and_duckdb_reads_the_lake(
 
 
 def test_lake_root_from_env(monkeypatch, tmp_path):
+    from alvh_pipeline.resources import build_resources, lake_root
+
     monkeypatch.setenv("ALVH_LAKE_URI", f"file://{tmp_path}/x")
-    assert Lake.from_env().root == f"{tmp_path}/x"
+    assert Lake.from_uri(lake_root()).root == f"{tmp_path}/x"
+    resource = build_resources()["lake"]
+    assert resource.root.env_var_name == "ALVH_LAKE_URI"  # an EnvVar: resolved when a run launches
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://b/p", "http://host/lake"])
+def test_unknown_lake_schemes_are_refused(uri):
+    with pytest.raises(ValueError, match="not supported"):
+        Lake.from_uri(uri)
+
+
+def test_failed_atomic_write_leaves_no_temp_file_and_names_the_path(lake, monkeypatch):
+    import errno
+
+    from alvh_pipeline.lake import LakeWriteError
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", disk_full)
+    with pytest.raises(LakeWriteError, match="_verdicts/rates/date=2024-03-04.json"):
+        lake.write_json("_verdicts", "rates", "date=2024-03-04.json", {"passed": True})
+    with pytest.raises(LakeWriteError, match="No space left"):
+        lake.write_partition("raw", "rates", "2024-03-04", pd.DataFrame({"date": [1], "x": [1.0]}))
+    leftovers = [p for p in Path(lake.root).rglob("*") if p.name.startswith(".tmp-")]
+    assert leftovers == []

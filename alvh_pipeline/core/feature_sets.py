@@ -32,6 +32,9 @@ from alvh_pipeline.core import (
     term_structure,
     vol_surface,
 )
+from alvh_pipeline.core.calendar import window_start
+from alvh_pipeline.core.check_report import RuleFailure, finite_columns, missing_days, unique_keys, within_bounds
+from alvh_pipeline.core.inputs import Input, lookback
 
 Frames = dict[str, pd.DataFrame]
 DIVERGENCE_LAG = 5  # sessions over which a turn in the pair's RSI / MACD gap is measured
@@ -79,6 +82,11 @@ class FeatureSet:
     finite: tuple[str, ...] = ()  # columns that must be finite once warmed up
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     description: str = ""
+    summary: Callable[[pd.DataFrame, pd.DatetimeIndex], dict] | None = None  # extra metadata of a run
+
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return tuple(Input("validated", t, lookback(self.lookback)) for t in self.tables)
 
 
 def _dates(frame: pd.DataFrame, col: str = "date") -> pd.DatetimeIndex:
@@ -223,7 +231,9 @@ FEATURE_SETS: dict[str, FeatureSet] = {
         FeatureSet("pairs", ("equity_bars",), pairs.WINDOW - 1, compute_pairs, ("date", "symbol_y", "symbol_x"),
                    finite=("hedge_ratio", "zscore", "adf_stat", "pvalue", "spread_std"),
                    bounds={"pvalue": (0.0, 1.0)},
-                   description="Engle-Granger screen of same-sector pairs on 252 sessions, BH-selected"),
+                   description="Engle-Granger screen of same-sector pairs on 252 sessions, BH-selected",
+                   summary=lambda out, dates: {"selected_pairs_last_day": int(
+                       out.loc[_dates(out) == dates[-1], "selected"].sum()) if len(out) else 0}),
         FeatureSet("baskets", ("equity_bars",), baskets.WINDOW - 1, compute_baskets, ("date", "sector"),
                    finite=("trace_stat_r0", "maxeig_stat_r0"),
                    description="Johansen trace / max-eigen statistics per sector basket"),
@@ -258,28 +268,14 @@ FEATURE_SETS: dict[str, FeatureSet] = {
 MAX_LOOKBACK = max(fs.lookback for fs in FEATURE_SETS.values())  # validated history any feature day reads
 
 
-def feature_problems(fs: FeatureSet, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> list[str]:
-    """What the blocking feature check reports: days without rows, non-finite values, values out
-    of bounds, duplicated keys. Empty list = pass."""
-    problems = []
-    have = set(_dates(frame).normalize()) if len(frame) else set()
-    missing = [d.strftime("%Y-%m-%d") for d in dates if d not in have]
-    if missing:
-        problems.append(f"no rows for {len(missing)} day(s) (look-back of {fs.lookback} sessions of "
-                        f"{', '.join(fs.tables)} not in the lake?): {', '.join(missing[:5])}")
-    for col in fs.finite:
-        if col not in frame:
-            problems.append(f"column '{col}' missing")
-            continue
-        bad = ~np.isfinite(pd.to_numeric(frame[col], errors="coerce").to_numpy(float))
-        if bad.any():
-            days = sorted(set(_dates(frame[bad]).strftime("%Y-%m-%d")))
-            problems.append(f"column '{col}': {int(bad.sum())} non-finite values on {', '.join(days[:5])}")
-    for col, (lo, hi) in fs.bounds.items():
-        v = pd.to_numeric(frame[col], errors="coerce")
-        out = (v < lo) | (v > hi)
-        if out.any():
-            problems.append(f"column '{col}': {int(out.sum())} values outside [{lo}, {hi}]")
-    if len(frame) and frame.duplicated(list(fs.keys)).any():
-        problems.append(f"duplicated keys {fs.keys}: {int(frame.duplicated(list(fs.keys)).sum())} rows")
-    return problems
+def history_start(start) -> pd.Timestamp:
+    """First validated day the feature sets of a run starting at `start` read."""
+    return window_start(start, MAX_LOOKBACK)
+
+
+def feature_problems(fs: FeatureSet, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> list[RuleFailure]:
+    """The blocking feature check's rules: rows for every day, finite values after warm-up,
+    bounds, unique keys. Empty list = pass."""
+    hint = f" (look-back of {fs.lookback} sessions of {', '.join(fs.tables)} not in the lake?)"
+    return (missing_days(f"features/{fs.name}", frame, dates, hint) + finite_columns(frame, fs.finite)
+            + within_bounds(frame, fs.bounds) + unique_keys(frame, fs.keys))

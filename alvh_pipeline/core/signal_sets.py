@@ -1,7 +1,13 @@
-"""Signal assembly (pure): `statarb_signals` joins the pair features with the per-pair inputs,
-the market's skew curvature and VIX, applies the ≥3-input agreement rules
-(`core.statarb_signal`) and scales conviction by the walk-forward reversion model
-(`core.walk_forward`); `regime_signals` is the daily state the hedge reads.
+"""The signal sets of DESIGN §4, as pure functions of feature (and validated) tables.
+
+Each `SignalSet` names its inputs (`core.inputs.Input`: layer, table, from which day), its
+`compute(frames, dates) -> (rows, summary)`, its blocking-check rules `problems(rows, dates)` and
+its keys; `SIGNAL_SETS` is the registry the Dagster shell (`assets/signals.py`) builds assets from.
+
+- `statarb`: joins the pair features with the per-pair inputs, the market's skew curvature and
+  VIX, applies the ≥3-input agreement rules (`core.statarb_signal`) and scales conviction by the
+  walk-forward reversion model (`core.walk_forward`).
+- `regime`: the daily state the hedge reads.
 Only rows dated on or before each signal day are used for that day.
 """
 
@@ -10,8 +16,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from alvh_pipeline.core import statarb_signal as rules
 from alvh_pipeline.core import walk_forward as wf
+from alvh_pipeline.core.calendar import all_sessions, window_start
+from alvh_pipeline.core.check_report import RuleFailure, finite_columns, missing_days
+from alvh_pipeline.core.inputs import Input, first_day_read
+from alvh_pipeline.core.macro_regime import REGIME_LABELS
+from alvh_pipeline.core.pairs import close_panel
 
 CURVATURE_WINDOW = 252
 # a full year is required (not a partial one), so a day's z-score never depends on how much
@@ -109,3 +123,141 @@ def regime_signals(macro: pd.DataFrame, term: pd.DataFrame, liquidity: pd.DataFr
     out = m.merge(t, on=keys, how="left").merge(q, on=keys, how="left")
     out["event_within_2d"] = out[["days_to_FOMC", "days_to_CPI", "days_to_PPI"]].min(axis=1) <= 2
     return out
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+Frames = dict[str, pd.DataFrame]
+PARAMS = rules.SignalParams()
+
+
+@dataclass(frozen=True)
+class SignalSet:
+    name: str
+    inputs: tuple[Input, ...]
+    compute: Callable[[Frames, pd.DatetimeIndex], tuple[pd.DataFrame, dict]]  # rows, summary for metadata
+    problems: Callable[[pd.DataFrame, pd.DatetimeIndex], list[RuleFailure]]  # the blocking check's rules
+    keys: tuple[str, ...]
+    description: str
+    check_description: str
+
+
+def training_start(dates: pd.DatetimeIndex) -> pd.Timestamp:
+    """Earliest pair-feature day any signal day of the run reads: the training window before the
+    first refit in force."""
+    refits = wf.refit_dates(all_sessions())
+    first_refit = refits[refits <= dates[0]][-1]
+    return window_start(first_refit, TRAIN_WINDOW)
+
+
+def _vol_surface_start(dates: pd.DatetimeIndex) -> pd.Timestamp:
+    # curvature z of the training rows and a full trailing year before the first signal day
+    return min(training_start(dates), window_start(dates[0], CURVATURE_WINDOW))
+
+
+STATARB_INPUTS = (
+    Input("features", "pairs", training_start),
+    Input("features", "pair_inputs", training_start),
+    Input("features", "vol_surface", _vol_surface_start),
+    Input("features", "term_structure", training_start),
+    Input("validated", "equity_bars", training_start, columns=("date", "symbol", "sector", "close")),
+)
+
+
+def compute_statarb(frames: Frames, dates: pd.DatetimeIndex) -> tuple[pd.DataFrame, dict]:
+    history = join_inputs(frames["pairs"], frames["pair_inputs"], frames["vol_surface"], frames["term_structure"])
+    closes, _ = close_panel(frames["equity_bars"])
+    out, reports = statarb_signals(history, closes, dates, all_sessions(), PARAMS)
+    aucs = [r.oos_auc for r in reports if np.isfinite(r.oos_auc)]
+    return out, {
+        "entries": int((out["action"] == "entry").sum()),
+        "mean_oos_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "refits_md": refit_reports_markdown(reports),
+        "calibration": {str(r.refit_date.date()): r.calibration for r in reports if r.calibration},
+    }
+
+
+def refit_reports_markdown(reports: list[wf.RefitReport]) -> str:
+    rows = ["| refit | n_train | train base rate | n_oos | OOS AUC | OOS Brier |", "|---|---|---|---|---|---|"]
+    for r in reports:
+        rows.append(f"| {r.refit_date.date()} | {r.n_train} | {r.train_positive_rate:.3f} | {r.n_oos} | "
+                    f"{r.oos_auc:.3f} | {r.oos_brier:.3f} |")
+    return "\n".join(rows)
+
+
+def statarb_problems(frame: pd.DataFrame, dates: pd.DatetimeIndex, params: rules.SignalParams = PARAMS) -> list[RuleFailure]:
+    """Rows for every day; z finite; direction in {-1, 0, 1}; conviction in [0, 1]; no direction
+    on a pair whose cointegration broke; every direction backed by all three inputs."""
+    problems = missing_days("signals/statarb", frame, dates)
+    if not len(frame):
+        return problems
+    problems += finite_columns(frame, ("zscore",))
+    bad_dir = ~frame["direction"].isin([-1, 0, 1])
+    if bad_dir.any():
+        problems.append(RuleFailure.from_mask("direction_values", "direction", "direction outside {-1, 0, 1}",
+                                              frame, bad_dir))
+    conv = frame["conviction"].to_numpy(float)
+    bad_conv = ~((conv >= 0) & (conv <= 1))
+    if bad_conv.any():
+        problems.append(RuleFailure.from_mask("conviction_bounds", "conviction", "conviction outside [0, 1]",
+                                              frame, bad_conv))
+    broken = ~frame["selected"].astype(bool) | (frame["pvalue"] > params.broken_p)
+    on_broken = broken & (frame["direction"] != 0)
+    if on_broken.any():
+        problems.append(RuleFailure.from_mask("no_signal_on_broken_pair", "direction,selected,pvalue",
+                                              "signal on a pair whose cointegration broke", frame, on_broken))
+    weak = (frame["direction"] != 0) & ~(frame["vote_cointegration"] & frame["vote_pcf"] & frame["vote_skew"])
+    if weak.any():
+        problems.append(RuleFailure.from_mask("three_inputs_agree", "vote_cointegration,vote_pcf,vote_skew",
+                                              "signal without all three independent inputs agreeing", frame, weak))
+    return problems
+
+
+REGIME_INPUTS = (
+    Input("features", "macro_regime"),
+    Input("features", "term_structure"),
+    Input("features", "liquidity"),
+)
+
+
+def compute_regime(frames: Frames, dates: pd.DatetimeIndex) -> tuple[pd.DataFrame, dict]:
+    out = regime_signals(frames["macro_regime"], frames["term_structure"], frames["liquidity"])
+    return out, {"regimes": out["regime"].value_counts().to_dict()}
+
+
+def regime_problems(frame: pd.DataFrame, dates: pd.DatetimeIndex) -> list[RuleFailure]:
+    """One row per day, a valid regime label, finite VIX and front two futures."""
+    problems = missing_days("signals/regime", frame, dates)
+    if len(frame) and frame.duplicated(["date"]).any():
+        dup = frame.duplicated(["date"], keep=False)
+        problems.append(RuleFailure.from_mask("one_row_per_day", "date", "more than one row for a day", frame, dup))
+    if len(frame):
+        bad = ~frame["regime"].isin(REGIME_LABELS)
+        if bad.any():
+            problems.append(RuleFailure.from_mask("regime_label", "regime", f"regime not in {REGIME_LABELS}",
+                                                  frame, bad))
+    return problems + finite_columns(frame, ("vix", "vx1", "vx2"))
+
+
+SIGNAL_SETS: dict[str, SignalSet] = {
+    s.name: s
+    for s in [
+        SignalSet("statarb", STATARB_INPUTS, compute_statarb, statarb_problems, ("date", "symbol_y", "symbol_x"),
+                  description="Per day and candidate pair: entry / exit / stop and direction where >= 3 independent "
+                              "inputs agree (cointegration z, P/CF dispersion, skew curvature); conviction from a "
+                              "walk-forward logistic model of reversion (purged, embargoed, monthly refits).",
+                  check_description="the feature history the signals read is complete, z finite, direction in "
+                                    "{-1,0,1}, conviction in [0,1], no signal on a broken pair, every signal backed "
+                                    "by three agreeing inputs"),
+        SignalSet("regime", REGIME_INPUTS, compute_regime, regime_problems, ("date",),
+                  description="The hedge's daily state: calm / elevated / stressed regime, term structure, event "
+                              "proximity, liquidity filter inputs.",
+                  check_description="one row per day, regime in calm/elevated/stressed, VIX and term structure "
+                                    "present"),
+    ]
+}
+
+
+def history_start(start) -> pd.Timestamp:
+    """First feature day the signals of a run starting at `start` read."""
+    return min(first_day_read(s.inputs, start, "features") for s in SIGNAL_SETS.values())

@@ -8,31 +8,38 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from alvh_pipeline.core.calendar import previous_session
+from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.lake import Lake, LakeReadError
 from alvh_pipeline.quality.validate import Failure, ValidationReport, validate_frame
-from alvh_pipeline.schemas import CONTRACTS
+from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 
-def _suite_version() -> str:
-    """Hash of the quality code: a verdict from an older suite or rule set never publishes."""
+DEFAULT_STALE_THRESHOLD = 0.2  # the gate's own default; the pipeline passes StrategyConfig's value
+VERDICTS = "_verdicts"
+QUARANTINE = "quarantine"
+
+
+@lru_cache(maxsize=8)
+def suite_version(stale_threshold: float = DEFAULT_STALE_THRESHOLD) -> str:
+    """Hash of what a verdict depends on: every table's built expectation suite (so a change in
+    `schemas.CONTRACTS`, a bound or a threshold changes it) and the source of the rule and
+    validation code (the flag columns' arithmetic is not visible in the suite itself). A verdict
+    from another version never publishes."""
+    from alvh_pipeline.quality.suites import build_expectations
+
     here = Path(__file__).parent
-    src = "".join((here / f).read_text() for f in ("rules.py", "suites.py", "validate.py"))
-    return hashlib.sha256(src.encode()).hexdigest()[:16]
-
-
-SUITE_VERSION = _suite_version()
-STALE_THRESHOLD = float(os.environ.get("ALVH_STALE_THRESHOLD", "0.2"))
+    parts = [(here / f).read_text() for f in ("rules.py", "suites.py", "validate.py")]
+    for table in RAW_TABLES:
+        suite = [e.configuration.to_json_dict() for e in build_expectations(table, stale_threshold)]
+        parts.append(json.dumps({"table": table, "suite": suite}, sort_keys=True, default=str))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 class NotValidatedError(RuntimeError):
@@ -42,29 +49,11 @@ class NotValidatedError(RuntimeError):
 def read_raw(lake: Lake, table: str, partition: str) -> tuple[str, pd.DataFrame]:
     """(sha256, rows) of one raw file from a single read of its bytes, so the hash a verdict
     records is the hash of exactly the rows that were validated (or published)."""
-    path = lake.partition_path("raw", table, partition)
-    if not path.exists():
-        raise FileNotFoundError(f"raw/{table}: no partition {partition} at {path}")
-    data = path.read_bytes()
-    try:
-        frame = pq.read_table(pa.BufferReader(data)).to_pandas()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise LakeReadError(f"raw/{table} partition {partition}: cannot read {path}: {exc}") from exc
-    return hashlib.sha256(data).hexdigest(), frame
+    return lake.read_partition_with_digest("raw", table, partition)
 
 
-def verdict_path(lake: Lake, table: str, partition: str):
-    return lake.table_dir("_verdicts", table) / f"date={partition}.json"
-
-
-def _write_json_atomic(path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(payload, sort_keys=True))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def verdict_name(partition: str) -> str:
+    return f"date={partition}.json"
 
 
 @dataclass
@@ -80,6 +69,12 @@ class GateResult:
         lines = [self.report.message()]
         lines += [f"  - unreadable raw file for partition {p}: {e}" for p, e in self.unreadable.items()]
         return "\n".join(lines)
+
+    def check_report(self) -> CheckReport:
+        """The gate's result in the report shape every check shares."""
+        failures = [RuleFailure(f.expectation, f.column, f.why, f.unexpected_count, list(f.partitions), f.sample)
+                    for f in self.report.failures]
+        return CheckReport(f"raw/{self.report.table}", self.report.n_rows, failures, self.report.n_expectations)
 
 
 def read_raw_partitions(lake: Lake, table: str, partitions: list[str]):
@@ -107,15 +102,12 @@ def _history(lake: Lake, table: str, first_partition: str) -> pd.DataFrame | Non
 
 
 def quarantine_unreadable(lake: Lake, table: str, partition: str, error: str) -> None:
-    src = lake.partition_path("raw", table, partition)
-    dest = lake.partition_path("quarantine", table, partition).parent
-    dest.mkdir(parents=True, exist_ok=True)
-    if src.exists():
-        shutil.copyfile(src, dest / "unreadable-part-0.parquet")
-    (dest / "reason.txt").write_text(error + "\n")
+    lake.copy_partition("raw", table, partition, QUARANTINE, "unreadable-part-0.parquet")
+    lake.write_partition_text(QUARANTINE, table, partition, "reason.txt", error + "\n")
 
 
-def run_gate(lake: Lake, table: str, partitions: list[str], stale_threshold: float = STALE_THRESHOLD) -> GateResult:
+def run_gate(lake: Lake, table: str, partitions: list[str],
+             stale_threshold: float = DEFAULT_STALE_THRESHOLD) -> GateResult:
     partitions = sorted(partitions)
     frame, row_parts, hashes, unreadable = read_raw_partitions(lake, table, partitions)
     readable = [p for p in partitions if p not in unreadable]
@@ -126,29 +118,31 @@ def run_gate(lake: Lake, table: str, partitions: list[str], stale_threshold: flo
     for p, err in unreadable.items():
         quarantine_unreadable(lake, table, p, err)
     for p, rows in report.quarantine_rows().items():
-        lake.write_partition("quarantine", table, p, rows.astype({c: str for c in rows.columns if rows[c].dtype == object}))
+        lake.write_partition(QUARANTINE, table, p, rows.astype({c: str for c in rows.columns if rows[c].dtype == object}))
     failed = set(report.failed_partitions)
+    version = suite_version(stale_threshold)
     for p in readable:
-        _write_json_atomic(verdict_path(lake, table, p), {
-            "table": table, "partition": p, "passed": p not in failed, "suite_version": SUITE_VERSION,
-            "raw_sha256": hashes[p],
+        lake.write_json(VERDICTS, table, verdict_name(p), {
+            "table": table, "partition": p, "passed": p not in failed, "suite_version": version,
+            "stale_threshold": stale_threshold, "raw_sha256": hashes[p],
         })
     return GateResult(report, unreadable)
 
 
 def publish_validated(lake: Lake, table: str, partitions: list[str]) -> dict[str, int]:
     """Write validated/<table> for partitions whose raw file carries a passing verdict for its
-    current content; raise NotValidatedError naming every partition that does not."""
+    current content, from the suite as it is now; raise NotValidatedError naming every partition
+    that does not."""
     contract = CONTRACTS[table]
     refused, frames = [], {}
     for p in partitions:  # the bytes hashed are the bytes published: no window for a raw rewrite
-        vp = verdict_path(lake, table, p)
-        verdict = json.loads(vp.read_text()) if vp.exists() else None
+        verdict = lake.read_json(VERDICTS, table, verdict_name(p))
         try:
             digest, frames[p] = read_raw(lake, table, p)
         except (LakeReadError, FileNotFoundError):
             digest = None
-        if digest is None or verdict is None or not verdict["passed"] or verdict["suite_version"] != SUITE_VERSION \
+        if digest is None or verdict is None or not verdict["passed"] \
+                or verdict["suite_version"] != suite_version(verdict.get("stale_threshold", DEFAULT_STALE_THRESHOLD)) \
                 or verdict["raw_sha256"] != digest:
             refused.append(p)
     if refused:

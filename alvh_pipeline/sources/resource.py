@@ -1,8 +1,6 @@
 """`MarketSource`: the one resource every raw asset reads from; `kind` picks the source
-(config, or env `ALVH_SOURCE`: synthetic | replay | files)."""
+(synthetic | replay | files; run config, or env `ALVH_SOURCE` through `resources.build_resources`)."""
 
-
-import os
 from collections.abc import Sequence
 
 import dagster as dg
@@ -42,12 +40,3 @@ class MarketSource(dg.ConfigurableResource):
         from alvh_pipeline.sources import synthetic
 
         return synthetic.ground_truth(SimConfig(seed=self.seed, n_equities=self.n_equities))
-
-
-def source_from_env() -> MarketSource:
-    return MarketSource(
-        kind=os.environ.get("ALVH_SOURCE", "synthetic"),
-        seed=int(os.environ.get("ALVH_SEED", "7")),
-        n_equities=int(os.environ.get("ALVH_N_EQUITIES", "100")),
-        files_root=os.environ.get("ALVH_FILES_ROOT", ""),
-    )

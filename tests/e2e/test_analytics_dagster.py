@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alvh_pipeline.assets.signals import signal_history_start
-from alvh_pipeline.core.calendar import all_sessions, window_start
-from alvh_pipeline.core.feature_sets import MAX_LOOKBACK
+from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.market_sim import SimConfig
 from alvh_pipeline.definitions import defs
 from alvh_pipeline.lake import Lake
+from alvh_pipeline.layers import LAYERS, plan
 from alvh_pipeline.resources import LakeResource
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 from alvh_pipeline.sources import synthetic
@@ -29,8 +28,9 @@ CUT = pd.Timestamp("2023-06-30")
 S = all_sessions()
 FIRST = S[S.get_loc(CUT) - 20]  # signal range
 LAST = S[S.get_loc(CUT) + 10]
-FEATURES_FROM = signal_history_start(FIRST)  # the feature history the signals read
-HISTORY = window_start(FEATURES_FROM, MAX_LOOKBACK)
+PLAN = {step.layer.name: step.start for step in plan(FIRST, LAST)}  # each layer's first day, from LAYERS
+FEATURES_FROM = PLAN["features"]  # the feature history the signals read
+HISTORY = PLAN["ingest"]
 CFG = SimConfig(n_equities=40)
 PRICE_COLS = {"open", "high", "low", "close", "bid", "ask", "settle", "underlying", "future_price",
               "eps_ttm", "cfps_ttm", "dps_ttm", "tbill_3m", "reer_index", "rate_differential", "surprise"}
@@ -73,9 +73,12 @@ def run_job(name, root, start, end):
               "dagster/asset_partition_range_end": end.strftime("%Y-%m-%d")})
 
 
+ANALYTICS = plan(FIRST, LAST)[1:]  # every layer computed from the lake, over the range the next one reads
+
+
 def run_analytics(root):
-    """features over the signals' history, then signals over their range; both results."""
-    return run_job("features", root, FEATURES_FROM, LAST), run_job("signals", root, FIRST, LAST)
+    """Each analytics layer over the history the layer after it reads, in lineage order."""
+    return [run_job(step.layer.name, root, step.start, LAST) for step in ANALYTICS]
 
 
 @pytest.fixture(scope="module")
@@ -88,20 +91,23 @@ def lakes(tmp_path_factory):
     return (a, run_analytics(a)), (b, run_analytics(b))
 
 
-OUTPUTS = [("features", n) for n in ("pairs", "pair_inputs", "baskets", "technicals", "fundamentals", "vol_surface",
-                                     "term_structure", "liquidity", "macro_regime")] + [("signals", "statarb"),
-                                                                                       ("signals", "regime")]
+OUTPUTS = [tuple(a.key.path) for step in ANALYTICS for a in step.layer.definitions()[0]]
+FIRST_DAY = {g: step.start for step in ANALYTICS for g in step.layer.groups}
 
 
-def test_all_features_and_signals_materialize_with_checks_passing(lakes):
-    (root, (feat, sig_res)), _ = lakes
-    assert feat.success and sig_res.success
-    checks = feat.get_asset_check_evaluations() + sig_res.get_asset_check_evaluations()
+def test_outputs_cover_every_feature_and_signal_set():
+    assert {n for layer, n in OUTPUTS if layer == "features"} >= {"pairs", "pair_inputs", "vol_surface", "liquidity"}
+    assert {n for layer, n in OUTPUTS if layer == "signals"} == {"statarb", "regime"}
+
+
+def test_all_layers_materialize_with_checks_passing(lakes):
+    (root, results), _ = lakes
+    assert all(r.success for r in results)
+    checks = [c for r in results for c in r.get_asset_check_evaluations()]
     assert len(checks) == len(OUTPUTS) and all(c.passed for c in checks), [c.description for c in checks if not c.passed]
     lake = Lake(str(root))
     for layer, name in OUTPUTS:
-        first = FEATURES_FROM if layer == "features" else FIRST
-        assert len(lake.partitions(layer, name)) == len(S[(S >= first) & (S <= LAST)]), (layer, name)
+        assert len(lake.partitions(layer, name)) == len(S[(S >= FIRST_DAY[layer]) & (S <= LAST)]), (layer, name)
     sig = lake.read_range("signals", "statarb", FIRST, LAST)
     assert sig["model_trained"].any()  # the walk-forward model was fitted
     assert np.isfinite(sig["curvature_z"]).all()  # a full year of vol-surface history was read
@@ -112,7 +118,10 @@ def test_signals_refuse_a_lake_without_their_feature_history(tmp_path):
     assert run_job("features", tmp_path, FIRST, LAST).success
     res = run_job("signals", tmp_path, FIRST, LAST)
     failed = [c for c in res.get_asset_check_evaluations() if not c.passed]
-    assert not res.success and any("features/vol_surface missing" in c.description for c in failed)
+    assert not res.success
+    statarb = next(c for c in failed if c.asset_key.path == ["signals", "statarb"])
+    assert "input_history:features/vol_surface" in statarb.metadata["failures_by_rule"].value
+    assert "materialize features/vol_surface" in statarb.metadata["failures"].value
     assert lake.partitions("signals", "statarb")  # written, but the blocking check stops everything after it
 
 
@@ -138,8 +147,8 @@ def test_a_day_is_the_same_whatever_range_computed_it(lakes, tmp_path):
 
 @pytest.mark.parametrize("layer, name", OUTPUTS)
 def test_no_look_ahead(lakes, layer, name):
-    (a_root, _), (b_root, (feat_b, sig_b)) = lakes
-    assert feat_b.success and sig_b.success
+    (a_root, _), (b_root, results_b) = lakes
+    assert all(r.success for r in results_b)
     a = Lake(str(a_root)).read_range(layer, name, FIRST, LAST)
     b = Lake(str(b_root)).read_range(layer, name, FIRST, LAST)
     before_a, before_b = (pd.to_datetime(x["date"]) <= CUT for x in (a, b))

@@ -88,8 +88,7 @@ def test_files_source_and_failing_check_blocks_validated_in_same_run(tmp_path):
 def test_nightly_schedule_requests_the_session_after_the_close(when, expected):
     from zoneinfo import ZoneInfo
 
-    from alvh_pipeline.automation import nightly
-
+    nightly = defs.get_schedule_def("nightly")
     ctx = dg.build_schedule_context(scheduled_execution_time=when.replace(tzinfo=ZoneInfo("America/New_York")),
                                     repository_def=defs.get_repository_def())
     out = nightly.evaluate_tick(ctx)

@@ -1,0 +1,84 @@
+"""The lineage as one ordered list: `LAYERS`. The Dagster definitions, the jobs, the CLI's run
+order and its history planning, and the end-to-end tests are all generated from it.
+
+A layer names its asset groups (= the lake layers it writes), the module that builds its assets
+and checks (`assets`, `checks` lists), whether it is stateful (day t starts from day t-1: backfilled
+in one run, in order) and `reads_from(start)`: the first day of the layer before that a run
+starting at `start` reads (its look-back).
+
+Adding a layer = a core module + `assets/<layer>.py` + one entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+
+from alvh_pipeline.core import feature_sets, signal_sets
+from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
+
+
+def _same_start(start) -> pd.Timestamp:
+    return pd.Timestamp(start)
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str  # also the name of its job
+    groups: tuple[str, ...]  # asset groups = lake layers it writes
+    module: str  # builds `assets` and `checks`
+    description: str
+    stateful: bool = False
+    reads_from: Callable[[pd.Timestamp], pd.Timestamp] = _same_start
+
+    @property
+    def backfill_policy(self) -> dg.BackfillPolicy:
+        # day-local layers: a year of sessions per run (bounded memory); stateful ones: one run, in order
+        if self.stateful:
+            return dg.BackfillPolicy.single_run()
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=SESSIONS_PER_BACKFILL_RUN)
+
+    def definitions(self) -> tuple[list, list]:
+        """(assets, asset checks) of the layer."""
+        module = importlib.import_module(self.module)
+        return list(module.assets), list(module.checks)
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("ingest", ("raw", "validated"), "alvh_pipeline.assets.ingest",
+          "raw/* -> GE checks -> validated/* for the selected trading days"),
+    Layer("features", ("features",), "alvh_pipeline.assets.features",
+          "features/* for the selected days (their look-back must be in validated/*)",
+          reads_from=feature_sets.history_start),
+    Layer("signals", ("signals",), "alvh_pipeline.assets.signals",
+          "signals/* for the selected days (their feature history must be in features/*)",
+          reads_from=signal_sets.history_start),
+)
+
+
+def layer(name: str, layers: Sequence[Layer] = LAYERS) -> Layer:
+    for entry in layers:
+        if entry.name == name:
+            return entry
+    raise KeyError(f"no layer named {name!r}; layers: {[entry.name for entry in layers]}")
+
+
+@dataclass(frozen=True)
+class Step:
+    layer: Layer
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def plan(start, end, layers: Sequence[Layer] = LAYERS) -> list[Step]:
+    """The runs that materialize [start, end] of the last layer from the source: each layer over
+    the range the layer after it reads, in lineage order."""
+    steps, first = [], pd.Timestamp(start)
+    for entry in reversed(layers):
+        steps.append(Step(entry, first, pd.Timestamp(end)))
+        first = entry.reads_from(first)
+    return steps[::-1]
