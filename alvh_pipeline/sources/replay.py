@@ -1,13 +1,20 @@
 """The `replay` source: real history where it exists, generated conditioned on it elsewhere,
-with `provenance` = "real" or "model" on every row.
+with `provenance` = "real", "derived" or "model" on every row.
 
 Real: SPX and NASDAQ Composite OHLC 1999-01-04..2018-12-31 and VIX close 2014-01-03..2019-01-03
 (`arch.data`), CFE VX settlements 2004-03-26..2014-08-14 and the 13-week T-bill 2005..2014
-(shipped in the package). Model: the VIX before 2014 (30-day implied vol of the variance model
-driven by the EWMA variance of real SPX returns), VX futures outside the CFE span, every option
-chain (priced off the real spot / real futures with implied vols set by the real VIX), quotes and
-depth, breadth (from real SPX moves), the equity basket (the synthetic universe re-based on real
-SPX returns, planted pairs kept), fundamentals, macro calendar, REER and rate differential.
+(shipped in the package). Derived: the VIX close on CFE days before the real VIX starts, the
+zero-maturity extrapolation of the real VX curve (`real_data.vix_from_futures`; within 1.3
+points on average of the expiry-day final settlements, 0.65 of the real VIX where both exist).
+Model: the VIX before the CFE data (30-day implied vol of the variance model driven by the EWMA
+variance of real SPX returns), VX futures outside the CFE span, every option chain (priced off
+the real spot / real futures with implied vols set by the VIX path), quotes and depth, breadth
+(from real SPX moves), the equity basket (the synthetic universe re-based on real SPX returns,
+planted pairs kept), fundamentals, macro calendar, REER and rate differential.
+
+The one VIX path (real, else derived, else model) sets the state's spot variance
+(`variance_from_vix`), so everything generated from the variance (SPX option vols, VIX option and
+futures stress, model VX futures, quote widths, the VIX rows) follows the same path.
 """
 
 from __future__ import annotations
@@ -34,6 +41,15 @@ def variance_from_vix(vix: np.ndarray, cfg: ms.SimConfig) -> np.ndarray:
     return np.maximum(theta + (target - theta) / decay, 1e-4)
 
 
+def model_vix(spx_close: np.ndarray) -> np.ndarray:
+    """The VIX model used where neither the real VIX nor the VX curve exists: 30-day implied vol
+    of the EWMA (10-day half-life) variance of SPX log returns times the variance premium,
+    floored at 8 % realised vol."""
+    spx_ret = np.log(pd.Series(np.asarray(spx_close, dtype=float))).diff().fillna(0.0).to_numpy()
+    ewma_var = pd.Series(spx_ret**2 * 252).ewm(halflife=10, min_periods=1).mean().to_numpy()
+    return 100 * np.sqrt(ms.vrp(0.0) * np.maximum(ewma_var, 0.0064))
+
+
 @lru_cache(maxsize=2)
 def replay_state(cfg: ms.SimConfig) -> tuple[ms.MarketState, pd.Series, pd.DataFrame]:
     """A MarketState whose SPX, COMP, variance, rates and equities follow the real paths.
@@ -45,11 +61,12 @@ def replay_state(cfg: ms.SimConfig) -> tuple[ms.MarketState, pd.Series, pd.DataF
     spx, comp = spx.reindex(dates), comp.reindex(dates).ffill()
 
     spx_ret = np.log(spx["close"]).diff().fillna(0.0).to_numpy()
-    ewma_var = pd.Series(spx_ret**2 * 252).ewm(halflife=10, min_periods=1).mean().to_numpy()
-    model_vix = 100 * np.sqrt(ms.vrp(0.0) * np.maximum(ewma_var, 0.0064))
     real_vix = idx[idx["index"] == "VIX"].set_index("date")["close"].reindex(dates)
-    vix = real_vix.fillna(pd.Series(model_vix, index=dates))
-    vix_prov = pd.Series(np.where(real_vix.notna(), "real", "model"), index=dates)
+    derived_vix = real_data.load_vix_derived().reindex(dates)
+    # real where published, else derived from the real VX curve, else the model
+    vix = real_vix.fillna(derived_vix).fillna(pd.Series(model_vix(spx["close"].to_numpy()), index=dates))
+    vix_prov = pd.Series(np.select([real_vix.notna(), derived_vix.notna()], ["real", "derived"], "model"),
+                         index=dates)
     v = variance_from_vix(vix.to_numpy(), cfg)
 
     base = ms.market_state(cfg)
@@ -84,10 +101,11 @@ def _index_levels(state, vix_prov, real_ohlc, dates) -> pd.DataFrame:
     vix = synthetic.generate_from_state(state, "index_levels", dates)
     vix = vix[vix["index"] == "VIX"].copy()
     vix["provenance"] = vix_prov.reindex(pd.DatetimeIndex(vix["date"])).to_numpy()
-    # arch ships the VIX close only: real rows carry it as open = high = low = close
-    real_rows = (vix["provenance"] == "real").to_numpy()
+    # arch ships the VIX close only, and the VX curve pins a close only: real and derived rows
+    # carry it as open = high = low = close (no model intraday range under a non-model label)
+    pinned = vix["provenance"].isin(["real", "derived"]).to_numpy()
     for col in ("open", "high", "low"):
-        vix.loc[real_rows, col] = vix.loc[real_rows, "close"]
+        vix.loc[pinned, col] = vix.loc[pinned, "close"]
     out = pd.concat([real, vix], ignore_index=True)
     out["order"] = out["index"].map({"SPX": 0, "COMP": 1, "VIX": 2})
     return out.sort_values(["date", "order"]).drop(columns="order").reset_index(drop=True)

@@ -264,3 +264,41 @@ def test_loaders_return_copies():
     a = rd.load_cfe_settlements()
     a["settle"] = 0.0
     assert (rd.load_cfe_settlements()["settle"] > 0).all()
+
+
+# --- VIX derived from the VX curve -----------------------------------------------------------
+
+
+def test_vix_from_futures_rule_by_hand():
+    d = pd.Timestamp
+    cfe = pd.DataFrame({  # unsorted on purpose; the rule sorts by date, then expiry
+        "date": [d("2010-01-05"), d("2010-01-04"), d("2010-01-04"), d("2010-01-04"), d("2010-01-06"),
+                 d("2010-01-05"), d("2010-01-07"), d("2010-01-07")],
+        "expiry": [d("2010-02-17"), d("2010-02-17"), d("2010-01-20"), d("2010-03-17"), d("2010-01-20"),
+                   d("2010-01-20"), d("2010-01-20"), d("2010-02-17")],
+        "settle": [24.0, 23.5, 21.0, 25.0, 20.0, 22.0, 2.0, 30.0],
+    })
+    got = rd.vix_from_futures(cfe)
+    # 01-04: F1 21.0 in 16 days, F2 23.5 in 44 -> 21 - 2.5·16/28; 01-05: 22 - 2·15/28 (backwardation
+    # would add); 01-06 has one contract, 01-07 extrapolates below zero: both left out
+    assert list(got.index) == [d("2010-01-04"), d("2010-01-05")]
+    np.testing.assert_allclose(got.to_numpy(), [21.0 - 2.5 * 16 / 28, 22.0 - 2.0 * 15 / 28], rtol=1e-15)
+    back = rd.vix_from_futures(cfe.assign(settle=np.where(cfe["expiry"] == d("2010-01-20"), 30.0, 26.0)))
+    assert back.loc["2010-01-04"] == pytest.approx(30.0 + 4.0 * 16 / 28)  # backwardation: spot above F1
+
+
+def test_load_vix_derived_on_the_published_curve():
+    v = rd.load_vix_derived()
+    days = rd.load_cfe_settlements()["date"].unique()
+    assert len(v) == len(days) == 2615 and v.index.is_monotonic_increasing
+    assert v.index[0] == pd.Timestamp("2004-03-26") and v.index[-1] == pd.Timestamp("2014-08-14")
+    assert v.between(9.0, 75.0).all()
+    # 2008-11-17: VXX08 67.95 expiring in 2 days, VXZ08 56.25 in 30 -> 67.95 + 11.70·2/28
+    assert v.loc["2008-11-17"] == pytest.approx(67.95 + 11.70 * 2 / 28, abs=1e-12)
+    # one day before an expiry the front contract is ~the spot: within a point of the next
+    # morning's final settlement value on most of the 119 expiries
+    fin = rd.load_cfe_final_settlements().set_index("date")["settle"]
+    sessions = all_sessions()
+    eve = sessions[sessions.searchsorted(fin.index) - 1]
+    err = np.abs(v.reindex(eve).to_numpy() - fin.to_numpy())
+    assert np.isfinite(err).all() and np.median(err) < 1.0

@@ -1,5 +1,6 @@
 """The `replay` source (alvh_pipeline.sources.replay) equals its real sources exactly where it
-claims provenance "real", and labels everything else "model"."""
+claims provenance "real", follows the stated rule where it claims "derived" (VIX from the real VX
+curve, with its measured error), and labels everything else "model"."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from arch.data import nasdaq, sp500, vix
 
 from alvh_pipeline.core import calendar as cal
+from alvh_pipeline.core import market_sim as ms
+from alvh_pipeline.core.vol_surface import spx_surface
 from alvh_pipeline.quality.validate import validate_frame
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 from alvh_pipeline.sources import real_data, replay
@@ -44,18 +47,83 @@ def test_index_levels_equal_arch(levels, name, module):
         assert rows.loc["2008-10-10", "close"] == pytest.approx(899.22, abs=0.005)
 
 
-def test_vix_real_from_2014_model_before(levels):
+CFE_FIRST, REAL_VIX_FIRST = pd.Timestamp("2004-03-26"), pd.Timestamp("2014-01-03")
+
+
+def test_vix_real_from_2014_derived_from_futures_before_model_earlier(levels):
     v = levels[levels["index"] == "VIX"].set_index("date")
-    real = pd.DatetimeIndex(v.index) >= pd.Timestamp("2014-01-03")
-    assert 5 <= real.sum() < len(v) - 20
-    assert (v["provenance"][real] == "real").all() and (v["provenance"][~real] == "model").all()
+    when = pd.DatetimeIndex(v.index)
+    real, derived = when >= REAL_VIX_FIRST, (when >= CFE_FIRST) & (when < REAL_VIX_FIRST)
+    model = when < CFE_FIRST
+    assert real.sum() >= 5 and derived.sum() >= 15 and model.sum() >= 5
+    assert (v["provenance"][real] == "real").all()
+    assert (v["provenance"][derived] == "derived").all()
+    assert (v["provenance"][model] == "model").all()
     ref = _arch(vix, "vix").reindex(pd.DatetimeIndex(v.index[real]))
     np.testing.assert_array_equal(v["close"][real].to_numpy(), ref.to_numpy())  # exact
     assert v.loc["2014-01-03", "close"] == 13.76
-    # before 2014 the model VIX is a plausible level (EWMA of real SPX variance, floored at 8%)
-    model = v["close"][~real]
-    assert model.between(8.0, 120.0).all()
+    # derived: the VX-curve rule to the cent, a close only (open = high = low = close)
+    rule = real_data.load_vix_derived().reindex(pd.DatetimeIndex(v.index[derived]))
+    np.testing.assert_allclose(v["close"][derived].to_numpy(), rule.round(2).to_numpy(), rtol=0, atol=1e-9)
+    for col in ("open", "high", "low"):
+        np.testing.assert_array_equal(v[col][derived | real].to_numpy(), v["close"][derived | real].to_numpy())
     assert v.loc["2008-10-10", "close"] > 40.0  # peak of the 2008 crisis
+    # before the CFE data the model VIX is a plausible level (EWMA of real SPX variance, floored at 8%)
+    assert v["close"][model].between(8.0, 120.0).all()
+
+
+def _err(est: pd.Series, ref: pd.Series) -> pd.Series:
+    e = (est.reindex(ref.index) - ref).dropna()
+    assert len(e) == len(ref)
+    return e
+
+
+def test_derived_vix_error_figures():
+    """The derived VIX against every real reference: the VX final settlement values (= VIX's
+    special opening quotation on each expiry day; out of sample, the rule reads only date < expiry
+    rows) and the real VIX close where both exist; the model it replaces, for comparison."""
+    derived = real_data.load_vix_derived()
+    fin = real_data.load_cfe_final_settlements().set_index("date")["settle"]
+    assert len(fin) == 119
+    state, prov, ohlc = replay.replay_state(ms.SimConfig())
+    spx = ohlc[ohlc["index"] == "SPX"].set_index("date")["close"]
+    model = pd.Series(replay.model_vix(spx.to_numpy()), index=pd.DatetimeIndex(spx.index))
+
+    e = _err(derived, fin)  # measured: mean |e| 1.296, max 6.09 on 2008-10-22, bias +0.34
+    assert 1.0 < e.abs().mean() < 1.45, e.abs().mean()
+    assert 5.5 < e.abs().max() < 6.5 and e.abs().idxmax() == pd.Timestamp("2008-10-22")
+    m = _err(model, fin)  # the model: mean 3.63, max 16.87 on 2008-10-22
+    assert m.abs().mean() > 3.4 and m.abs().max() > 16.0 and m.abs().idxmax() == pd.Timestamp("2008-10-22")
+    assert e.abs().mean() < 0.4 * m.abs().mean()
+
+    real_vix = _arch(vix, "vix").dropna()
+    overlap = real_vix[real_vix.index <= derived.index.max()]
+    assert len(overlap) == 155  # 2014-01-03 .. 2014-08-14
+    o = _err(derived, overlap)  # measured: mean |e| 0.650, max 1.96 on 2014-07-31, bias +0.42
+    assert 0.5 < o.abs().mean() < 0.75 and o.abs().max() < 2.1
+    assert 0.3 < o.mean() < 0.55  # the linear extrapolation sits slightly above the spot in contango
+
+    # the published replay path: derived up to the real VIX, so the 2014 seam no longer jumps
+    # (model 9.90 -> real 13.76 before; derived 13.59 -> 13.76 now)
+    path = pd.Series(np.round(ms.vix_future_fair(state.variance, 0.0, state.config), 2), index=state.dates)
+    assert prov.loc["2014-01-02"] == "derived" and prov.loc["2014-01-03"] == "real"
+    assert abs(path.loc["2014-01-03"] - path.loc["2014-01-02"]) < 0.5
+    assert path.loc["2014-01-02"] == pytest.approx(13.59, abs=0.005)
+    pub = _err(path[prov == "derived"], fin[fin.index < REAL_VIX_FIRST])  # 112 pre-2014 expiry days
+    assert pub.abs().mean() < 1.45 and pub.abs().max() < 6.5
+
+
+def test_option_chains_follow_the_vix_path():
+    """One VIX path sets the state variance, so the SPX chain's 30-day ATM vol sits at the same
+    ratio to the published VIX (sqrt(0.92 vrp(30d) / vrp(0)) ~ 0.985) whatever its provenance."""
+    days = ["2003-06-02", "2005-06-15", "2008-10-22", "2013-12-31", "2016-03-01"]
+    lv = replay.generate("index_levels", days)
+    v = lv[lv["index"] == "VIX"].set_index("date")
+    assert list(v["provenance"]) == ["model", "derived", "derived", "derived", "real"]
+    atm = spx_surface(replay.generate("spx_options", days))["iv_atm"]
+    ratio = 100 * atm.to_numpy() / v["close"].to_numpy()
+    np.testing.assert_allclose(ratio, 0.985, atol=0.01)
+    assert v.loc["2008-10-22", "close"] == pytest.approx(56.95, abs=0.005)  # derived, not the model's
 
 
 def test_vix_all_real_days_2014_2018_equal_arch():
@@ -158,6 +226,6 @@ def test_every_table_passes_quality_on_2008_10_10(table):
     frame = replay.generate(table, ["2008-10-10"])
     assert len(frame) > 0
     assert list(frame.columns) == CONTRACTS[table].column_names
-    assert set(frame["provenance"]) <= {"real", "model"}
+    assert set(frame["provenance"]) <= {"real", "derived", "model"}
     report = validate_frame(table, frame, ["2008-10-10"])
     assert report.passed, report.message()
