@@ -15,6 +15,7 @@ module that looks at the environment.
 from __future__ import annotations
 
 import os
+
 import dagster as dg
 from pydantic import Field, field_validator
 

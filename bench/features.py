@@ -19,8 +19,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 def main() -> None:
     from alvh_pipeline.core.calendar import all_sessions
     from alvh_pipeline.definitions import defs
-    from alvh_pipeline.layers import plan
     from alvh_pipeline.lake import Lake
+    from alvh_pipeline.layers import plan
     from alvh_pipeline.resources import LakeResource
     from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
     from alvh_pipeline.sources import synthetic

@@ -11,7 +11,6 @@ import tempfile
 import time
 import warnings
 
-
 warnings.filterwarnings("ignore")
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -23,7 +22,8 @@ def run(defs, root, **kw) -> float:
     job = defs.resolve_job_def("ingest")
     t0 = time.perf_counter()
     res = job.execute_in_process(run_config=QUIET, raise_on_error=True,
-                                 resources={"lake": LakeResource(root=root), "source": MarketSource(n_equities=100)}, **kw)
+                                 resources={"lake": LakeResource(root=root),
+                                            "source": MarketSource(n_equities=100)}, **kw)
     assert res.success and all(c.passed for c in res.get_asset_check_evaluations())
     return time.perf_counter() - t0
 

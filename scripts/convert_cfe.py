@@ -99,7 +99,7 @@ def read_tbill(path: Path) -> pa.Table:
         reader = csv.reader(fh)
         if next(reader) != ["Date", "Value"]:
             raise ValueError(f"{path}: unexpected header")
-        for lineno, row in enumerate(reader, start=2):
+        for row in reader:
             dates.append(dt.date.fromisoformat(row[0]))
             values.append(float(row[1]))
     print(f"{path.name}: {len(dates)} rows")

@@ -50,7 +50,8 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
               group_name=validated.layer, kinds={"parquet"},
               description=f"{contract.description} Typed to the contract; only partitions whose raw file passed "
                           f"the GE suite.",
-              automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
+              automation_condition=dg.AutomationCondition.eager()
+              & dg.AutomationCondition.all_deps_blocking_checks_passed())
     def validated_asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         from alvh_pipeline.quality.gate import publish_validated
 

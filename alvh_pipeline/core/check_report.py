@@ -36,7 +36,7 @@ class RuleFailure:
     sample: list[dict] = field(default_factory=list)
 
     @classmethod
-    def from_mask(cls, rule: str, column: str, why: str, frame: pd.DataFrame, bad) -> "RuleFailure":
+    def from_mask(cls, rule: str, column: str, why: str, frame: pd.DataFrame, bad) -> RuleFailure:
         """A failure for the rows of `frame` where `bad` is True: count, partitions, samples."""
         bad = np.asarray(bad, dtype=bool)
         rows = frame.loc[bad] if len(frame) else frame

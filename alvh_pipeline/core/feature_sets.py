@@ -24,13 +24,15 @@ import pandas as pd
 
 from alvh_pipeline.core import (
     baskets,
-    fundamental_features as ff,
     indicators,
     liquidity,
     macro_regime,
     pairs,
     term_structure,
     vol_surface,
+)
+from alvh_pipeline.core import (
+    fundamental_features as ff,
 )
 from alvh_pipeline.core.calendar import window_start
 from alvh_pipeline.core.check_report import RuleFailure, finite_columns, missing_days, unique_keys, within_bounds
@@ -174,7 +176,8 @@ def compute_pair_inputs(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame
     parts = {"pcf_dispersion": disp.dispersion, "pcf_z": disp.zscore, "pcf_direction": disp.direction,
              "rsi_div": div.rsi, "macd_div": div.macd_hist,
              # divergence proper: is the momentum gap turning while the spread is stretched?
-             "rsi_div_change_5d": div.rsi.diff(DIVERGENCE_LAG), "macd_div_change_5d": div.macd_hist.diff(DIVERGENCE_LAG)}
+             "rsi_div_change_5d": div.rsi.diff(DIVERGENCE_LAG),
+             "macd_div_change_5d": div.macd_hist.diff(DIVERGENCE_LAG)}
     out = pd.concat({k: v.reindex(dates).stack(level=[0, 1], future_stack=True) for k, v in parts.items()}, axis=1)
     out.index.names = ["date", "symbol_y", "symbol_x"]
     return out.reset_index()

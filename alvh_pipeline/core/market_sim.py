@@ -229,7 +229,7 @@ def build_state(cfg: SimConfig) -> MarketState:
     tb_shock = yearly_normals(cfg.seed, 10, years) * 0.0006
     tb_target = np.where(regime == 2, 0.005, 0.03)
     tbill = np.clip(lfilter([1.0], [1.0, -0.995], 0.005 * tb_target + tb_shock, zi=[0.995 * 0.045])[0], 0.0, 0.08)
-    reer = 100 * np.exp(lfilter([1.0], [1.0, -0.999], 0.003 * yearly_normals(cfg.seed, 11, years))) 
+    reer = 100 * np.exp(lfilter([1.0], [1.0, -0.999], 0.003 * yearly_normals(cfg.seed, 11, years)))
     rate_diff = lfilter([1.0], [1.0, -0.998], 0.0004 * yearly_normals(cfg.seed, 12, years))
 
     etf = {

@@ -32,7 +32,8 @@ FDR_ALPHA = 0.05
 MAX_FILL_SESSIONS = 3
 
 
-def candidate_pairs(symbols: np.ndarray, sectors: np.ndarray, prefilter: str = "sector") -> tuple[np.ndarray, np.ndarray]:
+def candidate_pairs(symbols: np.ndarray, sectors: np.ndarray,
+                    prefilter: str = "sector") -> tuple[np.ndarray, np.ndarray]:
     i, j = np.triu_indices(len(symbols), 1)
     if prefilter == "all":
         return i, j

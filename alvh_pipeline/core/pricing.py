@@ -112,7 +112,8 @@ def implied_vol(
     iterate inside a bracket that holds the root). NaN where the price is outside the
     no-arbitrage bounds, above the price at `max_vol` (the root is outside the search bracket;
     returning the cap would report a made-up vol), or t <= 0."""
-    price, f, k, t, d = np.broadcast_arrays(*map(lambda a: np.asarray(a, dtype=float), (price, forward, strike, t, discount)))
+    inputs = (price, forward, strike, t, discount)
+    price, f, k, t, d = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in inputs))
     call = np.broadcast_to(_is_call(option_type), price.shape)
     lower, upper = no_arbitrage_bounds(f, k, d, call)
     reachable = price <= black(f, k, t, max_vol, d, call)  # price is increasing in vol

@@ -13,11 +13,11 @@ Only rows dated on or before each signal day are used for that day.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 from alvh_pipeline.core import statarb_signal as rules
 from alvh_pipeline.core import walk_forward as wf
@@ -37,7 +37,8 @@ SAMPLE_MIN_ABS_Z = 1.0  # ...with a stretched spread
 
 SIGNAL_COLUMNS = [
     "date", "symbol_y", "symbol_x", "zscore", "hedge_ratio", "half_life", "pvalue", "selected",
-    "pcf_z", "rsi_div", "macd_div", "rsi_div_change_5d", "macd_div_change_5d", "curvature_z", "vote_cointegration", "vote_pcf", "vote_skew",
+    "pcf_z", "rsi_div", "macd_div", "rsi_div_change_5d", "macd_div_change_5d", "curvature_z",
+    "vote_cointegration", "vote_pcf", "vote_skew",
     "confirm_rsi", "confirm_macd", "n_agree", "direction", "action", "p_revert", "model_trained",
     "refit_date", "conviction",
 ]
@@ -185,7 +186,8 @@ def refit_reports_markdown(reports: list[wf.RefitReport]) -> str:
     return "\n".join(rows)
 
 
-def statarb_problems(frame: pd.DataFrame, dates: pd.DatetimeIndex, params: rules.SignalParams = PARAMS) -> list[RuleFailure]:
+def statarb_problems(frame: pd.DataFrame, dates: pd.DatetimeIndex,
+                     params: rules.SignalParams = PARAMS) -> list[RuleFailure]:
     """Rows for every day; z finite; direction in {-1, 0, 1}; conviction in [0, 1]; no direction
     on a pair whose cointegration broke; every direction backed by all three inputs."""
     problems = missing_days("signals/statarb", frame, dates)

@@ -118,7 +118,8 @@ def run_gate(lake: Lake, table: str, partitions: list[str],
     for p, err in unreadable.items():
         quarantine_unreadable(lake, table, p, err)
     for p, rows in report.quarantine_rows().items():
-        lake.write_partition(QUARANTINE, table, p, rows.astype({c: str for c in rows.columns if rows[c].dtype == object}))
+        as_text = {c: str for c in rows.columns if rows[c].dtype == object}
+        lake.write_partition(QUARANTINE, table, p, rows.astype(as_text))
     failed = set(report.failed_partitions)
     version = suite_version(stale_threshold)
     for p in readable:

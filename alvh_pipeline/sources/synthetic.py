@@ -111,7 +111,8 @@ def vix_futures_quotes(
     half = _ceil_tick(spread / 2, 0.05)
     depth = 400 * np.exp(-0.45 * (m - 1)) / (1 + 2.5 * stress)
     sizes = np.maximum(1, depth * np.exp(0.3 * rng.standard_normal((2, len(m))))).astype(np.int64)
-    volume = (60000 * np.exp(-0.7 * (m - 1)) * (1 + stress) * np.exp(0.3 * rng.standard_normal(len(m)))).astype(np.int64)
+    noise = np.exp(0.3 * rng.standard_normal(len(m)))
+    volume = (60000 * np.exp(-0.7 * (m - 1)) * (1 + stress) * noise).astype(np.int64)
     oi = (150000 * np.exp(-0.5 * (m - 1)) * np.exp(0.1 * rng.standard_normal(len(m)))).astype(np.int64)
     return pd.DataFrame(
         {
@@ -275,7 +276,8 @@ FOMC_MONTHS = (1, 3, 5, 6, 7, 9, 11, 12)
 def macro_calendar(start, end) -> pd.DataFrame:
     """Scheduled releases: 8 FOMC decisions a year (a Wednesday in the second half of the
     month), CPI around the 13th and PPI around the 14th of every month, moved to a session."""
-    months = pd.period_range(pd.Timestamp(start) - pd.DateOffset(months=1), pd.Timestamp(end) + pd.DateOffset(months=1), freq="M")
+    months = pd.period_range(pd.Timestamp(start) - pd.DateOffset(months=1),
+                             pd.Timestamp(end) + pd.DateOffset(months=1), freq="M")
     first = months.to_timestamp()
     # third Wednesday of the FOMC months
     wed = first + pd.to_timedelta((2 - first.weekday) % 7 + 14, unit="D")

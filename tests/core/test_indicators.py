@@ -96,7 +96,8 @@ def test_rsi_nan_handling_per_column(panel):
     assert r.iloc[:54, 1].isna().all() and r.iloc[54:, 1].notna().all()
     gap = rsi_wilder(panel.iloc[:, 0].drop(panel.index[100]), 14)
     assert np.isnan(r.iloc[100, 0])
-    np.testing.assert_allclose(r.iloc[:, 0].drop(panel.index[100]).to_numpy(), gap.to_numpy(), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(r.iloc[:, 0].drop(panel.index[100]).to_numpy(), gap.to_numpy(), rtol=1e-12,
+                               equal_nan=True)
 
 
 def test_macd_against_recursive_loop(panel):
@@ -135,7 +136,8 @@ def test_pair_divergence(panel):
     assert div.rsi.columns.names == ["y", "x"]
     t = panel.index[200]
     assert div.rsi.loc[t, ("S2", "S3")] == pytest.approx(r.loc[t, "S2"] - r.loc[t, "S3"], abs=1e-12)
-    assert div.macd_hist.loc[t, ("S5", "S0")] == pytest.approx(m.histogram.loc[t, "S5"] - m.histogram.loc[t, "S0"], abs=1e-12)
+    expected = m.histogram.loc[t, "S5"] - m.histogram.loc[t, "S0"]
+    assert div.macd_hist.loc[t, ("S5", "S0")] == pytest.approx(expected, abs=1e-12)
     scaled = pair_divergence(r, m.histogram, i, j, close=panel)
     want = m.histogram.loc[t, "S0"] / panel.loc[t, "S0"] - m.histogram.loc[t, "S1"] / panel.loc[t, "S1"]
     assert scaled.macd_hist.loc[t, ("S0", "S1")] == pytest.approx(want, abs=1e-14)

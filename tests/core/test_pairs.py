@@ -96,7 +96,8 @@ def test_no_look_ahead_in_pair_features(planted_year):
     s, closes, f, _ = planted_year
     cut = pd.Timestamp("2023-06-30")
     bumped = closes.copy()
-    bumped.loc[bumped.index > cut] *= np.exp(np.random.default_rng(1).normal(0, 0.05, bumped.loc[bumped.index > cut].shape))
+    after = bumped.index > cut
+    bumped.loc[after] *= np.exp(np.random.default_rng(1).normal(0, 0.05, bumped.loc[after].shape))
     days = s.dates[(s.dates >= "2023-06-26") & (s.dates <= "2023-07-07")]
     sectors = pd.Series(s.sectors, index=s.symbols)
     a = pair_features(closes, sectors, days)

@@ -12,8 +12,8 @@ def _row(**kw):
 
 
 def test_entry_requires_all_three_inputs():
-    f = pd.DataFrame([_row(), _row(pcf_z=-1.0), _row(curvature_z=3.0), _row(zscore=1.5), _row(zscore=-2.5, pcf_z=-1.0,
-                                                                                            rsi_div_change_5d=5, macd_div_change_5d=1)])
+    confirmed = _row(zscore=-2.5, pcf_z=-1.0, rsi_div_change_5d=5, macd_div_change_5d=1)
+    f = pd.DataFrame([_row(), _row(pcf_z=-1.0), _row(curvature_z=3.0), _row(zscore=1.5), confirmed])
     out = agreement(f)
     assert out["action"].tolist() == ["entry", "none", "none", "none", "entry"]
     assert out["direction"].tolist() == [-1, 0, 0, 0, 1]

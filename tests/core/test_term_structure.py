@@ -63,7 +63,8 @@ def test_real_2008_2009_features(cfe):
     np.testing.assert_array_equal(tf["backwardation"], tf["vx1"] > tf["vx2"])
     has = tf["vix"].notna()
     np.testing.assert_allclose(tf.loc[has, "basis"], (tf["vx1"] - tf["vix"])[has])
-    np.testing.assert_allclose(tf.loc[has, "roll_yield"], ((tf["vix"] - tf["vx1"]) / tf["vx1"] / tf["days_to_m1_expiry"])[has])
+    expected = (tf["vix"] - tf["vx1"]) / tf["vx1"] / tf["days_to_m1_expiry"]
+    np.testing.assert_allclose(tf.loc[has, "roll_yield"], expected[has])
     assert tf.loc[~has, "basis"].isna().all()
 
 

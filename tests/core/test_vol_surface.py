@@ -175,7 +175,8 @@ def test_surface_30d_is_total_variance_interpolation(spx):
     pts = smile_points(spx)
     pts = pts[(pts["date"] == CALM) & (pts["days"] >= 7)].sort_values("days")
     lo, hi = pts[pts["days"] <= 30].iloc[-1], pts[pts["days"] > 30].iloc[0]
-    w = lo.iv_atm**2 * lo.days * (hi.days - 30) / (hi.days - lo.days) + hi.iv_atm**2 * hi.days * (30 - lo.days) / (hi.days - lo.days)
+    span = hi.days - lo.days
+    w = lo.iv_atm**2 * lo.days * (hi.days - 30) / span + hi.iv_atm**2 * hi.days * (30 - lo.days) / span
     assert spx_surface(spx).loc[CALM, "iv_atm"] == pytest.approx(np.sqrt(w / 30), abs=1e-14)
 
 

@@ -16,7 +16,7 @@ from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.market_sim import SimConfig
 from alvh_pipeline.definitions import defs
 from alvh_pipeline.lake import Lake
-from alvh_pipeline.layers import LAYERS, plan
+from alvh_pipeline.layers import plan
 from alvh_pipeline.resources import LakeResource
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 from alvh_pipeline.sources import synthetic
@@ -104,7 +104,8 @@ def test_all_layers_materialize_with_checks_passing(lakes):
     (root, results), _ = lakes
     assert all(r.success for r in results)
     checks = [c for r in results for c in r.get_asset_check_evaluations()]
-    assert len(checks) == len(OUTPUTS) and all(c.passed for c in checks), [c.description for c in checks if not c.passed]
+    assert len(checks) == len(OUTPUTS)
+    assert all(c.passed for c in checks), [c.description for c in checks if not c.passed]
     lake = Lake(str(root))
     for layer, name in OUTPUTS:
         assert len(lake.partitions(layer, name)) == len(S[(S >= FIRST_DAY[layer]) & (S <= LAST)]), (layer, name)

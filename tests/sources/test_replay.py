@@ -162,7 +162,8 @@ def test_vix_futures_settles_equal_cfe(replay_futures, cfe_front8):
     assert m["settle"].notna().all()
     assert (pd.DatetimeIndex(m["expiry"]) == pd.DatetimeIndex(m["expiry_cfe"])).all()
     bad = m[m["settle"] != m["settle_cfe"]]
-    assert bad.empty, f"{len(bad)} of {len(m)} settles differ, e.g.\n{bad[['date', 'contract', 'settle_cfe', 'settle']].head()}"
+    sample = bad[['date', 'contract', 'settle_cfe', 'settle']].head()
+    assert bad.empty, f"{len(bad)} of {len(m)} settles differ, e.g.\n{sample}"
 
 
 def test_vix_futures_known_settles(replay_futures):
