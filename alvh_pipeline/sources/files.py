@@ -1,11 +1,41 @@
-"""The `files` source: a drop folder with one CSV or Parquet file per raw table
-(`<root>/<table>.csv|.parquet`, or several files under `<root>/<table>/`), in the documented raw
-contracts (`schemas.CONTRACTS`). A file of the wrong shape raises `FilesSourceError` naming the
-file, the column and the (1-based data) row.
+"""The `files` source: a drop folder with one file per raw table (`<root>/<table>.csv`,
+`<table>.csv.gz` or `<table>.parquet`), or several under `<root>/<table>/` (`*.csv`, `*.csv.gz`,
+`*.parquet`), in the documented raw contracts (`schemas.CONTRACTS`). A file that does not fit raises
+`FilesSourceError` naming the file, the column and the (1-based data) row; nothing is silently
+dropped, truncated or wrapped:
+
+* integer columns: fractional values, values outside int64, `nan` / `inf` / `NA` and blanks are
+  refused, naming the value as delivered (integral decimals such as `1200.0` are read, up to 2**53,
+  where a float is still exact);
+* `date` must be an NYSE session: a row dated on a weekend, an exchange holiday or outside the
+  exchange calendar could never reach a partition, so it is refused like a blank date;
+* timezone-aware timestamps (`2024-03-04T16:00:00-05:00`, `...Z`, or a tz-aware Parquet column) are
+  converted to the exchange date (America/New_York) when that is also the date as written; an
+  instant whose New York date differs from its written date (`2024-03-05T00:00:00Z` is 19:00 on the
+  4th in New York: a date label or an instant?) is ambiguous and refused, naming the column and the
+  first such value; a column mixing aware and naive values is refused;
+* encodings: UTF-8 (with or without BOM) and UTF-16 *with* a byte-order mark are decoded; Latin-1 and
+  other non-UTF-8 text, UTF-16 without BOM and binary content are refused, naming the line. Gzip is
+  read from `.csv.gz` names; gzip content under a `.csv` name is refused ("rename to .csv.gz");
+* empty files (0 bytes, or a header without rows) and unreadable Parquet files are refused;
+* a symbolic link (file or directory) resolving outside the drop folder is refused, naming the link.
+
+Messages never quote file content beyond header names, and those only for a file whose header looks
+like the table (at least half the contract's columns); a row's value is quoted (truncated) only once
+the header matched the contract exactly. Parser exceptions are never passed on (neither as text nor
+as a chained exception: Dagster records both in the event log).
+
+Each file is parsed and checked once per process per (path, device, inode, size, mtime): the frame is
+kept in a small LRU cache, so a run over many partitions reads a file once and a changed file again.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,75 +43,420 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.schemas import CONTRACTS, type_family
+
+EXCHANGE_TZ = "America/New_York"
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+# pandas' default missing-value tokens: still null in float / str columns (as before), but read as
+# text first so that an int or date column can name the value it refuses
+NA_TOKENS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                       "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+_INT64_MAX = "9223372036854775807"  # decimal text of the int64 bounds, compared as digit strings
+_INT64_MIN_ABS = "9223372036854775808"
+_EXACT = 2.0**53  # beyond this a decimal read as float64 may already be off by one
+# a time of day followed by an offset (or Z): a timezone-aware value; a bare date never matches
+_AWARE = r"[T ]\d{1,2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+_OFFSET = r"(?:(?P<z>[Zz])|(?P<sign>[+-])(?P<hh>\d{2}):?(?P<mm>\d{2})?)$"
+_CACHE_SIZE = 32
 
 
 class FilesSourceError(ValueError):
     pass
 
 
+def _show(value: object) -> str:
+    """A delivered value for a message: repr, cut to 40 characters (a row is never dumped)."""
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+# ---------------------------------------------------------------------------------------------
+# which files
+
+
+def _inside(path: Path, real_root: Path, root: Path, want_file: bool) -> None:
+    target = path.resolve()  # follows every link on the way, file or directory
+    if not target.is_relative_to(real_root):
+        raise FilesSourceError(f"{path}: symbolic link resolving outside the drop folder {root}: refused "
+                               f"(copy the file into the folder)")
+    if not target.exists():
+        raise FilesSourceError(f"{path}: broken symbolic link")
+    if want_file and not target.is_file():
+        raise FilesSourceError(f"{path}: not a regular file")
+
+
 def table_files(root: str | Path, table: str) -> list[Path]:
     root = Path(root)
-    found = [p for ext in ("csv", "parquet") for p in [root / f"{table}.{ext}"] if p.exists()]
-    if (root / table).is_dir():
-        found += sorted([*(root / table).glob("*.csv"), *(root / table).glob("*.parquet")])
+    real_root = root.resolve()
+    found = [p for s in SUFFIXES for p in [root / f"{table}{s}"] if p.exists() or p.is_symlink()]
+    folder = root / table
+    if folder.is_dir() or folder.is_symlink():
+        _inside(folder, real_root, root, want_file=False)  # before listing what it points to
+        if folder.is_dir():
+            found += sorted(p for s in SUFFIXES for p in folder.glob(f"*{s}"))
+    for p in found:
+        _inside(p, real_root, root, want_file=True)
     return found
 
 
-def _coerce(frame: pd.DataFrame, table: str, path: Path) -> pd.DataFrame:
-    contract = CONTRACTS[table]
-    cols = list(frame.columns)
-    missing = [c for c in contract.column_names if c not in cols]
-    extra = [c for c in cols if c not in contract.column_names]
-    if missing or extra:
+# ---------------------------------------------------------------------------------------------
+# reading (errors are built inside `except`, raised outside it: no chained parser exception)
+
+
+def _csv_encoding(head: bytes, path: Path) -> str:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"  # UTF-16 with a BOM is unambiguous: decode it
+    if head[:3] == b"\xef\xbb\xbf":
+        return "utf-8-sig"
+    if b"\x00" in head:
+        raise FilesSourceError(f"{path}: binary content or UTF-16 without a byte-order mark, not a UTF-8 "
+                               f"CSV: save the file as UTF-8")
+    return "utf-8"
+
+
+def _encoding_message(path: Path, table: str, encoding: str, gz: bool) -> str:
+    """Where the first undecodable byte is: line, data row and (when it is a contract column) column."""
+    if gz:  # error path only: the whole file once more, to find the byte
+        with gzip.open(path, "rb") as fh:
+            data = fh.read()
+    else:
+        data = path.read_bytes()
+    try:
+        data.decode(encoding)
+        return f"{path}: cannot decode the file as {encoding}"
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    before = data[:start].decode(encoding, errors="replace")
+    line = before.count("\n") + 1
+    what = "UTF-16 text" if encoding == "utf-16" else "UTF-8 text (Latin-1 or another legacy encoding?)"
+    if line == 1:
+        return f"{path}: header row: not valid {what}: save the file as UTF-8"
+    header = next(csv.reader([before.split("\n", 1)[0].strip("\r\ufeff")]), [])
+    field = len(next(csv.reader([before[before.rfind("\n") + 1:]]), [""])) - 1
+    name = header[field] if 0 <= field < len(header) else None
+    col = f"column '{name}' " if name in CONTRACTS[table].column_names else ""  # only our own names
+    return f"{path}: {col}row {line - 1} (line {line}): not valid {what}: save the file as UTF-8"
+
+
+def _parser_message(path: Path, text: str) -> str:
+    """pandas' ParserError can quote a line of the file: keep only its numbers."""
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if m:
+        exp, line, saw = (int(g) for g in m.groups())
+        return f"{path}: line {line}: {saw} fields where the header has {exp}"
+    m = re.search(r"(?:line|row) (\d+)", text)
+    return f"{path}: malformed CSV (an unclosed quote?)" + (f" near line {m.group(1)}" if m else "")
+
+
+def _read_csv(path: Path, table: str) -> pd.DataFrame:
+    gz = path.name.endswith(".gz")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        raise FilesSourceError(f"{path}: empty file (0 bytes): no header row")
+    if gz != (head[:2] == b"\x1f\x8b"):
+        raise FilesSourceError(f"{path}: gzip-compressed, rename to .csv.gz" if not gz
+                               else f"{path}: not gzip-compressed, rename to .csv")
+    message = None
+    if gz:
+        try:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(4096)
+        except (OSError, EOFError) as exc:
+            message = f"{path}: corrupt gzip file ({type(exc).__name__})"
+        if message:
+            raise FilesSourceError(message)
+    if head[:4] == b"PAR1":
+        raise FilesSourceError(f"{path}: Parquet content under a CSV name, rename to .parquet")
+    encoding = _csv_encoding(head, path)
+    try:  # every value as text: the contract decides what it may become (see `_coerce`)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding,
+                            compression="gzip" if gz else None)
+    except pd.errors.EmptyDataError:
+        message = f"{path}: empty file: no header row"
+    except UnicodeError:
+        message = _encoding_message(path, table, encoding, gz)
+    except pd.errors.ParserError as exc:
+        message = _parser_message(path, str(exc))
+    except (OSError, EOFError, ValueError) as exc:
+        message = f"{path}: cannot read the file ({type(exc).__name__})"
+    if message:
+        raise FilesSourceError(message)
+    if frame.empty:
+        raise FilesSourceError(f"{path}: header row but no data rows")
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        raise FilesSourceError(f"{path}: empty file (0 bytes)")
+    message = None
+    try:
+        frame = pd.read_parquet(path)
+    except (pa.ArrowException, OSError, EOFError, ValueError) as exc:
+        message = f"{path}: not a readable Parquet file (corrupt, truncated or another format; {type(exc).__name__})"
+    if message:
+        raise FilesSourceError(message)
+    if frame.empty:
+        raise FilesSourceError(f"{path}: Parquet file without rows")
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract
+
+
+def _check_header(columns: list[str], table: str, path: Path) -> None:
+    expected = CONTRACTS[table].column_names
+    missing = [c for c in expected if c not in columns]
+    extra = [c for c in columns if c not in expected]
+    if not missing and not extra:
+        return
+    if 2 * (len(expected) - len(missing)) >= len(expected):  # looks like the table: names may be shown
         raise FilesSourceError(
             f"{path}: columns do not match the raw contract of '{table}' (header row): "
-            f"missing {missing}, unexpected {extra}")
+            f"missing {missing}, unexpected {[_show(c)[1:-1] for c in extra[:20]]}")
+    # not the table at all (a stray or linked file): its first line may be anything, never show it
+    raise FilesSourceError(
+        f"{path}: header row does not look like '{table}' ({len(expected) - len(missing)} of {len(expected)} "
+        f"contract columns, {len(columns)} fields; header not shown): expected columns {expected}")
+
+
+def _refuse(path: Path, name: str, codes: np.ndarray, shown: pd.Series, reasons: dict[int, str]) -> None:
+    """Raise for the first row with a nonzero code; `reasons[code]` may use {v} (the value as delivered)."""
+    bad = np.flatnonzero(codes)
+    if len(bad):
+        i = int(bad[0])
+        why = reasons[int(codes[i])].format(v=_show(shown.iloc[i]))
+        raise FilesSourceError(f"{path}: column '{name}' row {i + 1}: {why} ({len(bad)} bad rows in the column)")
+
+
+def _text(raw: pd.Series) -> pd.Series:
+    """Text of a column (missing -> ''), for CSV and for Parquet columns of strings or objects."""
+    if raw.dtype == object:
+        raw = raw.where(raw.notna(), "").astype("str")  # date / datetime objects -> ISO text
+    return raw.astype("str").fillna("")
+
+
+def _to_float(raw: pd.Series, name: str, path: Path) -> pd.Series:
+    if raw.dtype.kind in "fiub":
+        return raw.astype("float64")
+    text = _text(raw)
+    conv = pd.to_numeric(text, errors="coerce")
+    if conv.isna().any():  # missing stays NaN (the gate judges it); anything else unreadable is refused
+        bad = conv.isna() & ~text.str.strip().isin(NA_TOKENS)
+        _refuse(path, name, bad.to_numpy(), text, {1: "cannot read {v} as float"})
+    return conv.astype("float64")
+
+
+def _to_int(raw: pd.Series, name: str, nullable: bool, path: Path) -> pd.Series:
+    if raw.dtype.kind in "iu":  # Parquet integers: only uint64 can leave the int64 range
+        over = (raw > np.iinfo(np.int64).max).to_numpy() if raw.dtype.kind == "u" else np.zeros(len(raw), bool)
+        _refuse(path, name, over.astype(int), raw, {1: "value {v} outside the int64 range"})
+        return raw.astype("int64")
+    if raw.dtype.kind == "f":  # Parquet floats in an int column: exact only when integral
+        num = raw.to_numpy("float64")
+        null = np.isnan(num) & nullable
+        is_int_text = np.zeros(len(raw), bool)
+        shown = raw
+    else:
+        shown = _text(raw)
+        text = shown.str.strip()
+        try:  # fast path: every value an integer within int64 (pandas then gives int64, exactly)
+            conv = pd.to_numeric(text)
+            if conv.dtype.kind == "i":
+                return conv.astype("int64")
+        except (ValueError, TypeError):
+            pass
+        null = text.isin(NA_TOKENS).to_numpy() & nullable
+        blank = (text == "").to_numpy()
+        is_int_text = text.str.fullmatch(r"[+-]?\d+").fillna(False).to_numpy(bool)
+        digits = text.str.lstrip("+-").str.lstrip("0")
+        neg = text.str.startswith("-").fillna(False).to_numpy(bool)
+        n_dig = digits.str.len().to_numpy()
+        over_text = is_int_text & ((n_dig > 19) | ((n_dig == 19) & np.where(
+            neg, (digits > _INT64_MIN_ABS).to_numpy(bool), (digits > _INT64_MAX).to_numpy(bool))))
+        num = pd.to_numeric(text.where(~is_int_text, "0"), errors="coerce").to_numpy("float64")
+    finite = np.isfinite(num) & ~is_int_text
+    frac = finite & (num != np.floor(num))
+    over = finite & ~frac & (np.abs(num) >= 2.0**63)
+    inexact = finite & ~frac & ~over & (np.abs(num) > _EXACT) & (raw.dtype.kind != "f")
+    if raw.dtype.kind == "f":
+        empty = unreadable = over_text = np.zeros(len(raw), bool)
+        nonfinite = ~np.isfinite(num) & ~null
+    else:
+        empty = blank & ~null
+        nonfinite = ~is_int_text & ~finite & ~blank & ~null & (np.isinf(num) | text.isin(NA_TOKENS).to_numpy())
+        unreadable = ~is_int_text & ~finite & ~blank & ~null & ~nonfinite
+    codes = np.select([empty, unreadable, nonfinite, frac, over | over_text, inexact], [1, 2, 3, 4, 5, 6], 0)
+    _refuse(path, name, codes, shown, {
+        1: "empty value in an integer column",
+        2: "cannot read {v} as int",
+        3: "non-finite value {v} in an integer column",
+        4: "fractional value {v} in an integer column (it would be truncated)",
+        5: "value {v} outside the int64 range",
+        6: "value {v} is a decimal too large to read exactly: write it as an integer",
+    })
+    out = np.where(finite, num, 0).astype("int64")  # integral decimals, exact below 2**53
+    if raw.dtype.kind != "f" and is_int_text.any():  # integer text, parsed exactly (range checked above)
+        out[is_int_text] = pd.to_numeric(text[is_int_text]).to_numpy("int64")
+    result = pd.Series(out, index=raw.index)
+    if null.any():  # a nullable int column (none in the contracts today): keep its nulls
+        result = result.astype("Int64")
+        result[null] = pd.NA
+    return result
+
+
+def _exchange_date(utc: pd.Series, written: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The New York date of each instant, and where it differs from the date as written."""
+    exch = utc.dt.tz_convert(EXCHANGE_TZ).dt.tz_localize(None).dt.normalize()
+    return exch, (utc.notna() & (exch != written)).to_numpy()
+
+
+def _to_date(raw: pd.Series, name: str, nullable: bool, path: Path) -> pd.Series:
+    ambiguous_why = ("timezone-aware {v} is not on the same date in New York (the exchange date) as written: "
+                     "ambiguous, deliver the exchange date")
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):  # Parquet: written date = wall date in the column's tz
+        conv, ambiguous = _exchange_date(raw.dt.tz_convert("UTC"), raw.dt.tz_localize(None).dt.normalize())
+        codes = np.where(raw.isna() & (not nullable), 1, np.where(ambiguous, 3, 0))
+        _refuse(path, name, codes, raw, {1: "empty date", 3: ambiguous_why})
+        return conv
+    if raw.dtype.kind == "M":
+        _refuse(path, name, (raw.isna() & (not nullable)).to_numpy().astype(int), raw, {1: "empty date"})
+        return raw
+    shown = _text(raw)
+    text = shown.str.strip()
+    null = text.isin(NA_TOKENS).to_numpy()
+    aware = np.zeros(len(text), bool)
+    longer = (text.str.len() > 10).to_numpy(bool)  # a bare date never carries an offset: skip the regex
+    if longer.any():
+        aware[longer] = text[longer].str.contains(_AWARE, regex=True).fillna(False).to_numpy(bool)
+    aware &= ~null
+    message = None
+    try:
+        naive = pd.to_datetime(text.where(~aware & ~null), errors="coerce", format="ISO8601")
+        if isinstance(naive.dtype, pd.DatetimeTZDtype):
+            raise ValueError("aware values not recognised as such")
+    except (ValueError, TypeError):
+        message = f"{path}: column '{name}': cannot read the column as dates (timezone offsets in an unexpected form?)"
+    if message:
+        raise FilesSourceError(message)
+    if aware.any() and naive.notna().any():
+        i, j = int(np.flatnonzero(aware)[0]), int(np.flatnonzero(naive.notna().to_numpy())[0])
+        raise FilesSourceError(
+            f"{path}: column '{name}' mixes timezone-aware and naive values: row {i + 1} {_show(shown.iloc[i])} "
+            f"is aware, row {j + 1} {_show(shown.iloc[j])} is naive")
+    ambiguous = np.zeros(len(raw), bool)
+    conv = naive
+    if aware.any():
+        utc = pd.to_datetime(text.where(aware), utc=True, format="ISO8601", errors="coerce")
+        off = text.where(aware).str.extract(_OFFSET)
+        minutes = (off["hh"].astype("float64") * 60 + off["mm"].astype("float64").fillna(0)) \
+            * np.where(off["sign"] == "-", -1, 1)
+        minutes = minutes.where(off["z"].isna(), 0.0)
+        written = (utc.dt.tz_localize(None) + pd.to_timedelta(minutes, unit="min")).dt.normalize()
+        conv, ambiguous = _exchange_date(utc, written)
+    unreadable = conv.isna().to_numpy() & ~null
+    codes = np.select([null & (not nullable), unreadable, ambiguous], [1, 2, 3], 0)
+    _refuse(path, name, codes, shown, {1: "empty date", 2: "cannot read {v} as date", 3: ambiguous_why})
+    return conv
+
+
+def _check_sessions(dates: pd.Series, path: Path) -> None:
+    """A row dated on a non-session matches no partition and would vanish: refuse it instead."""
+    day = dates.dt.normalize()
+    bad = (~day.isin(all_sessions()) & day.notna()).to_numpy()
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    d, sessions = day.iloc[i], all_sessions()
+    why = (f"a {d.day_name()}" if d.weekday() >= 5 else
+           f"outside the exchange calendar {sessions[0].date()}..{sessions[-1].date()}"
+           if not sessions[0] <= d <= sessions[-1] else "an exchange holiday or closure")
+    raise FilesSourceError(f"{path}: column 'date' row {i + 1}: {d.date()} is not an NYSE session ({why}); "
+                           f"its rows could never reach a partition ({int(bad.sum())} such rows)")
+
+
+def _coerce(frame: pd.DataFrame, table: str, path: Path, text_file: bool = True) -> pd.DataFrame:
+    """The frame in the contract's dtypes, or FilesSourceError. Vectorized per column."""
+    contract = CONTRACTS[table]
+    _check_header([str(c) for c in frame.columns], table, path)
+    frame.columns = [str(c) for c in frame.columns]
     out = {}
     for name, typ, _ in contract.columns:
-        fam = type_family(typ)
-        raw = frame[name]
+        fam, raw, nullable = type_family(typ), frame[name], name in contract.nullable
         if fam == "str":
-            out[name] = raw.astype("str").where(raw.notna(), None)
-            continue
-        if fam == "date":
-            conv = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+            # CSV: '' and pandas' NA tokens are null, as with read_csv's defaults before; Parquet: nulls
+            null = _text(raw).isin(NA_TOKENS) if text_file else raw.isna()
+            out[name] = raw.astype("str").where(~null, None)
+        elif fam == "float":
+            out[name] = _to_float(raw, name, path)
+        elif fam == "int":
+            out[name] = _to_int(raw, name, nullable, path)
         else:
-            conv = pd.to_numeric(raw, errors="coerce")
-        blank = raw.isna() | (raw.astype(str).str.strip() == "")
-        bad = conv.isna() & ~blank
-        if fam == "date" and name not in contract.nullable:
-            bad |= blank  # a row without a date could never reach a partition: refuse, don't drop
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-            raise FilesSourceError(
-                f"{path}: column '{name}' row {row}: cannot read {raw.iloc[row - 1]!r} as {fam} "
-                f"({int(bad.sum())} bad rows)")
-        if fam == "int":
-            if conv.isna().any() and name not in contract.nullable:
-                row = int(np.flatnonzero(conv.isna().to_numpy())[0]) + 1
-                raise FilesSourceError(f"{path}: column '{name}' row {row}: empty value in an integer column")
-            conv = conv.astype("int64")
-        out[name] = conv
-    return pd.DataFrame(out)
+            out[name] = _to_date(raw, name, nullable, path)
+    result = pd.DataFrame(out)
+    _check_sessions(result["date"], path)
+    return result
 
 
-def read_table_files(root: str | Path, table: str) -> pd.DataFrame:
+# ---------------------------------------------------------------------------------------------
+# once per file version per process
+
+_cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _file_key(path: Path, table: str) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), table, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def _parse(path: Path, table: str) -> pd.DataFrame:
+    if path.name.endswith(".parquet"):
+        return _coerce(_read_parquet(path), table, path, text_file=False)
+    return _coerce(_read_csv(path, table), table, path)
+
+
+def read_file(path: Path, table: str) -> pd.DataFrame:
+    """One drop file in the contract, parsed once per (path, device, inode, size, mtime). Callers must
+    not modify the frame in place (it is shared; pandas' copy-on-write protects derived frames)."""
+    key = _file_key(path, table)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    frame = _parse(path, table)
+    if _file_key(path, table) == key:  # unchanged while it was read: safe to reuse
+        with _lock:
+            for old in [k for k in _cache if k[:2] == key[:2]]:  # an older version of this file
+                del _cache[old]
+            _cache[key] = frame
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return frame
+
+
+def _files_or_fail(root: str | Path, table: str) -> list[Path]:
     files = table_files(root, table)
     if not files:
         raise FilesSourceError(f"files source: no file for table '{table}' under {root} "
-                               f"(expected {table}.csv, {table}.parquet or {table}/*.csv)")
-    parts = []
-    for path in files:
-        try:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=True) if path.suffix == ".csv" else pd.read_parquet(path)
-        except (pa.ArrowInvalid, OSError, pd.errors.ParserError) as exc:
-            raise FilesSourceError(f"{path}: cannot read file: {exc}") from exc
-        parts.append(_coerce(raw, table, path))
-    return pd.concat(parts, ignore_index=True)
+                               f"(expected {table}.csv, {table}.csv.gz, {table}.parquet or {table}/*.csv)")
+    return files
+
+
+def read_table_files(root: str | Path, table: str) -> pd.DataFrame:
+    return pd.concat([read_file(p, table) for p in _files_or_fail(root, table)], ignore_index=True)
 
 
 def generate(table: str, dates: Sequence, root: str | Path) -> pd.DataFrame:
-    frame = read_table_files(root, table)
     wanted = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
-    return frame[frame["date"].dt.normalize().isin(wanted)].reset_index(drop=True)
+    frames = [read_file(p, table) for p in _files_or_fail(root, table)]
+    # filter each cached frame before concatenating: a partition never copies the whole table
+    return pd.concat([f[f["date"].dt.normalize().isin(wanted)] for f in frames], ignore_index=True)
