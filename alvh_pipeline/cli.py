@@ -17,8 +17,8 @@ import time
 
 import pandas as pd
 
-from alvh_pipeline.core.calendar import sessions_between
-from alvh_pipeline.layers import LAYERS, Step, plan
+from alvh_pipeline.core.calendar import FIRST_PARTITION, all_sessions, sessions_between
+from alvh_pipeline.layers import LAYERS, Layer, Step, plan
 
 LOG_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -28,6 +28,60 @@ def default_range(days: int, today: pd.Timestamp | None = None) -> tuple[str, st
     today = (today or pd.Timestamp.now(tz="America/New_York")).tz_localize(None).normalize()
     s = sessions_between(today - pd.Timedelta(days=3 * days + 10), today - pd.Timedelta(days=1))
     return s[-days].strftime("%Y-%m-%d"), s[-1].strftime("%Y-%m-%d")
+
+
+class RangeError(ValueError):
+    """A --start/--end range the pipeline will not remap silently."""
+
+
+def check_range(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Both ends must be NYSE sessions (partitions) and start <= end: a weekend, a holiday or a
+    reversed range is refused with the nearest sessions named, never moved silently."""
+    s = all_sessions()
+    out = []
+    for name, value in (("--start", start), ("--end", end)):
+        try:
+            day = pd.Timestamp(value)
+        except ValueError:
+            raise RangeError(f"{name} {value!r} is not a date (YYYY-MM-DD)") from None
+        if day != day.normalize():
+            raise RangeError(f"{name} {value!r} has a time of day; give a session date (YYYY-MM-DD)")
+        if day < pd.Timestamp(FIRST_PARTITION) or day > s[-1]:
+            raise RangeError(f"{name} {day.date()} is outside the partitions ({FIRST_PARTITION}..{s[-1].date()})")
+        if day not in s:
+            before, after = s[s < day][-1], s[s > day][0]
+            raise RangeError(f"{name} {day.date()} ({day.day_name()}) is not an NYSE session; the nearest sessions "
+                             f"are {before.date()} and {after.date()}")
+        out.append(day)
+    if out[1] < out[0]:
+        raise RangeError(f"--end {out[1].date()} is before --start {out[0].date()}")
+    return out[0], out[1]
+
+
+def missing_history(steps: list[Step], lake_root_dir: str, layers: tuple[Layer, ...] = LAYERS) -> list[str]:
+    """With --skip-history: the look-back each layer reads from the one before, where the lake does
+    not hold it (one line per table, with the range to materialize first)."""
+    from alvh_pipeline.lake import Lake
+
+    lake = Lake.from_uri(lake_root_dir)
+    full = {step.layer.name: step.start for step in plan(steps[0].start, steps[0].end, layers)}
+    out = []
+    for before, after in zip(layers[:-1], layers[1:]):
+        need = sessions_between(full[before.name], steps[0].start - pd.Timedelta(days=1))
+        if not len(need):
+            continue
+        for asset in before.definitions()[0]:
+            for key in asset.keys:
+                layer_name, table = key.path
+                if layer_name != before.groups[-1]:
+                    continue  # the layer after reads the last lake layer written (validated, not raw)
+                gap = need.difference(pd.DatetimeIndex(pd.to_datetime(lake.partitions(layer_name, table))))
+                if len(gap):
+                    out.append(f"{layer_name}/{table} lacks {len(gap)} of the {len(need)} look-back sessions the "
+                               f"full plan gives `{after.name}` ({gap[0].date()}..{gap[-1].date()}): materialize "
+                               f"`{before.name}` over {need[0].date()}..{need[-1].date()} first "
+                               f"(or run without --skip-history)")
+    return out
 
 
 def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
@@ -74,11 +128,25 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--skip-history", action="store_true",
                    help="the lake already holds every layer's look-back: run the range only")
     args = p.parse_args(argv)
-    start, end = (args.start, args.end) if args.start and args.end else default_range(args.days)
-    ok = True
-    for step in run_plan(start, end, args.skip_history):
-        ok = ok and run_job(step.layer.name, step.start.strftime("%Y-%m-%d"), step.end.strftime("%Y-%m-%d"))
     from alvh_pipeline.resources import dagster_home, lake_root
+
+    if bool(args.start) != bool(args.end):
+        p.error("give both --start and --end, or neither (then --days)")
+    start, end = (args.start, args.end) if args.start else default_range(args.days)
+    try:
+        check_range(start, end)
+    except RangeError as exc:
+        print(f"error: {exc}; nothing was run", file=sys.stderr)
+        return 2
+    steps = run_plan(start, end, args.skip_history)
+    if args.skip_history:
+        gaps = missing_history(steps, lake_root())
+        if gaps:
+            print("error: --skip-history, but the lake lacks the look-back:\n  " + "\n  ".join(gaps), file=sys.stderr)
+            return 2
+    ok = True
+    for step in steps:
+        ok = ok and run_job(step.layer.name, step.start.strftime("%Y-%m-%d"), step.end.strftime("%Y-%m-%d"))
 
     root = os.path.abspath(lake_root())
     layers = ", ".join(g for entry in LAYERS for g in entry.groups)

@@ -1,0 +1,46 @@
+"""`cli run` refuses a range it would otherwise remap or crash on (a weekend or holiday end, an
+end before the start, half a range) and, with --skip-history, a lake that lacks the look-back:
+one clear message, exit code 2, nothing written."""
+
+from pathlib import Path
+
+import pytest
+
+from alvh_pipeline import cli
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--start", "2024-03-02", "--end", "2024-03-08"], "2024-03-02 (Saturday) is not an NYSE session; the nearest "
+                                                       "sessions are 2024-03-01 and 2024-03-04"),
+    (["--start", "2024-03-04", "--end", "2024-03-29"], "2024-03-29 (Friday) is not an NYSE session"),  # Good Friday
+    (["--start", "2001-09-11", "--end", "2001-09-20"], "2001-09-11 (Tuesday) is not an NYSE session"),
+    (["--start", "2024-03-08", "--end", "2024-03-04"], "--end 2024-03-04 is before --start 2024-03-08"),
+    (["--start", "1990-01-02", "--end", "1990-01-05"], "outside the partitions"),
+    (["--start", "2024-13-01", "--end", "2024-03-04"], "is not a date"),
+])
+def test_bad_ranges_are_refused_with_one_message(args, message, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ALVH_LAKE_URI", str(tmp_path / "lake"))
+    assert cli.main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "nothing was run" in err
+    assert not (tmp_path / "lake").exists()
+
+
+def test_half_a_range_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "--start", "2024-03-04"])
+    assert exc.value.code == 2 and "give both --start and --end" in capsys.readouterr().err
+
+
+def test_skip_history_on_an_empty_lake_says_what_to_materialize_first(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ALVH_LAKE_URI", str(tmp_path / "lake"))
+    assert cli.main(["run", "--start", "2024-03-04", "--end", "2024-03-08", "--skip-history"]) == 2
+    err = capsys.readouterr().err
+    assert "validated/equity_bars lacks" in err and "materialize `ingest` over" in err
+    assert "features/pairs lacks" in err and "materialize `features` over" in err
+    assert not Path(tmp_path / "lake").exists()
+
+
+def test_skip_history_runs_every_layer_over_the_range_only():
+    steps = cli.run_plan("2024-03-04", "2024-03-08", skip_history=True)
+    assert {(s.start.date().isoformat(), s.end.date().isoformat()) for s in steps} == {("2024-03-04", "2024-03-08")}
