@@ -3,7 +3,8 @@ between them. One factory, fed by the table contracts: no per-table copies."""
 
 import dagster as dg
 
-from alvh_pipeline.assets._shell import check_result, layer_table
+from alvh_pipeline.assets._shell import LayerTable, check_result, layer_table
+from alvh_pipeline.lake import Lake, LakeReadError
 from alvh_pipeline.layers import layer
 from alvh_pipeline.partitions import trading_days
 from alvh_pipeline.resources import LakeResource, StrategyConfig
@@ -11,6 +12,19 @@ from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 from alvh_pipeline.sources.resource import MarketSource
 
 LAYER = layer("ingest")
+
+
+class EmptyDeliveryError(RuntimeError):
+    pass
+
+
+def had_rows(lake: Lake, raw: LayerTable, key: str) -> bool:
+    if not lake.exists(raw.layer, raw.name, key):
+        return False
+    try:
+        return len(lake.read_partition(raw.layer, raw.name, key, columns=["date"])) > 0
+    except (LakeReadError, KeyError):
+        return True  # unreadable or odd: keep it for the gate to quarantine, don't overwrite blind
 
 
 def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
@@ -22,11 +36,18 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
               metadata={"contract": dg.TableSchema(columns=[dg.TableColumn(n, str(t), description=d)
                                                               for n, t, d in contract.columns])})
     def raw_asset(context: dg.AssetExecutionContext, source: MarketSource, lake: LakeResource) -> dg.MaterializeResult:
-        rows = {}
+        rows, refused = {}, []
         for key in context.partition_keys:  # per partition: rows land in the file of the day they were asked for
             frame = source.fetch(table, [key])
+            if frame.empty and had_rows(lake.lake, raw, key):
+                refused.append(key)  # an empty delivery never replaces rows already delivered
+                continue
             lake.lake.write_partition(raw.layer, table, key, frame)
             rows[key] = len(frame)
+        if refused:
+            raise EmptyDeliveryError(
+                f"raw/{table}: the {source.kind} source delivered 0 rows for {len(refused)} partition(s) that already "
+                f"hold rows, which were kept: {', '.join(refused[:10])}")
         meta = {"rows": sum(rows.values()), "partitions": len(rows), "source": source.kind,
                 "path": str(raw.path(lake.lake))}
         if table == "equity_bars" and source.kind != "files":

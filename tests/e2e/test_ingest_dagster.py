@@ -81,6 +81,24 @@ def test_files_source_and_failing_check_blocks_validated_in_same_run(tmp_path):
     assert len(lake.read_partition("quarantine", "vix_futures", "2024-03-05")) == 1
 
 
+def test_an_empty_delivery_never_replaces_delivered_rows(tmp_path):
+    """Silent drops: a later delivery without a day's rows fails the step by name and keeps the
+    raw rows already delivered (and so validated/ keeps its version)."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    _write_files_source(drop, ["2024-03-05"])
+    src = MarketSource(kind="files", files_root=str(drop))
+    assert run_ingest(tmp_path / "lake", source=src, partition_key="2024-03-05").success
+    synthetic.generate("rates", ["2024-03-06"]).to_csv(drop / "rates.csv", index=False)  # 03-05 no longer in it
+    res = run_ingest(tmp_path / "lake", source=src, partition_key="2024-03-05")
+    assert not res.success
+    failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "delivered 0 rows for 1 partition(s) that already hold rows" in str(failure.event_specific_data.error)
+    lake = Lake(str(tmp_path / "lake"))
+    assert len(lake.read_partition("raw", "rates", "2024-03-05")) == 1
+    assert len(lake.read_partition("validated", "rates", "2024-03-05")) == 1
+
+
 @pytest.mark.parametrize("when, expected", [
     (datetime(2024, 3, 28, 18, 30), "2024-03-28"),  # Thursday before Good Friday
     (datetime(2024, 3, 29, 18, 30), None),  # Good Friday: NYSE closed
