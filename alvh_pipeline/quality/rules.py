@@ -22,7 +22,7 @@ class RowRule:
     name: str  # flag column, e.g. "_bid_le_ask"
     columns: tuple[str, ...]  # the columns it is about (for messages)
     description: str
-    compute: Callable[[pd.DataFrame, "RuleContext"], pd.Series]
+    compute: Callable[[pd.DataFrame, RuleContext], pd.Series]
     mostly: float = 1.0
 
 
@@ -148,6 +148,9 @@ def not_stale(quote_cols: tuple[str, ...], keys: tuple[str, ...]) -> Callable[[p
         other = [k for k in keys if k != "date"]
         prev = ctx.previous[[*other, *quote_cols, "_next_date"]].rename(
             columns={c: f"{c}_prev" for c in quote_cols})
+        # one earlier row per key: a duplicated key (the unique-key expectation reports it) must not
+        # fan the merge out to more rows than `df`
+        prev = prev.drop_duplicates([*other, "_next_date"], keep="first")
         cur = df[[*other, *quote_cols]].assign(_next_date=_dates(df["date"]), _row=np.arange(len(df)))
         merged = cur.merge(prev, on=[*other, "_next_date"], how="left").sort_values("_row")
         same = np.ones(len(merged), dtype=bool)
@@ -237,14 +240,23 @@ def rules_for(table: str, stale_threshold: float) -> list[RowRule]:
     return TABLE_RULES[table] + [finite_rule(table)] + ([extra] if extra else [])
 
 
-def add_rule_flags(df: pd.DataFrame, rules: list[RowRule], ctx: RuleContext) -> tuple[pd.DataFrame, list[str]]:
-    """Return df with one boolean flag column per computable rule, and the names of rules that
-    could not be computed (a column they need is missing: the schema expectations report it)."""
+def add_rule_flags(df: pd.DataFrame, rules: list[RowRule],
+                   ctx: RuleContext) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Return df with one boolean flag column per computable rule, the names of rules that could
+    not be computed because a column they need is missing (the schema expectations report it), and
+    {rule: error} for rules that raised on this data: their flag is left all True and the caller
+    reports the error as a failure, so a malformed delivery is refused, never a crashed gate."""
     out = df.copy()
-    skipped = []
+    skipped, errors = [], {}
     for rule in rules:
         try:
-            out[rule.name] = np.asarray(rule.compute(df, ctx), dtype=bool)
+            flag = np.asarray(rule.compute(df, ctx), dtype=bool)
+            if flag.shape != (len(df),):
+                raise ValueError(f"flag of {flag.shape[0] if flag.ndim else 0} rows for {len(df)} rows")
+            out[rule.name] = flag
         except KeyError:
             skipped.append(rule.name)
-    return out, skipped
+        except Exception as exc:  # any rule crash becomes a reported failure
+            out[rule.name] = True
+            errors[rule.name] = f"{type(exc).__name__}: {exc}"[:300]
+    return out, skipped, errors

@@ -133,7 +133,7 @@ def validate_frame(
     ctx = RuleContext(pdates, _previous_rows(earlier, all_sessions()), stale_threshold,
                       None if row_partitions is None else row_dates)
     rules = rules_for(table, stale_threshold)
-    flagged, _ = add_rule_flags(frame, rules, ctx)
+    flagged, _, rule_errors = add_rule_flags(frame, rules, ctx)
     result = suite_runner(stale_threshold).validate(table, flagged)
     shares = {r.name for r in rules if r.mostly < 1.0}
 
@@ -165,6 +165,9 @@ def validate_frame(
         failures.append(Failure(cfg.type, column, why, int(res.get("unexpected_count", len(pos))),
                                 parts, _json_safe(frame.iloc[pos]), pos))
 
+    by_name = {r.name: r for r in rules}
+    failures += [Failure("rule_error", ",".join(by_name[n].columns), f"rule {n} could not be computed ({err})",
+                         len(frame), list(partitions)) for n, err in rule_errors.items()]
     failures += _per_partition_failures(table, frame, flagged, partitions, rules, row_dates,
                                         _previous_counts(history, table))
     return ValidationReport(table, list(partitions), len(frame), len(result.results), failures, frame, row_dates)
@@ -192,10 +195,21 @@ COMPLETENESS_TABLES = ("equity_bars", "fundamentals", "index_levels", "vix_futur
 MIN_SHARE_OF_PREVIOUS = 0.75
 
 
+def _distinct_keys(table: str, frame: pd.DataFrame, row_dates: np.ndarray) -> pd.Series:
+    """Distinct contract keys per partition (rows when a key column is missing)."""
+    from alvh_pipeline.schemas import CONTRACTS
+
+    keys = [k for k in CONTRACTS[table].keys if k != "date"]
+    if not all(k in frame for k in keys):
+        return pd.Series(row_dates).value_counts()
+    tagged = frame[keys].astype(str).assign(_p=row_dates)
+    return tagged.drop_duplicates().groupby("_p").size()
+
+
 def _previous_counts(history: pd.DataFrame | None, table: str) -> int | None:
     if history is None or table not in COMPLETENESS_TABLES or not len(history):
         return None
-    return len(history)
+    return int(_distinct_keys(table, history, _partition_of(history)).max())
 
 
 def _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, previous_count) -> list[Failure]:
@@ -207,8 +221,9 @@ def _per_partition_failures(table, frame, flagged, partitions, rules, row_dates,
     if empty and len(frame):  # an all-empty batch is already reported by the row-count expectation
         out.append(Failure("expect_table_row_count_to_be_between", "*", "partition is empty", 0, empty))
     if table in COMPLETENESS_TABLES:
-        for prev, p in zip([previous_count, *[counts.get(q, 0) for q in partitions[:-1]]], partitions):
-            n = int(counts.get(p, 0))
+        keys = _distinct_keys(table, frame, row_dates)  # a duplicated row is not a bigger delivery
+        for prev, p in zip([previous_count, *[keys.get(q, 0) for q in partitions[:-1]]], partitions):
+            n = int(keys.get(p, 0))
             if prev and 0 < n < MIN_SHARE_OF_PREVIOUS * prev:
                 out.append(Failure("expect_table_row_count_to_be_between", "*",
                                    f"incomplete partition: {n} rows, the session before had {prev}", n, [p]))

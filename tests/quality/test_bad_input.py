@@ -121,7 +121,8 @@ def test_empty_partition(lake):
 def test_empty_day_inside_a_range(lake):
     days = ["2024-03-04", "2024-03-05", "2024-03-06"]
     for d in days:
-        _raw(lake, "rates", synthetic.generate("rates", [d]).iloc[0:0] if d == DAY else synthetic.generate("rates", [d]), d)
+        rows = synthetic.generate("rates", [d])
+        _raw(lake, "rates", rows.iloc[0:0] if d == DAY else rows, d)
     gate = run_gate(lake, "rates", days)
     assert gate.report.failed_partitions == [DAY]
     with pytest.raises(NotValidatedError, match=DAY):
@@ -166,7 +167,8 @@ def files_source_error(folder, table: str, frame: pd.DataFrame) -> str:
 
 
 def test_files_csv_with_renamed_column(tmp_path):
-    text = files_source_error(tmp_path, "rates", synthetic.generate("rates", [DAY]).rename(columns={"tbill_3m": "tbill"}))
+    renamed = synthetic.generate("rates", [DAY]).rename(columns={"tbill_3m": "tbill"})
+    text = files_source_error(tmp_path, "rates", renamed)
     assert "rates.csv" in text and "tbill_3m" in text and "tbill" in text and "header row" in text
 
 
@@ -229,3 +231,63 @@ def test_files_row_without_a_date_is_an_error_not_a_dropped_row(tmp_path):
     f["date"] = f["date"].astype(str)
     f.loc[1, "date"] = ""
     assert "rates.csv: column 'date' row 2" in files_source_error(tmp_path, "rates", f)
+
+
+# ---- C. a duplicated key on any day but the last is a normal failure, not a crash ----------------------------
+
+def _verdict(lake, table, day):
+    from alvh_pipeline.quality import gate
+
+    return lake.read_json(gate.VERDICTS, table, gate.verdict_name(day))
+
+
+@pytest.mark.parametrize(("table", "key"), [("equity_bars", "date,symbol"), ("vix_futures", "date,contract"),
+                                             ("index_levels", "date,index")])
+def test_duplicated_key_before_the_last_day_is_refused_with_quarantine_and_verdicts(lake, table, key):
+    """Class C: the stale-quote rule matched each row with the key's earlier rows; a duplicated key
+    on a day followed by another day in the batch fanned that merge out and crashed the gate (no
+    quarantine, no verdicts). Now the unique-key expectation reports it like any failure."""
+    days = ["2024-03-04", "2024-03-05", "2024-03-06"]
+    first = synthetic.generate(table, [days[0]])
+    _raw(lake, table, pd.concat([first, first.iloc[[1, 2]]], ignore_index=True), days[0])
+    for d in days[1:]:
+        _raw(lake, table, synthetic.generate(table, [d]), d)
+    gate = run_gate(lake, table, days)
+    assert gate.report.failed_partitions == [days[0]], gate.message()
+    failure = next(f for f in gate.report.failures if f.column == key)
+    assert failure.unexpected_count == 4 and "duplicated key" in failure.why
+    assert len(quarantined(lake, table, days[0])) >= 4
+    assert not lake.exists("quarantine", table, days[1])
+    assert [_verdict(lake, table, d)["passed"] for d in days] == [False, True, True]
+    with pytest.raises(NotValidatedError, match=days[0]):
+        publish_validated(lake, table, days)
+    assert set(publish_validated(lake, table, days[1:])) == set(days[1:])
+
+
+def test_duplicated_key_in_the_session_before_does_not_crash_or_block_today(lake):
+    """Class C, history side: the previous session's raw file (read as history) has a duplicated key."""
+    prev = synthetic.generate("equity_bars", [PREV])
+    _raw(lake, "equity_bars", pd.concat([prev, prev.iloc[[0]]], ignore_index=True), PREV)
+    _raw(lake, "equity_bars", synthetic.generate("equity_bars", [DAY]))
+    gate = run_gate(lake, "equity_bars", [DAY])
+    assert gate.passed, gate.message()
+    assert _verdict(lake, "equity_bars", DAY)["passed"] is True
+
+
+def test_a_rule_that_raises_is_a_failure_of_every_partition_not_a_crash(lake, monkeypatch):
+    """Class C, generalised: whatever a rule raises on malformed data, the gate still quarantines
+    and writes its verdicts (fail closed), naming the rule and the error."""
+    from alvh_pipeline.quality import rules
+
+    def broken(df, ctx):
+        raise ValueError("cannot reindex on an axis with duplicate labels")
+
+    bad = rules.RowRule("_ohlc_consistent", ("open", "high", "low", "close"), "low <= open, close <= high", broken)
+    monkeypatch.setitem(rules.TABLE_RULES, "index_levels",
+                        [bad if r.name == "_ohlc_consistent" else r for r in rules.TABLE_RULES["index_levels"]])
+    _raw(lake, "index_levels", synthetic.generate("index_levels", [DAY]))
+    gate = run_gate(lake, "index_levels", [DAY])
+    assert not gate.passed
+    assert "rule _ohlc_consistent could not be computed (ValueError: cannot reindex" in gate.message()
+    assert _verdict(lake, "index_levels", DAY)["passed"] is False
+    assert len(quarantined(lake, "index_levels")) == 3
