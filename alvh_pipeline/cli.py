@@ -96,11 +96,13 @@ def run_job(job_name: str, start: str, end: str) -> bool:
     import dagster as dg
 
     from alvh_pipeline.definitions import defs
+    from alvh_pipeline.recovery import HOST_TAG, this_host
 
     t0 = time.time()
     result = defs.resolve_job_def(job_name).execute_in_process(
         instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=LOG_QUIET,
-        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end,
+              HOST_TAG: this_host()},  # lets recovery fail this run if its process is killed
     )
     print(f"\n{job_name}: sessions {start}..{end} in {time.time() - t0:.1f}s (run {result.run_id})")
     rows = {}
@@ -144,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         if gaps:
             print("error: --skip-history, but the lake lacks the look-back:\n  " + "\n  ".join(gaps), file=sys.stderr)
             return 2
+    import dagster as dg
+
+    from alvh_pipeline.recovery import fail_orphaned_runs
+
+    for run_id in fail_orphaned_runs(dg.DagsterInstance.get()):  # a killed earlier run would hold a queue slot
+        print(f"run {run_id}: its process was killed; marked FAILURE", file=sys.stderr)
     ok = True
     for step in steps:
         ok = ok and run_job(step.layer.name, step.start.strftime("%Y-%m-%d"), step.end.strftime("%Y-%m-%d"))
