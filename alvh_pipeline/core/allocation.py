@@ -1,0 +1,146 @@
+"""Capital split between the three sleeves (stat-arb, condor, hedge) for the two modes.
+
+Methodology ("Steward vs. Promoter Distinction"): a steward keeps strict risk parity between the
+statistical edge and the volatility hedge; a promoter over-allocates to the higher-Sharpe stat-arb
+leg and treats the hedge as an afterthought. In computable terms (DESIGN §5):
+
+- steward = equal risk contribution (ERC, Maillard-Roncalli-Teïletche 2010): long-only weights
+  with RC_i = w_i (Σw)_i / w'Σw = 1/n for every sleeve, on the trailing covariance.
+- promoter = weights ∝ max(Sharpe_i, 0) = max(μ_i / σ_i, 0), the hedge held only at a floor.
+
+Only returns dated strictly before the allocation day are read (no look-ahead).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+SLEEVES = ("statarb", "condor", "hedge")
+
+# Priors used until `min_obs` complete observations exist. The promoter prior is the documented
+# 0.6 / 0.35 / 0.05 split; a different hedge floor takes the hedge's place and the rest keeps the
+# 0.6 : 0.35 ratio (so the prior never breaks the floor it is meant to respect).
+STEWARD_PRIOR = (1 / 3, 1 / 3, 1 / 3)
+PROMOTER_PRIOR = (0.60, 0.35, 0.05)
+
+# A covariance whose smallest eigenvalue is below this fraction of the largest is treated as
+# singular: ERC is undefined with a zero-variance sleeve (its risk contribution is 0 at any weight).
+_SINGULAR_RTOL = 1e-12
+
+
+def _equal(n: int) -> np.ndarray:
+    return np.full(n, 1.0 / n) if n else np.zeros(0)
+
+
+def erc_weights(cov: np.ndarray) -> np.ndarray:
+    """Long-only equal-risk-contribution weights, summing to 1.
+
+    Solved through the strictly convex log-barrier problem (Spinu 2013)
+        min_y ½ y'Σy − (1/n) Σ_i log y_i,  y > 0,
+    whose first-order condition Σy = 1/(n y) gives y_i (Σy)_i = 1/n for every i; w = y / Σ_j y_j.
+    For conditioning it is solved on the correlation matrix C (y_i = z_i / σ_i, since
+    y_i (Σy)_i = z_i (Cz)_i) with L-BFGS-B, then polished by safeguarded Newton steps
+    (Hessian C + diag(1 / (n z²)) is positive definite). Returns equal weights when `cov` is not
+    usable: non-finite, not square, fewer than 2 assets, or singular (e.g. a zero-variance asset).
+    """
+    cov = np.asarray(cov, dtype=float)
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+        return _equal(cov.shape[0] if cov.ndim else 0)
+    n = cov.shape[0]
+    if n < 2 or not np.isfinite(cov).all():
+        return _equal(n)
+    cov = 0.5 * (cov + cov.T)
+    eig = np.linalg.eigvalsh(cov)
+    if eig[-1] <= 0 or eig[0] <= _SINGULAR_RTOL * eig[-1]:
+        return _equal(n)
+    sigma = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sigma, sigma)
+
+    def f(z: np.ndarray) -> tuple[float, np.ndarray]:
+        cz = corr @ z
+        return 0.5 * z @ cz - np.log(z).sum() / n, cz - 1.0 / (n * z)
+
+    z0 = np.full(n, 1.0 / np.sqrt(corr.sum()))  # inverse-vol start scaled so that z'Cz = 1
+    res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=[(1e-12, None)] * n,
+                   options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 10_000})
+    z = np.maximum(res.x, 1e-12)
+    for _ in range(20):  # Newton polish: quadratic convergence from the quasi-Newton point
+        grad = corr @ z - 1.0 / (n * z)
+        if np.max(np.abs(grad * z)) < 1e-15:
+            break
+        step = np.linalg.solve(corr + np.diag(1.0 / (n * z * z)), grad)
+        t = 1.0
+        while np.any(z - t * step <= 0):  # stay inside the barrier's domain
+            t *= 0.5
+        z = z - t * step
+    y = z / sigma
+    return y / y.sum()
+
+
+def _floored_proportional(score: np.ndarray, floor: dict[int, float]) -> np.ndarray:
+    """w ∝ score, with w_i >= floor[i]: sleeves below their floor are pinned at it and the rest of
+    the mass is re-spread ∝ score over the others, until no floor binds (at most n passes)."""
+    n = len(score)
+    lo = np.zeros(n)
+    for i, v in floor.items():
+        lo[i] = float(v)
+    if lo.sum() > 1 + 1e-12 or (lo < 0).any():
+        raise ValueError(f"floors must be >= 0 and sum to <= 1, got {floor}")
+    pinned = np.zeros(n, dtype=bool)
+    for _ in range(n + 1):  # each pass pins at least one more sleeve, or stops
+        free = ~pinned
+        mass = 1.0 - lo[pinned].sum()
+        s = score[free]
+        w = lo.copy()
+        # no positive score left among free sleeves: spread their mass equally
+        w[free] = mass * (s / s.sum() if s.sum() > 0 else np.full(free.sum(), 1.0 / free.sum()))
+        newly = free & (w < lo - 1e-15)
+        if not newly.any():
+            break
+        pinned |= newly
+    return w
+
+
+def sharpe_weights(mean: np.ndarray, std: np.ndarray, floor: dict[int, float]) -> np.ndarray:
+    """Weights ∝ max(mean_i / std_i, 0) (a non-finite or non-positive std scores 0), with sleeve i
+    in `floor` held at >= floor[i] (the others scaled ∝ Sharpe to fill the rest). Equal weights
+    (still subject to the floors) when every Sharpe is <= 0."""
+    mean = np.asarray(mean, dtype=float)
+    std = np.asarray(std, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sr = np.where(np.isfinite(std) & (std > 0), mean / std, 0.0)
+    score = np.where(np.isfinite(sr), np.maximum(sr, 0.0), 0.0)
+    if not (score > 0).any():
+        score = np.ones(len(score))
+    return _floored_proportional(score, floor)
+
+
+def _promoter_prior(hedge_floor: float) -> np.ndarray:
+    s, c, _ = PROMOTER_PRIOR
+    rest = 1.0 - hedge_floor
+    return np.array([rest * s / (s + c), rest * c / (s + c), hedge_floor])
+
+
+def mode_weights(sleeve_returns: pd.DataFrame, day: pd.Timestamp, mode: str, window: int = 63,
+                 hedge_floor: float = 0.05, min_obs: int = 20) -> dict[str, float]:
+    """Sleeve weights for `mode` on `day`, from the trailing `window` rows of `sleeve_returns`
+    dated strictly before `day` (rows with a missing sleeve return dropped; sample moments, ddof 1).
+
+    steward: `erc_weights` of the trailing covariance. promoter: `sharpe_weights` of the trailing
+    daily mean / std with the hedge floored at `hedge_floor`. Fewer than `min_obs` complete rows:
+    the prior (steward 1/3 each; promoter 0.6 / 0.35 / 0.05 at the default floor).
+    """
+    if mode not in ("steward", "promoter"):
+        raise ValueError(f"unknown mode {mode!r} (steward | promoter)")
+    r = sleeve_returns[list(SLEEVES)]
+    r = r.set_axis(pd.DatetimeIndex(r.index)).sort_index()
+    hist = r[r.index < pd.Timestamp(day)].tail(window).dropna(how="any").to_numpy(float)
+    if len(hist) < max(min_obs, 2):
+        w = np.array(STEWARD_PRIOR) if mode == "steward" else _promoter_prior(hedge_floor)
+    elif mode == "steward":
+        w = erc_weights(np.cov(hist, rowvar=False, ddof=1))
+    else:
+        w = sharpe_weights(hist.mean(axis=0), hist.std(axis=0, ddof=1), {SLEEVES.index("hedge"): hedge_floor})
+    return {s: float(v) for s, v in zip(SLEEVES, w)}
