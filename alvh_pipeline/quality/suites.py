@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-import pyarrow as pa
-
 from alvh_pipeline.quality.rules import VIX_FUTURES_MAX_POINTS, rules_for
 from alvh_pipeline.schemas import CONTRACTS, type_family
 
@@ -21,29 +19,46 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 _TYPE_NAMES = {"float": "float64", "int": "int64", "str": "str", "date": "datetime64"}
 
 
-# (column, min, max, strict_min) — value bounds per table; prices strictly positive.
+# (column, min, max, strict_min) — value bounds per table; prices strictly positive. The caps are
+# generous absurdity limits (issue 7: a price of 1e300 passed), far beyond any real value; per-instrument
+# levels, jumps and option caps are row rules (quality.rules).
+EQUITY_PRICE_CAP = 1e7  # BRK.A, the dearest US share, trades near 7e5
+EQUITY_VOLUME_CAP = 1e11  # shares a day; the busiest names trade a few 1e9
+QUOTE_SIZE_CAP = 1e9  # shares at the top of the book
+CONTRACTS_CAP = 1e7  # VX volume / open interest (records ~7e5) and option sizes
+BREADTH_COUNT_CAP = 20_000  # NYSE lists ~3,500 issues
+BREADTH_VOLUME_CAP = 1e12
+SHARES_CAP = 1e12  # the largest share counts are ~3e10
+PER_SHARE_CAP = 1e6  # eps / cfps / dps per share (BRK.A earns ~6e4 a share)
+SPX_CAP = 50_000.0
+
+_EQ_PRICE = [(c, 0, EQUITY_PRICE_CAP, True) for c in ("open", "high", "low", "close", "bid", "ask")]
 BOUNDS: dict[str, list[tuple[str, float | None, float | None, bool]]] = {
-    "equity_bars": [("open", 0, None, True), ("high", 0, None, True), ("low", 0, None, True),
-                    ("close", 0, None, True), ("bid", 0, None, True), ("ask", 0, None, True),
-                    ("volume", 0, None, False), ("bid_size", 0, None, False), ("ask_size", 0, None, False)],
+    "equity_bars": [*_EQ_PRICE, ("volume", 0, EQUITY_VOLUME_CAP, False), ("bid_size", 0, QUOTE_SIZE_CAP, False),
+                    ("ask_size", 0, QUOTE_SIZE_CAP, False)],
     "index_levels": [("open", 0, None, True), ("high", 0, None, True), ("low", 0, None, True),
                      ("close", 0, None, True)],
     "vix_futures": [("settle", 0, VIX_FUTURES_MAX_POINTS, True), ("bid", 0, VIX_FUTURES_MAX_POINTS, True),
                     ("ask", 0, VIX_FUTURES_MAX_POINTS, True), ("month_index", 1, 12, False),
-                    ("volume", 0, None, False), ("open_interest", 0, None, False)],
+                    ("volume", 0, CONTRACTS_CAP, False), ("open_interest", 0, CONTRACTS_CAP, False),
+                    ("bid_size", 0, CONTRACTS_CAP, False), ("ask_size", 0, CONTRACTS_CAP, False)],
     "spx_options": [("strike", 0, None, True), ("bid", 0, None, False), ("ask", 0, None, True),
-                    ("underlying", 0, None, True), ("rate", -0.05, 0.25, False),
+                    ("underlying", 0, SPX_CAP, True), ("rate", -0.05, 0.25, False),
                     ("dividend_yield", 0, 0.2, False), ("model_iv", 0, 5, True),
-                    ("bid_size", 0, None, False), ("ask_size", 0, None, False)],
-    "vix_options": [("strike", 0, None, True), ("bid", 0, None, False), ("ask", 0, None, True),
+                    ("bid_size", 0, CONTRACTS_CAP, False), ("ask_size", 0, CONTRACTS_CAP, False)],
+    "vix_options": [("strike", 0, 1000, True), ("bid", 0, None, False), ("ask", 0, None, True),
                     ("future_price", 0, VIX_FUTURES_MAX_POINTS, True), ("rate", -0.05, 0.25, False),
-                    ("model_iv", 0, 10, True)],
-    "breadth": [("advancers", 0, None, False), ("decliners", 0, None, False), ("unchanged", 0, None, False),
-                ("total_issues", 1, None, False), ("up_volume", 0, None, False), ("down_volume", 0, None, False),
+                    ("model_iv", 0, 10, True), ("bid_size", 0, CONTRACTS_CAP, False),
+                    ("ask_size", 0, CONTRACTS_CAP, False)],
+    "breadth": [("advancers", 0, BREADTH_COUNT_CAP, False), ("decliners", 0, BREADTH_COUNT_CAP, False),
+                ("unchanged", 0, BREADTH_COUNT_CAP, False), ("total_issues", 1, BREADTH_COUNT_CAP, False),
+                ("up_volume", 0, BREADTH_VOLUME_CAP, False), ("down_volume", 0, BREADTH_VOLUME_CAP, False),
                 ("new_highs", 0, None, False), ("new_lows", 0, None, False)],
     "macro_events": [("surprise", -10, 10, False)],
-    "fundamentals": [("shares_outstanding", 1, None, False), ("dps_ttm", 0, None, False)],
-    "rates": [("tbill_3m", -0.02, 0.25, False), ("reer_index", 0, None, True), ("rate_differential", -0.3, 0.3, False)],
+    "fundamentals": [("shares_outstanding", 1, SHARES_CAP, False), ("dps_ttm", 0, PER_SHARE_CAP, False),
+                     ("eps_ttm", -PER_SHARE_CAP, PER_SHARE_CAP, False),
+                     ("cfps_ttm", -PER_SHARE_CAP, PER_SHARE_CAP, False)],
+    "rates": [("tbill_3m", -0.02, 0.25, False), ("reer_index", 0, 1000, True), ("rate_differential", -0.3, 0.3, False)],
 }
 CATEGORIES = {
     "index_levels": {"index": ["SPX", "COMP", "VIX"]},
@@ -87,7 +102,9 @@ def build_expectations(table: str, stale_threshold: float) -> list:
         if table == "vix_futures" and hi == VIX_FUTURES_MAX_POINTS:
             why = f"above {VIX_FUTURES_MAX_POINTS:g} VIX points: quoted at the old 10x multiplier?"
         elif lo == 0 and strict:
-            why = "price must be > 0"
+            why = "price must be > 0" + (f" and <= {hi:g}" if hi is not None else "")
+        elif hi is not None:
+            why = f"value out of bounds [{lo:g}, {hi:g}]"
         ex.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, strict_min=strict,
                                                     meta={"why": why}))
     for col, values in CATEGORIES[table].items():
@@ -117,7 +134,8 @@ class SuiteRunner:
     def suite(self, table: str):
         if table not in self._suites:
             gx, _ = _gx()
-            suite = gx.ExpectationSuite(name=f"raw_{table}", expectations=build_expectations(table, self.stale_threshold))
+            expectations = build_expectations(table, self.stale_threshold)
+            suite = gx.ExpectationSuite(name=f"raw_{table}", expectations=expectations)
             self._suites[table] = self.context.suites.add(suite)
         return self._suites[table]
 

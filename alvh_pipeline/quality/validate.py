@@ -6,15 +6,39 @@ offending rows with a `reason` for quarantine. No Dagster import.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.quality.rules import RuleContext, add_rule_flags, rules_for
+from alvh_pipeline.quality.rules import PREVIOUS_TABLES, RuleContext, add_rule_flags, rules_for
 from alvh_pipeline.quality.suites import suite_runner
 
 SAMPLE_ROWS = 5
+HISTORY_SESSIONS = 20  # earlier sessions the gate should pass as `history` (jump vol, typical size)
+
+# The other raw tables (and their columns) each table's cross-table rules read, same partitions.
+PEER_TABLES: dict[str, dict[str, list[str]]] = {
+    "index_levels": {
+        "spx_options": ["date", "expiry", "strike", "option_type", "bid", "ask", "underlying", "rate",
+                        "dividend_yield"],
+        "vix_futures": ["date", "month_index", "settle"],
+        "vix_options": ["date", "expiry", "future_price"],
+    },
+    "spx_options": {"index_levels": ["date", "index", "close"]},
+    "vix_options": {"vix_futures": ["date", "expiry", "settle"]},
+}
+
+
+def history_sessions(first_partition: str, n: int = HISTORY_SESSIONS) -> list[str]:
+    """The n sessions before `first_partition` ("YYYY-MM-DD"), oldest first: the raw partitions the
+    gate should read (those present) and pass, concatenated, as `history`."""
+    from alvh_pipeline.core.calendar import all_sessions
+
+    s = all_sessions()
+    i = int(s.searchsorted(pd.Timestamp(first_partition)))
+    return [d.strftime("%Y-%m-%d") for d in s[max(i - n, 0):i]]
 TABLE_LEVEL = {
     "expect_table_row_count_to_be_between", "expect_table_columns_to_match_set", "expect_column_to_exist",
     "expect_column_values_to_be_of_type",
@@ -120,18 +144,28 @@ def validate_frame(
     history: pd.DataFrame | None = None,
     stale_threshold: float = 0.2,
     row_partitions: np.ndarray | None = None,
+    peers: Mapping[str, pd.DataFrame] | None = None,
 ) -> ValidationReport:
-    """Validate the raw rows of `partitions` (one frame, any number of days). `history` holds the
-    same table's rows from the sessions before (for the stale-quote rule). `row_partitions` says
-    which partition (file) each row came from; by default its `date` column."""
+    """Validate the raw rows of `partitions` (one frame, any number of days).
+
+    `history`: the same table's raw rows of the sessions before `partitions[0]`, any number of them
+    (the gate should pass the last HISTORY_SESSIONS, see `history_sessions`): the stale-quote rule
+    uses the session before each day, the jump rules the trailing volatility, completeness the
+    typical size. `row_partitions`: the partition (file) each row came from; by default its `date`
+    column. `peers`: {table: raw rows of that table for the same partitions} for the cross-table
+    rules (PEER_TABLES lists which tables and columns each table's rules read); a rule whose peer is
+    absent, or has no rows for a day, passes that day."""
     from alvh_pipeline.core.calendar import all_sessions
 
     frame = frame.reset_index(drop=True)
     pdates = pd.DatetimeIndex(pd.to_datetime(partitions))
-    earlier = pd.concat([history, frame], ignore_index=True) if history is not None else frame
     row_dates = _partition_of(frame) if row_partitions is None else np.asarray(row_partitions, dtype=object)
-    ctx = RuleContext(pdates, _previous_rows(earlier, all_sessions()), stale_threshold,
-                      None if row_partitions is None else row_dates)
+    previous = None
+    if table in PREVIOUS_TABLES:
+        earlier = pd.concat([history, frame], ignore_index=True) if history is not None else frame
+        previous = _previous_rows(earlier, all_sessions())
+    ctx = RuleContext(pdates, previous, stale_threshold,
+                      None if row_partitions is None else row_dates, dict(peers or {}))
     rules = rules_for(table, stale_threshold)
     flagged, _, rule_errors = add_rule_flags(frame, rules, ctx)
     result = suite_runner(stale_threshold).validate(table, flagged)
