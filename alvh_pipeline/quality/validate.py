@@ -42,6 +42,15 @@ PEER_TABLES: dict[str, dict[str, list[str]]] = {
 }
 
 
+def history_columns(table: str) -> list[str] | None:
+    """The columns of `history` the rules read: every column for the tables whose row rules compare
+    with earlier rows (stale quotes, jumps), the key columns for the others (completeness only), so
+    the gate need not read 20 sessions of option chains in full. None = all columns."""
+    from alvh_pipeline.schemas import CONTRACTS
+
+    return None if table in PREVIOUS_TABLES else list(CONTRACTS[table].keys)
+
+
 def history_sessions(first_partition: str, n: int = HISTORY_SESSIONS) -> list[str]:
     """The n sessions before `first_partition` ("YYYY-MM-DD"), oldest first: the raw partitions the
     gate should read (those present) and pass, concatenated, as `history`."""
@@ -295,8 +304,11 @@ def _distinct_values(frame: pd.DataFrame | None, row_dates: np.ndarray, column: 
     """Distinct (p, value) pairs, value as text."""
     if frame is None or not len(frame) or column not in frame:
         return pd.DataFrame({"p": pd.Series(dtype=object), "v": pd.Series(dtype=object)})
-    pairs = pd.DataFrame({"p": row_dates, "v": frame[column].to_numpy()}).drop_duplicates()
-    return pairs.assign(v=pairs["v"].astype(str))
+    pc, pu = pd.factorize(np.asarray(row_dates, dtype=object))  # codes, then one int64 per (p, v): no
+    vc, vu = pd.factorize(frame[column], use_na_sentinel=False)  # hashing of 800k object pairs
+    key = np.unique(pc.astype(np.int64) * len(vu) + vc)
+    return pd.DataFrame({"p": np.asarray(pu, dtype=object)[key // len(vu)],
+                         "v": pd.Index(vu)[key % len(vu)].astype(str).to_numpy(dtype=object)})
 
 
 def _before(known: pd.Series) -> pd.DataFrame:
