@@ -25,6 +25,7 @@ run: install
 	$(PY) -m alvh_pipeline.cli run $(RUN_ARGS)
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest tests
 
 ui: install
@@ -34,6 +35,7 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/cointegration.py
 	$(PY) bench/features.py
+	$(PY) bench/books.py
 
 clean:
-	rm -rf data_lake/raw data_lake/validated data_lake/quarantine data_lake/_verdicts data_lake/features data_lake/signals $(DAGSTER_HOME)
+	rm -rf data_lake/raw data_lake/validated data_lake/quarantine data_lake/_verdicts data_lake/features data_lake/signals data_lake/books $(DAGSTER_HOME)

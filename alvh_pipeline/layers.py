@@ -57,6 +57,9 @@ LAYERS: tuple[Layer, ...] = (
     Layer("signals", ("signals",), "alvh_pipeline.assets.signals",
           "signals/* for the selected days (their feature history must be in features/*)",
           reads_from=signal_sets.history_start),
+    Layer("books", ("books",), "alvh_pipeline.assets.books",
+          "books/* (condor, stat-arb, hedge ladder, account, trades) for the selected days, in order, from the "
+          "books state of the session before", stateful=True),
 )
 
 

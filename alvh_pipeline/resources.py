@@ -45,12 +45,29 @@ class StrategyConfig(dg.ConfigurableResource):
     modes: list[str] = Field(default=list(MODES), description="allocation modes computed side by side")
     promoter_hedge_floor: float = Field(default=0.05, ge=0, le=1,
                                         description="promoter mode: the hedge's minimum share of risk")
+    condor_risk_budget: float = Field(default=1.0, gt=0, le=1,
+                                      description="open condors' max loss <= this x the condor sleeve's capital "
+                                                  "(1 = the sleeve funds its max loss in full)")
+    hedge_spend_per_month: float = Field(default=0.03, ge=0, le=1,
+                                         description="hedge option premium per month, fraction of the hedge sleeve")
     spx_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
     vix_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
     vx_future_fee_per_contract: float = Field(default=2.00, ge=0, description="commission + fees, USD/contract")
     equity_fee_per_share: float = Field(default=0.005, ge=0, description="commission, USD/share")
     stale_threshold: float = Field(default=0.2, ge=0, le=1,
                                    description="quality gate: largest share of unchanged quotes a day may have")
+
+    def book_config(self):
+        """The books engine's settings (core.books.BookConfig) from these values."""
+        from alvh_pipeline.core.books import BookConfig
+
+        return BookConfig(
+            account_equity=self.account_equity, hedge_cap=self.hedge_cap,
+            stress_move_vix_points=self.stress_move_vix_points, modes=tuple(self.modes),
+            promoter_hedge_floor=self.promoter_hedge_floor, condor_risk_budget=self.condor_risk_budget,
+            hedge_spend_per_month=self.hedge_spend_per_month, spx_option_fee=self.spx_option_fee_per_contract,
+            vix_option_fee=self.vix_option_fee_per_contract, vx_future_fee=self.vx_future_fee_per_contract,
+            equity_fee_per_share=self.equity_fee_per_share)
 
     @field_validator("modes")
     @classmethod
@@ -101,6 +118,11 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 def lake_root() -> str:
     """The lake root outside a Dagster run (CLI, benchmarks): env, else the default."""
     return os.environ.get("ALVH_LAKE_URI", DEFAULT_LAKE)
+
+
+def quiet_great_expectations() -> None:
+    """GE sends usage analytics unless told not to; a user's own setting wins."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
 def dagster_home() -> str:

@@ -206,3 +206,33 @@ CONTRACTS: dict[str, TableContract] = {
 }
 
 RAW_TABLES: tuple[str, ...] = tuple(CONTRACTS)
+
+
+# ---- books/* (written by the books engine; fixed schemas so every day's file has the same types,
+# whatever values a run happens to hold: split runs and re-runs are byte-identical) -------------
+
+BOOL = pa.bool_()
+_LEG_TYPES = {
+    "date": DATE, "mode": STR, "book": STR, "layer": STR, "position_id": STR, "instrument": STR, "kind": STR,
+    "right": STR, "strike": F64, "expiry": DATE, "contract": STR, "quantity": F64, "multiplier": F64,
+    "entry_date": DATE, "entry_price": F64, "credit": F64, "mark": F64, "bid": F64, "ask": F64, "delta": F64,
+    "gamma": F64, "vega": F64, "theta": F64, "underlying": F64, "iv": F64, "beta_to_vix": F64,
+    "vx_equivalent": F64, "mark_source": STR, "provenance": STR,
+}
+_TRADE_TYPES = {
+    "date": DATE, "mode": STR, "book": STR, "layer": STR, "position_id": STR, "instrument": STR, "kind": STR,
+    "right": STR, "strike": F64, "expiry": DATE, "contract": STR, "quantity": F64, "multiplier": F64, "fill": F64,
+    "mid": F64, "spread_cost": F64, "fee": F64, "cash_flow": F64, "reason": STR, "provenance": STR,
+}
+_ACCOUNT_STR = {"mode", "events", "provenance", "hedge_budget_month"}
+
+
+def book_schema(name: str, columns) -> pa.Schema:
+    """The arrow schema of a books table: legs (condor, statarb, alvh), trades, or account (floats
+    except its named text, flag and date columns)."""
+    if name in ("condor", "statarb", "alvh"):
+        return pa.schema([(c, _LEG_TYPES[c]) for c in columns])
+    if name == "trades":
+        return pa.schema([(c, _TRADE_TYPES[c]) for c in columns])
+    types = {"date": DATE, "last_condor_expiry": DATE, "margin_call": BOOL}
+    return pa.schema([(c, types.get(c, STR if c in _ACCOUNT_STR else F64)) for c in columns])

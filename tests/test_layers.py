@@ -70,8 +70,8 @@ def test_day_local_layers_backfill_a_year_per_run():
 
 
 def test_unknown_layer_is_named():
-    with pytest.raises(KeyError, match="no layer named 'books'"):
-        layer("books")
+    with pytest.raises(KeyError, match="no layer named 'reports'"):
+        layer("reports")
 
 
 def test_asset_keys_and_lake_paths_come_from_one_place(tmp_path):

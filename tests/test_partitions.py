@@ -1,5 +1,6 @@
 from datetime import datetime
 
+import dagster as dg
 import pandas as pd
 
 from alvh_pipeline.partitions import trading_days
@@ -19,10 +20,15 @@ def test_current_session_is_a_partition_for_the_nightly_run():
     assert keys[-1] == "2024-03-28"
 
 
-def test_every_asset_backfills_a_year_per_run():
+def test_day_local_assets_backfill_a_year_per_run_and_stateful_ones_in_one_run():
     from alvh_pipeline.definitions import defs
+    from alvh_pipeline.layers import LAYERS
 
     graph = defs.resolve_asset_graph()
+    stateful = {g for entry in LAYERS if entry.stateful for g in entry.groups}
     for key in graph.get_all_asset_keys():
         policy = graph.get(key).backfill_policy
-        assert policy.max_partitions_per_run == 252, key
+        if key.path[0] in stateful:
+            assert policy == dg.BackfillPolicy.single_run(), key
+        else:
+            assert policy.max_partitions_per_run == 252, key

@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.core.inputs import Input
@@ -51,11 +52,13 @@ class LayerTable:
     def read_days(self, lake: Lake, dates: pd.DatetimeIndex) -> pd.DataFrame:
         return self.read(lake, dates[0], dates[-1])
 
-    def write_days(self, lake: Lake, frame: pd.DataFrame, dates: pd.DatetimeIndex, keys: Iterable[str]) -> int:
-        """One file per day of `dates` (an empty file for a day without rows), sorted by `keys`."""
+    def write_days(self, lake: Lake, frame: pd.DataFrame, dates: pd.DatetimeIndex, keys: Iterable[str],
+                   schema: pa.Schema | None = None) -> int:
+        """One file per day of `dates` (an empty file for a day without rows), sorted by `keys`;
+        with `schema`, every file has exactly its types (else they are inferred from the rows)."""
         frame = frame.sort_values(list(keys), kind="stable").reset_index(drop=True)
         frame["date"] = pd.to_datetime(frame["date"]).dt.date  # date32, like the hive partition key
-        lake.write_range(self.layer, self.name, frame, dates)
+        lake.write_range(self.layer, self.name, frame, dates, schema)
         return len(frame)
 
     def days_present(self, lake: Lake) -> pd.DatetimeIndex:

@@ -128,9 +128,11 @@ def mode_weights(sleeve_returns: pd.DataFrame, day: pd.Timestamp, mode: str, win
     """Sleeve weights for `mode` on `day`, from the trailing `window` rows of `sleeve_returns`
     dated strictly before `day` (rows with a missing sleeve return dropped; sample moments, ddof 1).
 
-    steward: `erc_weights` of the trailing covariance. promoter: `sharpe_weights` of the trailing
-    daily mean / std with the hedge floored at `hedge_floor`. Fewer than `min_obs` complete rows:
-    the prior (steward 1/3 each; promoter 0.6 / 0.35 / 0.05 at the default floor).
+    steward: `erc_weights` of the trailing covariance. promoter: the hedge held at `hedge_floor`
+    (the method's "afterthought": a promoter never chases the hedge's Sharpe, even in a crisis when
+    it is the best sleeve) and the rest split between stat-arb and condor by `sharpe_weights` of
+    their trailing daily mean / std. Fewer than `min_obs` complete rows: the prior (steward 1/3
+    each; promoter 0.6 / 0.35 / 0.05 at the default floor).
     """
     if mode not in ("steward", "promoter"):
         raise ValueError(f"unknown mode {mode!r} (steward | promoter)")
@@ -142,5 +144,13 @@ def mode_weights(sleeve_returns: pd.DataFrame, day: pd.Timestamp, mode: str, win
     elif mode == "steward":
         w = erc_weights(np.cov(hist, rowvar=False, ddof=1))
     else:
-        w = sharpe_weights(hist.mean(axis=0), hist.std(axis=0, ddof=1), {SLEEVES.index("hedge"): hedge_floor})
+        h = SLEEVES.index("hedge")
+        edge = [i for i in range(len(SLEEVES)) if i != h]
+        mean, std = hist.mean(axis=0)[edge], hist.std(axis=0, ddof=1)[edge]
+        if np.all(~(mean / np.where(std > 0, std, np.inf) > 0)):
+            w = _promoter_prior(hedge_floor)  # no positive edge anywhere: the prior, not equal weights
+        else:
+            w = np.zeros(len(SLEEVES))
+            w[edge] = sharpe_weights(mean, std, {}) * (1.0 - hedge_floor)
+            w[h] = hedge_floor
     return {s: float(v) for s, v in zip(SLEEVES, w)}

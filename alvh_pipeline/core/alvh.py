@@ -390,7 +390,11 @@ def vx_beta_to_spot(futures: pd.DataFrame, vix_close: pd.Series, window: int = 6
     xv, yv, w = x.where(valid, 0.0), y.where(valid, 0.0), valid.astype(float)
 
     def roll(a: pd.DataFrame) -> pd.DataFrame:
-        return a.rolling(window, min_periods=1).sum()
+        # each window summed on its own (not a running sum): a date's beta is bit-identical
+        # whatever earlier history the frame happens to start with (split runs = one run)
+        arr = np.vstack([np.zeros((window - 1, a.shape[1])), a.to_numpy(float)])
+        sums = np.lib.stride_tricks.sliding_window_view(arr, window, axis=0).sum(axis=-1)
+        return pd.DataFrame(sums, index=a.index, columns=a.columns)
 
     n, sx, sy, sxy, sxx = roll(w), roll(xv), roll(yv), roll(xv * yv), roll(xv * xv)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -15,10 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.core.calendar import previous_session
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.lake import Lake, LakeReadError
-from alvh_pipeline.quality.validate import Failure, ValidationReport, validate_frame
+from alvh_pipeline.quality.validate import (
+    PEER_TABLES,
+    Failure,
+    ValidationReport,
+    history_columns,
+    history_sessions,
+    validate_frame,
+)
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 
 DEFAULT_STALE_THRESHOLD = 0.2  # the gate's own default; the pipeline passes StrategyConfig's value
@@ -94,11 +100,31 @@ def read_raw_partitions(lake: Lake, table: str, partitions: list[str]):
 
 
 def _history(lake: Lake, table: str, first_partition: str) -> pd.DataFrame | None:
-    prev = previous_session([pd.Timestamp(first_partition)], inclusive=False)[0]
-    try:
-        return lake.read_partition("raw", table, prev)
-    except (LakeReadError, FileNotFoundError):
-        return None
+    """The table's raw rows of the sessions before the batch (oldest first), for the jump,
+    completeness and stale-quote rules; only the columns those rules read."""
+    frames = []
+    for p in history_sessions(first_partition):
+        try:
+            frames.append(lake.read_partition("raw", table, p, columns=history_columns(table)))
+        except (LakeReadError, FileNotFoundError, KeyError):
+            continue
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _peers(lake: Lake, table: str, partitions: list[str]) -> dict[str, pd.DataFrame]:
+    """Other tables' raw rows of the same partitions, for the cross-table rules (a rule whose
+    peer is absent passes that day)."""
+    out = {}
+    for peer, cols in PEER_TABLES.get(table, {}).items():
+        frames = []
+        for p in partitions:
+            try:
+                frames.append(lake.read_partition("raw", peer, p, columns=cols))
+            except (LakeReadError, FileNotFoundError, KeyError):
+                continue  # a missing column raises LakeReadError too
+        if frames:
+            out[peer] = pd.concat(frames, ignore_index=True)
+    return out
 
 
 def quarantine_unreadable(lake: Lake, table: str, partition: str, error: str) -> None:
@@ -112,7 +138,7 @@ def run_gate(lake: Lake, table: str, partitions: list[str],
     frame, row_parts, hashes, unreadable = read_raw_partitions(lake, table, partitions)
     readable = [p for p in partitions if p not in unreadable]
     report = validate_frame(table, frame, readable, _history(lake, table, partitions[0]), stale_threshold,
-                            row_partitions=row_parts)
+                            row_partitions=row_parts, peers=_peers(lake, table, readable))
     if unreadable:
         report.failures.append(Failure("read_parquet", "*", "corrupt or missing raw file", 0, sorted(unreadable)))
     for p, err in unreadable.items():

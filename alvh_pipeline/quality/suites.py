@@ -6,13 +6,10 @@ GE is imported lazily (it costs ~1-3 s) and suites are built once per process.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 from alvh_pipeline.quality.rules import VIX_FUTURES_MAX_POINTS, rules_for
 from alvh_pipeline.schemas import CONTRACTS, type_family
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 # Accepted pandas dtype names per contract type (GE 1.x on pandas 3: strings are "str").
 # GE's ExpectColumnValuesToBeOfType matches datetime64 of any unit and object columns as "str".
@@ -71,6 +68,9 @@ PROVENANCES = ["synthetic", "real", "derived", "model"]
 
 
 def _gx():
+    from alvh_pipeline.resources import quiet_great_expectations
+
+    quiet_great_expectations()  # before GE's first import: no analytics, no network
     import great_expectations as gx
     import great_expectations.expectations as gxe
 

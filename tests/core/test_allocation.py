@@ -151,6 +151,18 @@ def test_mode_weights_promoter_is_sharpe_with_hedge_floor():
         assert sum(w.values()) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_promoter_never_chases_the_hedge_even_when_it_is_the_best_sleeve():
+    """A crisis: the hedge pays, stat-arb and the condor lose; the promoter keeps the hedge at its
+    floor (its edge-seeking sleeves have no positive Sharpe, so they fall back to the prior)."""
+    r = _returns()
+    r["hedge"] = 0.02 + 0.002 * np.random.default_rng(1).normal(size=len(r))
+    r["condor"] = -0.01 + 0.001 * np.random.default_rng(2).normal(size=len(r))
+    r["statarb"] = -0.001 + 0.001 * np.random.default_rng(3).normal(size=len(r))
+    w = mode_weights(r, r.index[100], "promoter", hedge_floor=0.05)
+    assert w == pytest.approx({"statarb": 0.6, "condor": 0.35, "hedge": 0.05})
+    assert mode_weights(r, r.index[100], "steward")["hedge"] > 0.05
+
+
 def test_mode_weights_priors_before_min_obs():
     r = _returns()
     before = mode_weights(r, r.index[19], "steward", min_obs=20)  # 19 rows before the day

@@ -54,9 +54,10 @@ def perturb_after(lake: Lake, cut: pd.Timestamp) -> None:
             if pd.Timestamp(key) <= cut:
                 continue
             f = lake.read_partition("validated", t, key)
+            factor = 1 + 0.2 * rng.random(len(f))  # one per row: quotes stay uncrossed, bars consistent
             for c in f.columns:
                 if c in PRICE_COLS:
-                    f[c] = f[c] * (1 + 0.2 * rng.random(len(f)))
+                    f[c] = f[c] * factor
                 elif c in COUNT_COLS:
                     f[c] = f[c] * 2
             for c in ("report_date", "event_date"):  # dates published after the cut move too
@@ -91,7 +92,7 @@ def lakes(tmp_path_factory):
     return (a, run_analytics(a)), (b, run_analytics(b))
 
 
-OUTPUTS = [tuple(a.key.path) for step in ANALYTICS for a in step.layer.definitions()[0]]
+OUTPUTS = sorted(tuple(k.path) for step in ANALYTICS for a in step.layer.definitions()[0] for k in a.keys)
 FIRST_DAY = {g: step.start for step in ANALYTICS for g in step.layer.groups}
 
 
@@ -104,7 +105,7 @@ def test_all_layers_materialize_with_checks_passing(lakes):
     (root, results), _ = lakes
     assert all(r.success for r in results)
     checks = [c for r in results for c in r.get_asset_check_evaluations()]
-    assert len(checks) == len(OUTPUTS)
+    assert {tuple(c.asset_key.path) for c in checks} == set(OUTPUTS)  # every output is gated
     assert all(c.passed for c in checks), [c.description for c in checks if not c.passed]
     lake = Lake(str(root))
     for layer, name in OUTPUTS:
@@ -126,6 +127,9 @@ def test_signals_refuse_a_lake_without_their_feature_history(tmp_path):
     assert lake.partitions("signals", "statarb")  # written, but the blocking check stops everything after it
 
 
+DAY_LOCAL = [(layer, name) for layer, name in OUTPUTS if layer in ("features", "signals")]
+
+
 def test_a_day_is_the_same_whatever_range_computed_it(lakes, tmp_path):
     (root, _), _ = lakes
     day0, day1 = S[S.get_loc(CUT) - 3], CUT
@@ -139,7 +143,7 @@ def test_a_day_is_the_same_whatever_range_computed_it(lakes, tmp_path):
     shutil.copytree(root, short_signals)
     shutil.rmtree(short_signals / "signals")
     assert run_job("signals", short_signals, day0, day1).success
-    for layer, name in OUTPUTS:
+    for layer, name in DAY_LOCAL:
         a = Lake(str(root)).read_range(layer, name, day0, day1)
         b = Lake(str(short_features if layer == "features" else short_signals)).read_range(layer, name, day0, day1)
         # rolling means / deviations differ with the start of the data only by float rounding
@@ -156,3 +160,49 @@ def test_no_look_ahead(lakes, layer, name):
     pd.testing.assert_frame_equal(a[before_a].reset_index(drop=True), b[before_b].reset_index(drop=True))
     # and the perturbation did reach the days after the cut
     assert not a[~before_a].reset_index(drop=True).equals(b[~before_b].reset_index(drop=True))
+
+
+BOOKS = [(layer, name) for layer, name in OUTPUTS if layer == "books"]
+
+
+def _files(root, layer, name):
+    return {p.relative_to(root): p.read_bytes() for p in sorted((root / layer / name).rglob("*.parquet"))}
+
+
+def test_books_split_into_two_runs_equal_one_run_and_rerun_byte_identical(lakes, tmp_path):
+    """Stateful books: the second run starts from the state the first left in the lake."""
+    (root, _), _ = lakes
+    split = tmp_path / "split"
+    shutil.copytree(root, split)
+    shutil.rmtree(split / "books")
+    mid = S[S.get_loc(CUT) - 5]
+    assert run_job("books", split, FIRST, mid).success
+    assert run_job("books", split, S[S.get_loc(mid) + 1], LAST).success
+    for layer, name in BOOKS:
+        assert _files(root, layer, name) == _files(split, layer, name), name
+    assert run_job("books", split, FIRST, LAST).success  # a re-run rewrites identical bytes
+    for layer, name in BOOKS:
+        assert _files(root, layer, name) == _files(split, layer, name), name
+
+
+def test_books_refuse_a_run_without_the_state_of_the_day_before(lakes, tmp_path):
+    (root, _), _ = lakes
+    gap = tmp_path / "gap"
+    shutil.copytree(root, gap)
+    later = S[S.get_loc(CUT) + 3]
+    for name in ("account", "condor", "statarb", "alvh", "trades"):
+        shutil.rmtree(gap / "books" / name / f"date={S[S.get_loc(later) - 1].date()}", ignore_errors=True)
+    res = run_job("books", gap, later, LAST)
+    assert not res.success
+    failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "needs the books state of" in str(failure.event_specific_data.error)
+
+
+def test_books_trade_both_modes_within_the_sizing_rule(lakes):
+    (root, _), _ = lakes
+    lake = Lake(str(root))
+    account = lake.read_range("books", "account", FIRST, LAST)
+    assert set(account["mode"]) == {"steward", "promoter"}
+    assert (account["vx_delta_dollars"] <= account["cap_dollars"] + 1e-6).all()
+    trades = lake.read_range("books", "trades", FIRST, LAST)
+    assert (trades["reason"] == "condor open").any()

@@ -1,0 +1,154 @@
+"""books/*: the condor, stat-arb and hedge books of both modes, the account and the day's trades,
+from one simulation (`core.books`) that starts from the state the lake holds for the day before
+the run. Stateful: one run over the whole range (`BackfillPolicy.single_run()`), computed in order,
+in chunks of sessions so a decade stays within memory. Gated by the sizing rule (blocking) and
+per-book checks."""
+
+import dagster as dg
+import pandas as pd
+
+from alvh_pipeline.assets._shell import check_result, layer_table, partition_dates
+from alvh_pipeline.core import book_checks
+from alvh_pipeline.core import books as engine
+from alvh_pipeline.core.calendar import all_sessions, window_start
+from alvh_pipeline.core.check_report import CheckReport
+from alvh_pipeline.core.inputs import Input, lookback
+from alvh_pipeline.lake import Lake
+from alvh_pipeline.layers import layer
+from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.resources import LakeResource, StrategyConfig
+from alvh_pipeline.schemas import book_schema
+
+LAYER = layer("books")
+CHUNK_SESSIONS = 63  # sessions of chains read and simulated at a time: bounded memory over a decade
+TABLES = {  # name -> sort keys of its rows
+    "condor": engine.LEG_SORT, "statarb": engine.LEG_SORT, "alvh": engine.LEG_SORT,
+    "account": ("date", "mode"), "trades": engine.TRADE_SORT,
+}
+HISTORY = lookback(engine.HISTORY_SESSIONS)
+INPUTS = (
+    Input("validated", "spx_options"), Input("validated", "vix_options"),
+    Input("validated", "vix_futures", HISTORY), Input("validated", "index_levels", HISTORY),
+    Input("validated", "equity_bars", HISTORY, columns=("date", "symbol", "close", "bid", "ask", "provenance")),
+    Input("validated", "rates"), Input("signals", "regime"), Input("signals", "statarb"),
+    Input("features", "fundamentals", HISTORY, columns=("date", "symbol", "capm_beta_60d")),
+)
+
+
+class MissingStateError(RuntimeError):
+    pass
+
+
+def read_chunk(lake: Lake, dates: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
+    return {i.table: layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns) for i in INPUTS}
+
+
+def initial_states(lake: Lake, start: pd.Timestamp, cfg: engine.BookConfig) -> tuple[dict, str]:
+    """The modes' state at the close of the session before `start`: from the lake, or flat when
+    the lake holds no books before `start` (inception). A gap (books before, but not the day
+    before) is refused: the state would be wrong."""
+    account = layer_table("books", "account")
+    held = account.days_present(lake)
+    before = held[held < start]
+    if not len(before):
+        return {m: engine.fresh_state(m, cfg.account_equity) for m in cfg.modes}, f"inception on {start.date()}"
+    s = all_sessions()
+    prev = s[s < start][-1]
+    if before[-1] != prev:
+        raise MissingStateError(
+            f"books: a run starting {start.date()} needs the books state of {prev.date()}, but the lake's books end "
+            f"on {before[-1].date()}: materialize books from {(before[-1] + pd.Timedelta(days=1)).date()} (or from "
+            f"an earlier day) through {prev.date()} first")
+    acc = account.read(lake, window_start(prev, cfg.allocation_window + 5), prev)
+    legs = pd.concat([layer_table("books", b).read(lake, prev, prev) for b in engine.BOOKS], ignore_index=True)
+    states = {m: engine.state_from_lake(m, legs[legs["mode"] == m], acc[acc["mode"] == m], cfg) for m in cfg.modes}
+    return states, f"continued from the books of {prev.date()}"
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(layer_table("books", name).key, group_name="books", kinds={"parquet"},
+                        deps=[layer_table(i.layer, i.table).key for i in INPUTS], description=desc,
+                        partitions_def=trading_days)
+           for name, desc in (
+               ("condor", "SPX iron condors (CNDR-like rules), one row per leg, mode and day, marked at the close."),
+               ("statarb", "Dollar-neutral stat-arb pairs from signals/statarb, one row per leg, mode and day."),
+               ("alvh", "The hedge ladder: L1 VIX calls, L2 VX calendars (or synthetic via VIX options), "
+                        "L3 SPX put wings; one row per leg, mode and day."),
+               ("account", "Per mode and day: cash, equity, margin, margin calls, sleeve weights and P&L, "
+                           "sizing-rule figures."),
+               ("trades", "Every fill (at bid/ask, fees) and settlement of the books, per mode and day."))],
+    partitions_def=trading_days, backfill_policy=LAYER.backfill_policy, can_subset=False,
+)
+def books_simulation(context: dg.AssetExecutionContext, lake: LakeResource, strategy: StrategyConfig):
+    dates = partition_dates(context)
+    cfg = strategy.book_config()
+    states, origin = initial_states(lake.lake, dates[0], cfg)
+    counts = dict.fromkeys(TABLES, 0)
+    for start in range(0, len(dates), CHUNK_SESSIONS):  # in order: each chunk starts from the last one's state
+        chunk = dates[start:start + CHUNK_SESSIONS]
+        days = engine.market_days(read_chunk(lake.lake, chunk), chunk)
+        states, legs, trades, account = engine.simulate(days, states, cfg)
+        frames = {b: legs[legs["book"] == b] for b in engine.BOOKS}
+        frames.update(account=account, trades=trades)
+        for name, frame in frames.items():
+            schema = book_schema(name, frame.columns)
+            counts[name] += layer_table("books", name).write_days(lake.lake, frame, chunk, TABLES[name], schema)
+    last = {m: s for m, s in states.items()}
+    for name in TABLES:
+        meta = {"rows": counts[name], "partitions": len(dates), "state": origin}
+        if name == "account":
+            meta.update({f"equity_{m}": float(s.cash + (engine.mark_value(s.legs).sum() if len(s.legs) else 0.0))
+                         for m, s in last.items()})
+        yield dg.MaterializeResult(asset_key=layer_table("books", name).key, metadata=meta)
+
+
+@dg.asset_check(asset=layer_table("books", "alvh").key, name="sizing_rule", blocking=True,
+                partitions_def=trading_days, additional_deps=[layer_table("books", "condor").key],
+                description="every day, every mode: VIX-futures delta dollars (contracts x $1,000 x beta to spot VIX x "
+                            "stress move) <= cap x condor max loss")
+def sizing_rule(context: dg.AssetCheckExecutionContext, lake: LakeResource,
+                strategy: StrategyConfig) -> dg.AssetCheckResult:
+    dates = partition_dates(context)
+    alvh = layer_table("books", "alvh").read_days(lake.lake, dates)
+    condors = layer_table("books", "condor").read_days(lake.lake, dates)
+    failures = book_checks.sizing_rule_failures(alvh, condors, dates, strategy.hedge_cap,
+                                                strategy.stress_move_vix_points)
+    return check_result(CheckReport("books/alvh sizing rule", len(alvh), failures), cap=strategy.hedge_cap,
+                        stress_move_vix_points=strategy.stress_move_vix_points)
+
+
+def _book_check(name: str) -> dg.AssetChecksDefinition:
+    table = layer_table("books", name)
+
+    @dg.asset_check(asset=table.key, name="book_check", blocking=True, partitions_def=trading_days,
+                    description="finite quantities and greeks, quoted marks inside bid/ask, nothing past expiry, "
+                                "one row per leg")
+    def check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+        dates = partition_dates(context)
+        frame = table.read_days(lake.lake, dates)
+        return check_result(CheckReport(table.label, len(frame), book_checks.leg_problems(frame, dates, name)))
+
+    return check
+
+
+@dg.asset_check(asset=layer_table("books", "account").key, name="account_check", blocking=True,
+                partitions_def=trading_days, description="one row per mode and day, finite cash, equity and margin")
+def account_check(context: dg.AssetCheckExecutionContext, lake: LakeResource,
+                  strategy: StrategyConfig) -> dg.AssetCheckResult:
+    dates = partition_dates(context)
+    frame = layer_table("books", "account").read_days(lake.lake, dates)
+    return check_result(CheckReport("books/account", len(frame),
+                                    book_checks.account_problems(frame, dates, strategy.modes)))
+
+
+@dg.asset_check(asset=layer_table("books", "trades").key, name="trades_check", blocking=True,
+                partitions_def=trading_days, description="fills at the touch (buys at the ask, sells at the bid), "
+                                                         "costs not negative, finite cash flows")
+def trades_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    dates = partition_dates(context)
+    frame = layer_table("books", "trades").read_days(lake.lake, dates)
+    return check_result(CheckReport("books/trades", len(frame), book_checks.trade_problems(frame, dates)))
+
+
+assets = [books_simulation]
+checks = [sizing_rule, account_check, trades_check, *(_book_check(b) for b in engine.BOOKS)]
