@@ -18,9 +18,11 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -28,6 +30,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 DEFAULT_LAKE = "data_lake"
+DateLike = str | date | pd.Timestamp  # a partition day: "YYYY-MM-DD", a date or a timestamp
 PARTITION_FILE = "part-0.parquet"
 _HIVE = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
 
@@ -51,7 +54,7 @@ def local_root(uri: str) -> str:
     return uri
 
 
-def atomic_write_bytes(path: Path, write) -> Path:
+def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Write through `write(fh)` into a temp file beside `path`, fsync, then rename over `path`.
     On any failure the temp file is removed and the error names `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +74,7 @@ def atomic_write_bytes(path: Path, write) -> Path:
     return path
 
 
-def _date_str(date) -> str:
+def _date_str(date: DateLike) -> str:
     return pd.Timestamp(date).strftime("%Y-%m-%d")
 
 
@@ -86,22 +89,22 @@ class Lake:
     def table_dir(self, layer: str, table: str) -> Path:
         return Path(self.root) / layer / table
 
-    def partition_path(self, layer: str, table: str, date) -> Path:
+    def partition_path(self, layer: str, table: str, date: DateLike) -> Path:
         return self.table_dir(layer, table) / f"date={_date_str(date)}" / PARTITION_FILE
 
-    def exists(self, layer: str, table: str, date) -> bool:
+    def exists(self, layer: str, table: str, date: DateLike) -> bool:
         return self.partition_path(layer, table, date).exists()
 
     # ---- writes --------------------------------------------------------------------------
     def write_partition(
-        self, layer: str, table: str, date, frame: pd.DataFrame, schema: pa.Schema | None = None
+        self, layer: str, table: str, date: DateLike, frame: pd.DataFrame, schema: pa.Schema | None = None
     ) -> Path:
         """Atomically write one day's rows. With `schema`, columns are cast to it (the contract);
         without, the frame's own dtypes are kept (raw layer: as delivered)."""
         arrow = to_arrow(frame, schema)
         return self.write_arrow(layer, table, date, arrow)
 
-    def write_arrow(self, layer: str, table: str, date, arrow: pa.Table) -> Path:
+    def write_arrow(self, layer: str, table: str, date: DateLike, arrow: pa.Table) -> Path:
         return atomic_write_bytes(self.partition_path(layer, table, date), lambda fh: pq.write_table(
             arrow, fh, compression="zstd", write_statistics=True, store_schema=True, use_dictionary=True))
 
@@ -121,7 +124,7 @@ class Lake:
     def write_document(self, layer: str, table: str, name: str, data: bytes) -> Path:
         return atomic_write_bytes(self.document_path(layer, table, name), lambda fh: fh.write(data))
 
-    def copy_partition(self, src_layer: str, table: str, date, dest_layer: str, name: str) -> Path | None:
+    def copy_partition(self, src_layer: str, table: str, date: DateLike, dest_layer: str, name: str) -> Path | None:
         """Copy one partition's file, as it is, to `<dest_layer>/<table>/date=D/<name>` (quarantine)."""
         src = self.partition_path(src_layer, table, date)
         if not src.exists():
@@ -130,7 +133,7 @@ class Lake:
         dest = self.partition_path(dest_layer, table, date).parent / name
         return atomic_write_bytes(dest, lambda fh: fh.write(data))
 
-    def write_partition_text(self, layer: str, table: str, date, name: str, text: str) -> Path:
+    def write_partition_text(self, layer: str, table: str, date: DateLike, name: str, text: str) -> Path:
         dest = self.partition_path(layer, table, date).parent / name
         return atomic_write_bytes(dest, lambda fh: fh.write(text.encode()))
 
@@ -146,7 +149,7 @@ class Lake:
         return out
 
     # ---- reads ---------------------------------------------------------------------------
-    def read_partition_bytes(self, layer: str, table: str, date) -> tuple[str, bytes]:
+    def read_partition_bytes(self, layer: str, table: str, date: DateLike) -> tuple[str, bytes]:
         """(sha256, bytes) of one partition file, from a single read."""
         path = self.partition_path(layer, table, date)
         if not path.exists():
@@ -154,7 +157,7 @@ class Lake:
         data = path.read_bytes()
         return hashlib.sha256(data).hexdigest(), data
 
-    def read_partition_with_digest(self, layer: str, table: str, date) -> tuple[str, pd.DataFrame]:
+    def read_partition_with_digest(self, layer: str, table: str, date: DateLike) -> tuple[str, pd.DataFrame]:
         """(sha256, rows) of one partition from one read of its bytes: the digest is the digest
         of exactly the rows returned."""
         digest, data = self.read_partition_bytes(layer, table, date)
@@ -164,7 +167,7 @@ class Lake:
             raise LakeReadError(f"{layer}/{table} partition {_date_str(date)}: cannot read "
                                 f"{self.partition_path(layer, table, date)}: {exc}") from exc
 
-    def read_partition(self, layer: str, table: str, date, columns: list[str] | None = None) -> pd.DataFrame:
+    def read_partition(self, layer: str, table: str, date: DateLike, columns: list[str] | None = None) -> pd.DataFrame:
         path = self.partition_path(layer, table, date)
         if not path.exists():
             raise FileNotFoundError(f"{layer}/{table}: no partition {_date_str(date)} at {path}")
@@ -173,7 +176,7 @@ class Lake:
         except (pa.ArrowInvalid, OSError) as exc:
             raise LakeReadError(f"{layer}/{table} partition {_date_str(date)}: cannot read {path}: {exc}") from exc
 
-    def read_range(self, layer: str, table: str, start, end, columns: list[str] | None = None,
+    def read_range(self, layer: str, table: str, start: DateLike, end: DateLike, columns: list[str] | None = None,
                    schema: pa.Schema | None = None) -> pd.DataFrame:
         """All rows of `table` with start <= date <= end in one dataset scan."""
         base = self.table_dir(layer, table)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.core.inputs import Input
-from alvh_pipeline.lake import Lake
+from alvh_pipeline.lake import DateLike, Lake
 from alvh_pipeline.schemas import CONTRACTS
 
 TYPED_LAYERS = ("validated",)  # lake layers whose tables are read with their contract's schema
@@ -44,7 +44,7 @@ class LayerTable:
     def path(self, lake: Lake) -> Path:
         return lake.table_dir(self.layer, self.name)
 
-    def read(self, lake: Lake, start, end, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def read(self, lake: Lake, start: DateLike, end: DateLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
         schema = CONTRACTS[self.name].schema if self.layer in TYPED_LAYERS else None
         return lake.read_range(self.layer, self.name, start, end, columns=list(columns) if columns else None,
                                schema=schema)

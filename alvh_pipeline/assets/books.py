@@ -4,6 +4,8 @@ the run. Stateful: one run over the whole range (`BackfillPolicy.single_run()`),
 in chunks of sessions so a decade stays within memory. Gated by the sizing rule (blocking) and
 per-book checks."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 
@@ -79,7 +81,8 @@ def initial_states(lake: Lake, start: pd.Timestamp, cfg: engine.BookConfig) -> t
                ("trades", "Every fill (at bid/ask, fees) and settlement of the books, per mode and day."))],
     partitions_def=trading_days, backfill_policy=LAYER.backfill_policy, can_subset=False,
 )
-def books_simulation(context: dg.AssetExecutionContext, lake: LakeResource, strategy: StrategyConfig):
+def books_simulation(context: dg.AssetExecutionContext, lake: LakeResource,
+                     strategy: StrategyConfig) -> Iterator[dg.MaterializeResult]:
     dates = partition_dates(context)
     cfg = strategy.book_config()
     states, origin = initial_states(lake.lake, dates[0], cfg)

@@ -83,7 +83,8 @@ class GateResult:
         return CheckReport(f"raw/{self.report.table}", self.report.n_rows, failures, self.report.n_expectations)
 
 
-def read_raw_partitions(lake: Lake, table: str, partitions: list[str]):
+def read_raw_partitions(lake: Lake, table: str, partitions: list[str]
+                        ) -> tuple[pd.DataFrame, np.ndarray, dict[str, str], dict[str, str]]:
     """(rows of all readable partitions, each row's partition, sha256 per partition, unreadable)."""
     frames, row_parts, hashes, unreadable = [], [], {}, {}
     for p in partitions:  # per file: a raw file keeps its delivered dtypes, which may be wrong

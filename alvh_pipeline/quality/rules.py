@@ -13,7 +13,7 @@ NaN / non-numeric values pass every plausibility rule: the not-null and dtype ex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -479,7 +479,7 @@ def _vx_expiry_of(months: np.ndarray, old_rule: bool = False) -> np.ndarray:
     return out
 
 
-def vx_front_month(dates) -> np.ndarray:
+def vx_front_month(dates: Sequence | np.ndarray | pd.DatetimeIndex) -> np.ndarray:
     """Month ordinal of the front VX contract (first calendar expiry after the date), NaN if unknown."""
     d = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates))).as_unit("ns")
     base = (d.year * 12 + d.month - 1).to_numpy(float)
@@ -491,7 +491,7 @@ def vx_front_month(dates) -> np.ndarray:
     return np.where(after.any(axis=1), front, np.nan)
 
 
-def vx_listed(dates, n: int = VX_LISTED_MONTHS) -> pd.DataFrame:
+def vx_listed(dates: Sequence | np.ndarray | pd.DatetimeIndex, n: int = VX_LISTED_MONTHS) -> pd.DataFrame:
     """The calendar's n front VX contracts of each date: columns d, month_index, contract."""
     d = pd.DatetimeIndex(pd.to_datetime(np.unique(np.asarray(dates, dtype="datetime64[ns]"))))
     front = vx_front_month(d)

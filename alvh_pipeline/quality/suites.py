@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import pandas as pd
+
 from alvh_pipeline.quality.rules import VIX_FUTURES_MAX_POINTS, rules_for
 from alvh_pipeline.schemas import CONTRACTS, type_family
 
@@ -131,7 +133,7 @@ class SuiteRunner:
         self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
         self._suites: dict[str, object] = {}
 
-    def suite(self, table: str):
+    def suite(self, table: str) -> object:
         if table not in self._suites:
             gx, _ = _gx()
             expectations = build_expectations(table, self.stale_threshold)
@@ -139,7 +141,7 @@ class SuiteRunner:
             self._suites[table] = self.context.suites.add(suite)
         return self._suites[table]
 
-    def validate(self, table: str, frame):
+    def validate(self, table: str, frame: pd.DataFrame) -> object:
         """BOOLEAN_ONLY first (the common, passing case is ~2x cheaper); on any failure the suite
         runs again with COMPLETE results, which carry the offending rows' indices."""
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})

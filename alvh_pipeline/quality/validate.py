@@ -348,7 +348,7 @@ def _completeness_failures(table: str, frame: pd.DataFrame, row_dates: np.ndarra
         return []
     out: list[Failure] = []
 
-    def fail(expectation, column, why, n, p):
+    def fail(expectation: str, column: str, why: str, n: int, p: str) -> None:
         out.append(Failure(expectation, column, why, int(n), [p]))
 
     ref = _before(pd.concat([_distinct_keys(table, history, hist_days), counts]).groupby(level=0).max()).reindex(todo)
