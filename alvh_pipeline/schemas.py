@@ -234,5 +234,5 @@ def book_schema(name: str, columns) -> pa.Schema:
         return pa.schema([(c, _LEG_TYPES[c]) for c in columns])
     if name == "trades":
         return pa.schema([(c, _TRADE_TYPES[c]) for c in columns])
-    types = {"date": DATE, "last_condor_expiry": DATE, "margin_call": BOOL}
+    types = {"date": DATE, "last_condor_expiry": DATE, "margin_call": BOOL, "margin_call_vx_alone": BOOL}
     return pa.schema([(c, types.get(c, STR if c in _ACCOUNT_STR else F64)) for c in columns])

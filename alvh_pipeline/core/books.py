@@ -389,33 +389,39 @@ def condor_max_loss(legs: pd.DataFrame) -> float:
 
 
 def margin_requirement(legs: pd.DataFrame, day: MarketDay) -> float:
-    """Maintenance requirement of the whole account (USD): condors by the Cboe strategy rule,
-    VX futures from the dated assumption table with its stress multiplier, short VIX options of
-    synthetic futures as naked index options, stocks at Reg-T maintenance (25 % long, 30 % short);
-    long options are paid in full."""
+    """Maintenance requirement of the whole account (USD): the sum of `margin_components`."""
+    return float(sum(margin_components(legs, day).values()))
+
+
+def margin_components(legs: pd.DataFrame, day: MarketDay) -> dict[str, float]:
+    """Maintenance requirement by leg (USD): condors by the Cboe strategy rule; VX futures from the
+    dated assumption table with its stress multiplier, plus the short VIX options of synthetic
+    futures as naked index options (together: the VIX-futures leg); stocks at Reg-T maintenance
+    (25 % long, 30 % short); long options are paid in full (no requirement)."""
+    out = {"condor": 0.0, "vx": 0.0, "statarb": 0.0}
     if not len(legs):
-        return 0.0
-    total = 0.0
+        return out
     c = legs[legs["book"] == "condor"]
     for _, pos in c.groupby("position_id"):
         n = float(np.abs(pos["quantity"]).max())
         puts, calls = pos[pos["right"] == "P"]["strike"], pos[pos["right"] == "C"]["strike"]
-        total += condor.condor_margin(float(np.ptp(puts)), float(np.ptp(calls)), float(pos["credit"].iloc[0]), n)
+        out["condor"] += condor.condor_margin(float(np.ptp(puts)), float(np.ptp(calls)), float(pos["credit"].iloc[0]),
+                                              n)
     fut = legs[legs["kind"] == "future"]
     if len(fut):
         contracts = fut["quantity"].to_numpy(float)
         spread_pairs = min(contracts[contracts > 0].sum(), -contracts[contracts < 0].sum())
         outright = np.abs(contracts).sum() - 2 * spread_pairs
         stress = mg.vx_stress_multiplier(day.vix_close)
-        total += mg.vx_margin(day.date, outright, spread_pairs, stress)[1]
+        out["vx"] += mg.vx_margin(day.date, outright, spread_pairs, stress)[1]
     short_opt = legs[(legs["layer"] == "synthetic") & (legs["quantity"] < 0)]
     if len(short_opt):
-        total += float(np.sum(naked_index_option_margin(short_opt, day)))
+        out["vx"] += float(np.sum(naked_index_option_margin(short_opt, day)))
     eq = legs[legs["kind"] == "equity"]
     if len(eq):
         mv = eq["quantity"].to_numpy(float) * eq["mark"].to_numpy(float)
-        total += float(0.25 * mv[mv > 0].sum() + 0.30 * -mv[mv < 0].sum())
-    return total
+        out["statarb"] += float(0.25 * mv[mv > 0].sum() + 0.30 * -mv[mv < 0].sum())
+    return out
 
 
 def naked_index_option_margin(legs: pd.DataFrame, day: MarketDay) -> np.ndarray:
@@ -527,7 +533,8 @@ def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame
         legs["beta_to_vix"] = np.where(legs["vx_equivalent"] > 0, _leg_beta(legs, day), np.nan)
         legs["date"] = day.date
     equity = d.equity()
-    requirement = margin_requirement(legs, day)
+    components = margin_components(legs, day)
+    requirement = float(sum(components.values()))
     margin_call = max(requirement - equity, 0.0) if len(legs) else 0.0
     if margin_call > 0:
         d.events.append(f"margin call: equity {equity:,.0f} below maintenance {requirement:,.0f}")
@@ -554,7 +561,10 @@ def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame
     account = {
         "date": day.date, "mode": state.mode, "cash": d.cash, "equity": equity,
         "liquidation_equity": d.cash + (liquidation_value(legs) if len(legs) else 0.0),
-        "margin_requirement": requirement, "margin_call": margin_call > 0, "margin_call_size": margin_call,
+        "margin_requirement": requirement, **{f"margin_{k}": v for k, v in components.items()},
+        "margin_call": margin_call > 0, "margin_call_size": margin_call,
+        # the VIX-futures leg alone causes the call: without its requirement there would be none
+        "margin_call_vx_alone": bool(margin_call > 0 and components["vx"] >= margin_call),
         "margin_call_cut": margin_call_cut, "interest": interest,
         "spread_costs": float(trades["spread_cost"].sum()), "fees": float(trades["fee"].sum()),
         "condor_max_loss": cml, "vx_delta_dollars": vxd, "cap_dollars": cfg.hedge_cap * cml,
