@@ -21,6 +21,13 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml.example
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml.example $(DAGSTER_HOME)/dagster.yaml
 
+# The answer: the replay of 2007-06..2009-06 (real SPX and VX futures, model chains) through every
+# layer, into its own lake (data_lake/replay); RUN_ARGS / ALVH_* override (e.g. ALVH_SOURCE=synthetic).
+# `make ui` opens the same lake. Tests set their own sources and lakes.
+RUN_ARGS ?= --start 2007-06-01 --end 2009-06-30
+run ui: export ALVH_SOURCE ?= replay
+run ui: export ALVH_LAKE_URI ?= $(CURDIR)/data_lake/replay
+
 run: install
 	$(PY) -m alvh_pipeline.cli run $(RUN_ARGS)
 
@@ -38,4 +45,4 @@ bench: install
 	$(PY) bench/books.py
 
 clean:
-	rm -rf data_lake/raw data_lake/validated data_lake/quarantine data_lake/_verdicts data_lake/features data_lake/signals data_lake/books $(DAGSTER_HOME)
+	rm -rf data_lake/raw data_lake/validated data_lake/quarantine data_lake/_verdicts data_lake/features data_lake/signals data_lake/books data_lake/attribution data_lake/replay $(DAGSTER_HOME)

@@ -84,6 +84,17 @@ def missing_history(steps: list[Step], lake_root_dir: str, layers: tuple[Layer, 
     return out
 
 
+def print_verdict(root: str) -> None:
+    """The answer the product exists for, as the verdict asset wrote it (if it ran)."""
+    from alvh_pipeline.lake import Lake
+
+    path = Lake.from_uri(root).document_path("attribution", "verdict", "verdict.md")
+    if path.exists():
+        print("\nVerdict: can a small account run stat-arb plus a layered VIX hedge without being crushed on "
+              "the VIX futures leg?\n")
+        print(path.read_text())
+
+
 def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
     """The runs of `cli run`: with `skip_history`, every layer over the range only."""
     steps = plan(start, end, LAYERS)
@@ -157,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and run_job(step.layer.name, step.start.strftime("%Y-%m-%d"), step.end.strftime("%Y-%m-%d"))
 
     root = os.path.abspath(lake_root())
+    print_verdict(root)
     layers = ", ".join(g for entry in LAYERS for g in entry.groups)
     print(f"\nresults: {root}/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet (layers: {layers}, quarantine)")
     print(f"  e.g. duckdb -c \"select * from '{root}/signals/statarb/*/*.parquet' where action = 'entry'\"")

@@ -108,6 +108,21 @@ class Lake:
         return atomic_write_bytes(self.partition_path(layer, table, date), lambda fh: pq.write_table(
             arrow, fh, compression="zstd", write_statistics=True, store_schema=True, use_dictionary=True))
 
+    # ---- unpartitioned tables (reports over a whole range) ----------------------------------
+    def table_path(self, layer: str, table: str) -> Path:
+        return self.table_dir(layer, table) / "table.parquet"
+
+    def write_table(self, layer: str, table: str, frame: pd.DataFrame) -> Path:
+        """Atomically write a whole unpartitioned table (`<layer>/<table>/table.parquet`)."""
+        return atomic_write_bytes(self.table_path(layer, table), lambda fh: pq.write_table(
+            to_arrow(frame), fh, compression="zstd", store_schema=True))
+
+    def read_table(self, layer: str, table: str) -> pd.DataFrame:
+        path = self.table_path(layer, table)
+        if not path.exists():
+            raise FileNotFoundError(f"{layer}/{table}: no table at {path}")
+        return pq.read_table(path).to_pandas()
+
     # ---- documents beside the partitions (verdicts, quarantine copies) ----------------------
     def document_path(self, layer: str, table: str, name: str) -> Path:
         return self.table_dir(layer, table) / name

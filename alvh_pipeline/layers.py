@@ -19,11 +19,16 @@ import dagster as dg
 import pandas as pd
 
 from alvh_pipeline.core import feature_sets, signal_sets
+from alvh_pipeline.core.calendar import window_start
 from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
 
 
 def _same_start(start) -> pd.Timestamp:
     return pd.Timestamp(start)
+
+
+def _previous_session(start) -> pd.Timestamp:
+    return window_start(start, 1)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ LAYERS: tuple[Layer, ...] = (
     Layer("books", ("books",), "alvh_pipeline.assets.books",
           "books/* (condor, stat-arb, hedge ladder, account, trades) for the selected days, in order, from the "
           "books state of the session before", stateful=True),
+    Layer("attribution", ("attribution",), "alvh_pipeline.assets.attribution",
+          "attribution/daily_pnl for the selected days, then performance, stress windows, the verdict and the "
+          "tearsheet over everything the books hold", reads_from=_previous_session),
 )
 
 

@@ -58,9 +58,12 @@ def test_jobs_are_one_per_layer_plus_analytics_and_all():
 
 def test_plan_chains_each_layers_look_back():
     steps = plan("2024-03-01", "2024-03-28")
+    assert steps[-1].start == pd.Timestamp("2024-03-01")
+    for before, after in zip(steps[:-1], steps[1:]):
+        assert before.start == after.layer.reads_from(after.start)
     first = {s.layer.name: s.start for s in steps}
-    assert first["signals"] == pd.Timestamp("2024-03-01")
-    assert first["features"] == signals_history_start("2024-03-01")
+    assert first["books"] == window_start("2024-03-01", 1)  # attribution reads the books' previous session
+    assert first["features"] == signals_history_start(first["signals"])
     assert first["ingest"] == window_start(first["features"], MAX_LOOKBACK)
     assert all(s.end == pd.Timestamp("2024-03-28") for s in steps)
 

@@ -127,3 +127,16 @@ def check_result(report: CheckReport, **extra: Any) -> dg.AssetCheckResult:
             **metadata(extra),
         },
     )
+
+
+def table_md(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A frame as a markdown table for check / asset metadata (numbers to `digits` significant)."""
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if v != v else f"{v:.{digits}g}"
+        return str(v).replace("|", "/")
+
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

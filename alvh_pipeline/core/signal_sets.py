@@ -152,8 +152,9 @@ def training_start(dates: pd.DatetimeIndex) -> pd.Timestamp:
 
 
 def _vol_surface_start(dates: pd.DatetimeIndex) -> pd.Timestamp:
-    # curvature z of the training rows and a full trailing year before the first signal day
-    return min(training_start(dates), window_start(dates[0], CURVATURE_WINDOW))
+    # a full trailing year of curvature behind every training row (not only behind the signal
+    # days): otherwise the model's inputs, and so p_revert, would depend on the month a run starts
+    return window_start(training_start(dates), CURVATURE_WINDOW)
 
 
 STATARB_INPUTS = (

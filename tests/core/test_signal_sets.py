@@ -65,7 +65,8 @@ def test_history_is_the_training_window_before_the_first_refit_in_force():
     first_refit = refit[refit <= start][-1]
     assert first_refit == pd.Timestamp("2024-03-01")
     assert ss.training_start(pd.DatetimeIndex([start])) == window_start(first_refit, ss.TRAIN_WINDOW)
-    assert ss.history_start(start) == ss.training_start(pd.DatetimeIndex([start]))
+    # vol surface: a full curvature year behind every training row, the earliest input of all
+    assert ss.history_start(start) == window_start(ss.training_start(pd.DatetimeIndex([start])), ss.CURVATURE_WINDOW)
     # a run starting later in the same month reads the same history: its refit is the same
     assert ss.history_start("2024-03-28") == ss.history_start(start)
 

@@ -92,7 +92,11 @@ def lakes(tmp_path_factory):
     return (a, run_analytics(a)), (b, run_analytics(b))
 
 
-OUTPUTS = sorted(tuple(k.path) for step in ANALYTICS for a in step.layer.definitions()[0] for k in a.keys)
+# day-partitioned outputs (the range reports over the whole history are checked separately)
+OUTPUTS = sorted(tuple(k.path) for step in ANALYTICS for a in step.layer.definitions()[0] for k in a.keys
+                 if a.partitions_def is not None)
+REPORTS = sorted(tuple(k.path) for step in ANALYTICS for a in step.layer.definitions()[0] for k in a.keys
+                 if a.partitions_def is None)
 FIRST_DAY = {g: step.start for step in ANALYTICS for g in step.layer.groups}
 
 
@@ -105,7 +109,7 @@ def test_all_layers_materialize_with_checks_passing(lakes):
     (root, results), _ = lakes
     assert all(r.success for r in results)
     checks = [c for r in results for c in r.get_asset_check_evaluations()]
-    assert {tuple(c.asset_key.path) for c in checks} == set(OUTPUTS)  # every output is gated
+    assert {tuple(c.asset_key.path) for c in checks} == set(OUTPUTS) | {("attribution", "verdict")}  # all gated
     assert all(c.passed for c in checks), [c.description for c in checks if not c.passed]
     lake = Lake(str(root))
     for layer, name in OUTPUTS:
@@ -176,11 +180,11 @@ def test_books_split_into_two_runs_equal_one_run_and_rerun_byte_identical(lakes,
     shutil.copytree(root, split)
     shutil.rmtree(split / "books")
     mid = S[S.get_loc(CUT) - 5]
-    assert run_job("books", split, FIRST, mid).success
+    assert run_job("books", split, PLAN["books"], mid).success  # from the books' inception in `lakes`
     assert run_job("books", split, S[S.get_loc(mid) + 1], LAST).success
     for layer, name in BOOKS:
         assert _files(root, layer, name) == _files(split, layer, name), name
-    assert run_job("books", split, FIRST, LAST).success  # a re-run rewrites identical bytes
+    assert run_job("books", split, PLAN["books"], LAST).success  # a re-run rewrites identical bytes
     for layer, name in BOOKS:
         assert _files(root, layer, name) == _files(split, layer, name), name
 
@@ -206,3 +210,17 @@ def test_books_trade_both_modes_within_the_sizing_rule(lakes):
     assert (account["vx_delta_dollars"] <= account["cap_dollars"] + 1e-6).all()
     trades = lake.read_range("books", "trades", FIRST, LAST)
     assert (trades["reason"] == "condor open").any()
+
+
+def test_reports_cover_the_whole_history_with_a_verdict(lakes):
+    (root, _), _ = lakes
+    lake = Lake(str(root))
+    assert set(REPORTS) == {("attribution", n) for n in ("performance", "stress", "verdict", "tearsheet")}
+    perf = lake.read_table("attribution", "performance")
+    assert set(perf["mode"]) == {"steward", "promoter"} and perf["irr"].notna().all()
+    claims = lake.read_table("attribution", "claims")
+    assert len(claims) == 3 and set(claims["status"]) <= {"holds", "does not hold", "not evaluated", "reported"}
+    verdict = lake.read_table("attribution", "verdict")
+    assert verdict["evaluated"].any()  # at least the synthetic shock on the last day's book
+    png = (root / "attribution" / "tearsheet" / "tearsheet.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 1_000_000

@@ -1,0 +1,144 @@
+"""Stress windows and the synthetic shock (pure pandas/numpy).
+
+Windows are fixed calendar ranges evaluated on whatever the books materialized: the 2008 crisis
+(Sep-Dec 2008, and the whole 2007-10..2009-03 drawdown: real SPX and real VX futures under the
+replay source), Aug 2011, Aug 2015, Feb 2018 (real SPX; VX from the model where the shipped futures
+end), each labelled with the provenance of the rows it read; a window the books do not cover is
+reported as not evaluated, never as a pass.
+
+The synthetic shock reprices the last day's book under a scenario (default: VIX +30 points over 5
+sessions with the curve in backwardation, SPX -15 %): options by a full Black revaluation (so a
+condor's loss stops at its wings) on the shocked underlying (SPX; for VIX options their VX
+future, moved by its month's beta to spot VIX), SPX implied vols raised by the VIX move, five
+sessions of decay; futures and stocks linearly; the VIX-futures margin takes its stress multiplier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from alvh_pipeline.core import margin as mg
+from alvh_pipeline.core.metrics import max_drawdown, xirr
+from alvh_pipeline.core.pricing import black
+
+WINDOWS: dict[str, tuple[str, str]] = {
+    "2008 crisis (Sep-Dec 2008)": ("2008-09-01", "2008-12-31"),
+    "2007-10..2009-03 drawdown": ("2007-10-09", "2009-03-09"),
+    "Aug 2011": ("2011-07-25", "2011-08-31"),
+    "Aug 2015": ("2015-08-10", "2015-09-30"),
+    "Feb 2018": ("2018-01-26", "2018-02-28"),
+}
+CRISIS_2008 = ("2008 crisis (Sep-Dec 2008)", "2007-10..2009-03 drawdown")
+MIN_COVERAGE = 0.9  # share of a window's sessions the books must hold for it to be evaluated
+
+
+@dataclass(frozen=True)
+class Shock:
+    vix_points: float = 30.0
+    spx_return: float = -0.15
+    sessions: int = 5
+    name: str = "synthetic shock: VIX +30 in 5 sessions, backwardation, SPX -15 %"
+
+
+def window_stats(daily: pd.DataFrame, sessions: pd.DatetimeIndex, name: str, start: str, end: str) -> list[dict]:
+    """Per mode, for the window [start, end]: drawdown (from the window's first equity), worst
+    day, margin calls (all, and those the VIX-futures leg alone causes), hedge payoff / condor
+    loss, sizing-cap use, IRR of the window (its starting equity in, its ending equity out),
+    coverage and provenance. `daily` = attribution/daily_pnl rows joined with the account's
+    sizing columns (`vx_delta_dollars`, `cap_dollars`, `margin_call_vx_alone`)."""
+    want = sessions[(sessions >= start) & (sessions <= end)]
+    out = []
+    for mode, g in daily.groupby("mode", sort=True):
+        g = g.assign(date=pd.to_datetime(g["date"])).sort_values("date")
+        w = g[(g["date"] >= start) & (g["date"] <= end)]
+        coverage = len(w) / len(want) if len(want) else 0.0
+        row = {"window": name, "start": start, "end": end, "mode": mode, "sessions": len(w),
+               "coverage": coverage, "evaluated": bool(coverage >= MIN_COVERAGE and len(w) > 1)}
+        if not row["evaluated"]:
+            out.append(row | {"provenance": "not materialized"})
+            continue
+        before = g[g["date"] < w["date"].iloc[0]]
+        first = float(before["equity"].iloc[-1]) if len(before) \
+            else float(w["equity"].iloc[0] - w["equity_change"].iloc[0])
+        equity = pd.concat([pd.Series([first], index=[w["date"].iloc[0] - pd.Timedelta(days=1)]),
+                            w.set_index("date")["equity"]])
+        depth, peak, trough, _ = max_drawdown(equity)
+        ret = w["equity_change"].to_numpy() / np.r_[first, w["equity"].to_numpy()[:-1]]
+        worst = int(np.argmin(ret))
+        hedge = float(w[["pnl_L1", "pnl_L2", "pnl_L3", "pnl_synthetic"]].sum().sum())
+        condor_loss = -float(w["pnl_condor"].sum())
+        cap = w["cap_dollars"].to_numpy(float)
+        use = np.where(cap > 0, w["vx_delta_dollars"].to_numpy(float) / np.where(cap > 0, cap, 1.0), 0.0)
+        row.update({
+            "max_drawdown": float(depth), "drawdown_peak": str(peak.date()) if peak is not None else None,
+            "drawdown_trough": str(trough.date()) if trough is not None else None,
+            "worst_day": str(w["date"].iloc[worst].date()), "worst_day_return": float(ret[worst]),
+            "margin_calls": int(w["margin_calls"].sum()), "margin_calls_vx_alone": int(w["margin_call_vx_alone"].sum()),
+            "margin_call_size": float(w["margin_call_size"].sum()),
+            "hedge_pnl": hedge, "condor_pnl": -condor_loss,
+            "hedge_payoff_over_condor_loss": hedge / condor_loss if condor_loss > 0 else np.nan,
+            "max_sizing_cap_use": float(use.max()) if len(use) else 0.0,
+            "irr": xirr([w["date"].iloc[0] - pd.Timedelta(days=1), w["date"].iloc[-1]],
+                        [-first, float(w["equity"].iloc[-1])]),
+            "provenance": "; ".join(sorted(set(w["provenance"].astype(str)))),
+        })
+        out.append(row)
+    return out
+
+
+def stress_table(daily: pd.DataFrame, sessions: pd.DatetimeIndex, windows: dict[str, tuple[str, str]] = WINDOWS
+                 ) -> pd.DataFrame:
+    rows = [r for name, (a, b) in windows.items() for r in window_stats(daily, sessions, name, a, b)]
+    return pd.DataFrame(rows)
+
+
+def shock_scenario(legs: pd.DataFrame, account: pd.DataFrame, shock: Shock = Shock()) -> pd.DataFrame:
+    """The last day's book of each mode under `shock`, repriced with its greeks (module doc)."""
+    rows = []
+    last = pd.to_datetime(account["date"]).max()
+    acc = account[pd.to_datetime(account["date"]) == last]
+    book = legs[pd.to_datetime(legs["date"]) == last] if len(legs) else legs
+    for _, a in acc.iterrows():
+        m = book[book["mode"] == a["mode"]] if len(book) else book
+        pnl = {"condor": 0.0, "hedge": 0.0, "statarb": 0.0}
+        vx_margin_after = float(a.get("margin_vx", 0.0))
+        if len(m):
+            q = m["quantity"].to_numpy(float) * m["multiplier"].to_numpy(float)
+            spx = m["instrument"].eq("SPX").to_numpy()
+            vix_linked = m["instrument"].isin(["VIX", "VX"]).to_numpy()
+            level = m["underlying"].to_numpy(float)
+            beta = np.where(np.isfinite(m["beta_to_vix"].to_numpy(float)), m["beta_to_vix"].to_numpy(float), 0.7)
+            d_s = np.where(spx, level * shock.spx_return, np.where(vix_linked, beta * shock.vix_points, 0.0))
+            d_s = np.where(m["kind"].eq("equity").to_numpy(), level * shock.spx_return, d_s)
+            change = q * d_s  # futures and stocks: linear in their own price
+            opt = m["kind"].eq("option").to_numpy()
+            if opt.any():  # options: full Black revaluation, so a condor's loss stops at its wings
+                t_left = (pd.to_datetime(m["expiry"]) - last).dt.days.to_numpy(float) / 365.0
+                t_after = np.maximum(t_left - shock.sessions * 7 / 5 / 365.0, 1e-6)
+                iv = np.where(np.isfinite(m["iv"].to_numpy(float)), m["iv"].to_numpy(float), 0.2)
+                vol_after = np.where(spx, iv + shock.vix_points / 100.0, iv)  # SPX vols rise with VIX
+                value = black(level + d_s, m["strike"].to_numpy(float), t_after, vol_after, 1.0,
+                              m["right"].to_numpy())
+                change = np.where(opt, q * (value - m["mark"].to_numpy(float)), change)
+            for book_name, v in pd.Series(change).groupby(m["book"].to_numpy()).sum().items():
+                pnl["hedge" if book_name == "alvh" else book_name] += float(v)
+            stress_after = mg.vx_stress_multiplier(float(np.nanmax(level[vix_linked])) + shock.vix_points) \
+                if vix_linked.any() else 1.0
+            stress_now = mg.vx_stress_multiplier(float(np.nanmax(level[vix_linked]))) if vix_linked.any() else 1.0
+            vx_margin_after = float(a.get("margin_vx", 0.0)) * stress_after / stress_now
+        equity_after = float(a["equity"]) + sum(pnl.values())
+        requirement_after = float(a["margin_requirement"]) - float(a.get("margin_vx", 0.0)) + vx_margin_after
+        rows.append({"window": shock.name, "mode": a["mode"], "as_of": str(last.date()),
+                     "equity_before": float(a["equity"]), "pnl_condor": pnl["condor"], "pnl_hedge": pnl["hedge"],
+                     "pnl_statarb": pnl["statarb"], "drawdown": equity_after / float(a["equity"]) - 1.0,
+                     "margin_requirement_after": requirement_after, "margin_call": requirement_after > equity_after,
+                     "margin_call_vx_alone": bool(requirement_after > equity_after
+                                                  and vx_margin_after >= requirement_after - equity_after),
+                     "hedge_payoff_over_condor_loss": pnl["hedge"] / -pnl["condor"] if pnl["condor"] < 0 else np.nan,
+                     "sizing_cap_use": float(a["vx_delta_dollars"]) / float(a["cap_dollars"])
+                     if float(a["cap_dollars"]) > 0 else 0.0,
+                     "provenance": f"model scenario on the book of {last.date()} ({a['provenance']})"})
+    return pd.DataFrame(rows)
