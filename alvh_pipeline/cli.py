@@ -104,18 +104,27 @@ def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
 
 
 def run_job(job_name: str, start: str, end: str) -> bool:
+    import uuid
+
     import dagster as dg
 
     from alvh_pipeline.definitions import defs
+    from alvh_pipeline.progress import RunProgress
     from alvh_pipeline.recovery import HOST_TAG, this_host
 
     t0 = time.time()
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=LOG_QUIET,
-        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end,
-              HOST_TAG: this_host()},  # lets recovery fail this run if its process is killed
-    )
-    print(f"\n{job_name}: sessions {start}..{end} in {time.time() - t0:.1f}s (run {result.run_id})")
+    job = defs.resolve_job_def(job_name)
+    instance = dg.DagsterInstance.get()
+    run_id = str(uuid.uuid4())
+    partitions = len(sessions_between(start, end))
+    print(f"\n{job_name}: sessions {start}..{end} ({partitions}), {len(job.graph.nodes)} steps", flush=True)
+    with RunProgress(instance, run_id, job_name, len(job.graph.nodes), partitions):
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=LOG_QUIET, run_id=run_id,
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end,
+                  HOST_TAG: this_host()},  # lets recovery fail this run if its process is killed
+        )
+    print(f"{job_name}: done in {time.time() - t0:.1f}s (run {result.run_id})")
     rows = {}
     for ev in result.get_asset_materialization_events():  # one event per partition, same run metadata
         mat = ev.event_specific_data.materialization

@@ -224,3 +224,15 @@ def test_reports_cover_the_whole_history_with_a_verdict(lakes):
     assert verdict["evaluated"].any()  # at least the synthetic shock on the last day's book
     png = (root / "attribution" / "tearsheet" / "tearsheet.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 1_000_000
+
+
+def test_the_verdict_is_reproducible_byte_for_byte(lakes, tmp_path):
+    (root, _), _ = lakes
+    again = tmp_path / "again"
+    shutil.copytree(root, again)
+    assert run_job("attribution", again, PLAN["attribution"], LAST).success
+    for name in ("verdict", "claims", "stress", "shock", "performance"):
+        assert (root / "attribution" / name / "table.parquet").read_bytes() == \
+            (again / "attribution" / name / "table.parquet").read_bytes(), name
+    assert (root / "attribution" / "verdict" / "verdict.md").read_bytes() == \
+        (again / "attribution" / "verdict" / "verdict.md").read_bytes()
