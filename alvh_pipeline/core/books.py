@@ -22,11 +22,19 @@ A day t (`step`) starts from the state the lake holds for t-1 (open legs and the
 
 Everything is computed from rows dated <= t. The day loop is inherent (each day starts from the
 previous day's positions); inside a day every operation is vectorized over legs and quotes.
+
+Speed. A mode holds a few dozen legs, where pandas' per-operation overhead (~0.1 ms) dwarfs the
+arithmetic, so inside `simulate` the legs and trades are `Table`s (one numpy array per column) and
+DataFrames are built once per run. The day's quotes are marked once and shared by the modes
+(`DayQuotes`), with lookups by key instead of merges; selections that do not depend on the mode
+(the condor, the hedge legs) are made once per day. Every number is the same, to the bit, as the
+pandas formulation it replaces (sums in the same order, pandas' groupby sum reproduced).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,7 +44,7 @@ from alvh_pipeline.core import allocation as alloc
 from alvh_pipeline.core import alvh, condor
 from alvh_pipeline.core import margin as mg
 from alvh_pipeline.core import statarb_book as sab
-from alvh_pipeline.core.option_marks import mark_chain
+from alvh_pipeline.core.option_marks import mark_greeks, mark_inputs
 from alvh_pipeline.core.pricing import black
 
 SPX_MULT = 100.0
@@ -114,7 +122,7 @@ class ModeState:
 
     mode: str
     cash: float
-    legs: pd.DataFrame  # open legs (LEG_COLUMNS)
+    legs: pd.DataFrame  # open legs (LEG_COLUMNS); a `Table` of them while `simulate` runs
     sleeve_cash: dict[str, float]  # cumulative cash flows per sleeve (for sleeve P&L)
     sleeve_value: dict[str, float]  # yesterday's sleeve value (cash + marks)
     sleeve_returns: pd.DataFrame  # trailing daily sleeve returns (index date, columns SLEEVES)
@@ -130,12 +138,22 @@ def fresh_state(mode: str, equity: float) -> ModeState:
                      pd.DataFrame(columns=list(alloc.SLEEVES), dtype=float), {})
 
 
+_EMPTY: dict[str, pd.DataFrame] = {}  # the empty frames, built once
+
+
 def empty_legs() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in LEG_COLUMNS})
+    return _empty(LEG_COLUMNS).copy()
 
 
 def empty_trades() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in TRADE_COLUMNS})
+    return _empty(TRADE_COLUMNS).copy()
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    key = ",".join(columns)
+    if key not in _EMPTY:
+        _EMPTY[key] = pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in columns})
+    return _EMPTY[key]
 
 
 def _dtype(col: str) -> str:
@@ -156,244 +174,452 @@ def vx_multiplier(date: pd.Timestamp) -> float:
     return VX_MULTIPLIER
 
 
+# ---- small tables ---------------------------------------------------------------------------
+
+class Table:
+    """A small table as one numpy array per column (LEG_COLUMNS or TRADE_COLUMNS, typed by
+    `_dtype`: datetime64[ns], object text, float64). Treated as immutable: a change makes a new
+    Table (unchanged columns are shared)."""
+
+    __slots__ = ("cols",)
+
+    def __init__(self, cols: dict[str, np.ndarray]) -> None:
+        self.cols = cols
+
+    @classmethod
+    def new(cls, columns: list[str], n: int, **values: object) -> Table:
+        """`n` rows of `columns` from arrays or scalars (broadcast), each cast to its column's dtype."""
+        return cls({c: _column(c, values[c], n) for c in columns})
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, columns: list[str]) -> Table:
+        return cls({c: _column(c, frame[c], len(frame)) for c in columns})
+
+    def to_frame(self) -> pd.DataFrame:
+        if len(self):
+            return pd.DataFrame(self.cols)  # object text columns become pandas' str dtype, as before
+        # no rows: pandas cannot infer str from an empty object array (the legs a mode held and closed)
+        return pd.DataFrame({c: pd.Series(v, dtype="str") if v.dtype == object else v for c, v in self.cols.items()})
+
+    def __len__(self) -> int:
+        return len(next(iter(self.cols.values())))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.cols
+
+    def take(self, rows: np.ndarray) -> Table:
+        """The rows at a boolean mask or positions."""
+        return Table({c: v[rows] for c, v in self.cols.items()})
+
+    def assign(self, **values: object) -> Table:
+        n = len(self)
+        return Table({**self.cols, **{c: _column(c, v, n) for c, v in values.items()}})
+
+    @staticmethod
+    def concat(tables: list[Table]) -> Table:
+        return Table({c: np.concatenate([t.cols[c] for t in tables]) for c in tables[0].cols})
+
+
+def _column(name: str, values: object, n: int) -> np.ndarray:
+    dtype = _dtype(name)
+    scalar = np.ndim(values) == 0
+    if dtype == "object":
+        return np.full(n, values, dtype=object) if scalar else np.asarray(values, dtype=object)
+    if dtype == "datetime64[ns]":
+        if scalar:
+            value = pd.Timestamp(values).to_datetime64() if pd.notna(values) else np.datetime64("NaT")
+            return np.full(n, value, dtype="datetime64[ns]")
+        values = np.asarray(values)
+        if values.dtype.kind == "M":
+            return values.astype("datetime64[ns]")
+        return pd.to_datetime(values).to_numpy("datetime64[ns]")
+    return np.full(n, values, dtype=float) if scalar else np.asarray(values, dtype=float)
+
+
+def _col(legs: Table | pd.DataFrame, name: str, dtype: type | None = None) -> np.ndarray:
+    """A column as an array, from a Table or a DataFrame (the public helpers take either)."""
+    return np.asarray(legs[name], dtype=dtype)
+
+
+def _sort(t: Table, keys: Iterable[str]) -> Table:
+    """`DataFrame.sort_values(keys, kind="stable")`: ascending, missing values last, ties kept in
+    row order (np.lexsort is stable)."""
+    if len(t) < 2:
+        return t
+    return t.take(np.lexsort([_sort_key(t[k]) for k in reversed(list(keys))]))
+
+
+def _sort_key(values: np.ndarray) -> np.ndarray:
+    if values.dtype != object:
+        return values  # numbers: numpy sorts NaN last, as pandas does
+    missing = pd.isna(values)
+    codes = np.full(len(values), 0, dtype=np.intp)
+    uniq, codes[~missing] = np.unique(values[~missing], return_inverse=True)
+    codes[missing] = len(uniq)
+    return codes
+
+
+def _group_sums(keys: np.ndarray, values: np.ndarray) -> dict[object, float]:
+    """`pd.Series(values).groupby(keys).sum()` as {key: sum}, to the bit. pandas (3.1) sums each
+    group with np.add.reduceat when the rows come in sorted key order without NaN, else with a
+    compensated (Kahan) sum skipping NaN."""
+    if not len(values):
+        return {}
+    uniq, codes = np.unique(keys, return_inverse=True)
+    if np.all(codes[1:] >= codes[:-1]) and not np.isnan(values).any():
+        sums = np.add.reduceat(values, np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]))
+    else:
+        sums = [_kahan_sum(values[codes == i]) for i in range(len(uniq))]
+    return {k: float(s) for k, s in zip(uniq.tolist(), sums)}
+
+
+def _kahan_sum(values: np.ndarray) -> float:
+    """pandas' groupby sum kernel for one group: Kahan summation, NaN skipped, a NaN compensation
+    (an infinite value) reset to 0."""
+    total = comp = 0.0
+    for v in values.tolist():
+        if v != v:
+            continue
+        y = v - comp
+        t = total + y
+        comp = (t - total) - y
+        if comp != comp:
+            comp = 0.0
+        total = t
+    return total
+
+
+def _nansum(values: np.ndarray) -> float:
+    """`Series.sum()`: NaN skipped, numpy's summation otherwise."""
+    return float(np.nansum(values))
+
+
 # ---- quotes and marks -----------------------------------------------------------------------
 
-def _option_quotes(day: MarketDay) -> pd.DataFrame:
-    """Marked SPX and VIX chains of the day, one frame keyed by (instrument, expiry, strike, right)."""
-    parts = []
-    for instrument, chain, kind in (("SPX", day.spx, "spx"), ("VIX", day.vix, "vix")):
-        if len(chain):
-            m = mark_chain(chain, kind)
-            # the level each option's delta is taken against: SPX spot, or the VIX option's VX future
-            level = m["underlying"] if kind == "spx" else m["future_price"]
-            parts.append(m.assign(instrument=instrument, right=m["option_type"], underlying_level=level))
-    if not parts:
-        return pd.DataFrame(columns=["instrument", "expiry", "strike", "right", "bid", "ask", "mid", "iv", "delta",
-                                     "gamma", "vega", "theta", "forward", "t", "rate"])
-    q = pd.concat(parts, ignore_index=True)
-    q["expiry"] = pd.to_datetime(q["expiry"])
-    return q
+class _Chain:
+    """One instrument's option chain of the day as arrays aligned with its rows, marked by
+    `option_marks` (the columns the books read, as `mark_chain` would give them)."""
+
+    COLUMNS = ("date", "expiry", "strike", "option_type", "bid", "ask", "rate", "mid", "dte", "t", "forward", "iv",
+               "delta", "gamma", "vega", "theta", "underlying_level")
+
+    def __init__(self, chain: pd.DataFrame, kind: str) -> None:
+        self.n = len(chain)
+        self._rows: dict[tuple, int] | None = None
+        if not self.n:
+            self.cols: dict[str, np.ndarray] = {}
+            return
+        m = mark_inputs(chain, kind)
+        # the level each option's delta is taken against: SPX spot, or the VIX option's VX future
+        level = chain["underlying"] if kind == "spx" else chain["future_price"]
+        self.cols = {
+            "date": pd.to_datetime(chain["date"]).to_numpy("datetime64[ns]"),
+            "expiry": pd.to_datetime(chain["expiry"]).to_numpy("datetime64[ns]"),
+            "strike": m["strike"], "option_type": chain["option_type"].to_numpy(object),
+            "bid": chain["bid"].to_numpy(float), "ask": chain["ask"].to_numpy(float), "rate": m["rate"],
+            "mid": m["mid"], "dte": m["dte"], "t": m["t"], "forward": m["forward"], "iv": m["iv"],
+            **mark_greeks(m), "underlying_level": level.to_numpy(float),
+        }
+
+    def find(self, expiry: np.ndarray, strike: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Row of each (expiry, strike, right); -1 where the chain does not list it."""
+        if self._rows is None:
+            self._rows = {}
+            for i, key in enumerate(zip(self.cols["expiry"].view("i8").tolist(), self.cols["strike"].tolist(),
+                                        self.cols["option_type"].tolist())):
+                self._rows.setdefault(key, i)
+        keys = zip(expiry.astype("datetime64[ns]").view("i8").tolist(), strike.tolist(), right.tolist())
+        return np.array([self._rows.get(k, -1) for k in keys], dtype=np.intp)
+
+    def frame(self, rows: np.ndarray | slice = slice(None)) -> pd.DataFrame:
+        """Marked rows (in chain order) as the frame the selection functions take."""
+        if not self.n:
+            return pd.DataFrame(columns=list(self.COLUMNS))
+        return pd.DataFrame({c: self.cols[c][rows] for c in self.COLUMNS})
+
+    def frame_within_dte(self, lo: int, hi: int) -> pd.DataFrame:
+        """The rows with lo <= dte <= hi: all a selection restricted to that window reads."""
+        if not self.n:
+            return self.frame()
+        dte = self.cols["dte"]
+        return self.frame(np.flatnonzero((dte >= lo) & (dte <= hi)))
 
 
-def mark_legs(legs: pd.DataFrame, day: MarketDay, quotes: pd.DataFrame) -> pd.DataFrame:
-    """Today's bid / ask / mark and greeks on every open leg (vectorized merges)."""
+class DayQuotes:
+    """What the modes read from the day's quotes, built once and shared by them (`simulate`): the
+    marked SPX and VIX chains with a lookup by key, futures by contract / expiry / month, stocks by
+    symbol, and memoized selections that do not depend on the mode."""
+
+    def __init__(self, day: MarketDay) -> None:
+        self.day = day
+        self._chains: dict[str, _Chain] = {}
+        self._memo: dict[object, object] = {}
+        f = day.futures
+        self.fut_row = {c: i for i, c in enumerate(f["contract"].tolist())} if len(f) else {}
+        self.fut = {c: f[c].to_numpy(float) for c in ("bid", "ask", "settle", "month_index")} if len(f) else {}
+        self.month_by_expiry = (dict(zip(pd.to_datetime(f["expiry"]).to_numpy("datetime64[ns]").view("i8").tolist(),
+                                         f["month_index"].tolist())) if len(f) else {})
+        self.beta = dict(zip(day.vx_beta.index.tolist(), day.vx_beta.to_numpy(float).tolist()))
+        e = day.equities
+        self.stock_row = {s: i for i, s in enumerate(e["symbol"].tolist())} if len(e) else {}
+        self.stock = {c: e[c].to_numpy(float) for c in ("bid", "ask", "close")} if len(e) else {}
+
+    def chain(self, instrument: str) -> _Chain:
+        if instrument not in self._chains:
+            self._chains[instrument] = (_Chain(self.day.spx, "spx") if instrument == "SPX"
+                                        else _Chain(self.day.vix, "vix") if instrument == "VIX"
+                                        else _Chain(self.day.spx.iloc[0:0], "spx"))
+        return self._chains[instrument]
+
+    def memo(self, key: object, compute: Callable[[], object]) -> object:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def option_rows(self, legs: Table) -> list[tuple[_Chain, np.ndarray, np.ndarray]]:
+        """Per instrument of option `legs`: (its chain, the legs' positions, their chain rows or -1)."""
+        out = []
+        instrument = legs["instrument"]
+        for name in dict.fromkeys(instrument.tolist()):
+            at = np.flatnonzero(instrument == name)
+            chain = self.chain(name)
+            rows = (chain.find(legs["expiry"][at], legs["strike"][at], legs["right"][at]) if chain.n
+                    else np.full(len(at), -1, dtype=np.intp))
+            out.append((chain, at, rows))
+        return out
+
+    def lookup(self, table: dict[str, np.ndarray], index: dict[object, int], keys: np.ndarray,
+               column: str) -> np.ndarray:
+        """`keys.map(frame.set_index(key)[column])`: NaN where a key is not listed."""
+        values = table.get(column)
+        return np.array([values[index[k]] if k in index else np.nan for k in keys.tolist()], dtype=float)
+
+
+MARK_FIELDS = ("bid", "ask", "mid", "delta", "gamma", "vega", "theta", "underlying_level", "iv")
+LEG_MARK_FIELDS = ("bid", "ask", "mark", "delta", "gamma", "vega", "theta", "underlying", "iv")
+
+
+def mark_legs(legs: Table, day: MarketDay, quotes: DayQuotes) -> Table:
+    """Today's bid / ask / mark and greeks on every open leg (lookups by key in the day's quotes)."""
     if not len(legs):
         return legs
-    legs = legs.copy()
-    legs["date"] = day.date
-    opt = legs["kind"] == "option"
-    if opt.any():
-        keys = ["instrument", "expiry", "strike", "right"]
-        cols = ["bid", "ask", "mid", "delta", "gamma", "vega", "theta", "underlying_level", "iv"]
-        merged = legs.loc[opt, keys].merge(quotes[keys + cols], on=keys, how="left")
-        missing = merged["mid"].isna().to_numpy()
-        if missing.any():
-            merged.loc[missing, cols] = _model_marks(legs.loc[opt].iloc[np.flatnonzero(missing)], quotes).to_numpy()
-        legs.loc[opt, ["bid", "ask", "mark", "delta", "gamma", "vega", "theta", "underlying", "iv"]] = \
-            merged[cols].to_numpy()
-        legs.loc[opt, "mark_source"] = np.where(missing, "model", "quote")
-    fut = legs["kind"] == "future"
-    if fut.any():
-        f = day.futures.set_index("contract")
-        c = legs.loc[fut, "contract"]
-        legs.loc[fut, "bid"] = c.map(f["bid"]).to_numpy()
-        legs.loc[fut, "ask"] = c.map(f["ask"]).to_numpy()
-        legs.loc[fut, "mark"] = c.map(f["settle"]).to_numpy()
-        legs.loc[fut, "underlying"] = legs.loc[fut, "mark"]
-        legs.loc[fut, "iv"] = np.nan
-        month = c.map(f["month_index"])
-        legs.loc[fut, "beta_to_vix"] = month.map(day.vx_beta).to_numpy(float)
-        legs.loc[fut, ["delta", "gamma", "vega", "theta"]] = [1.0, 0.0, 0.0, 0.0]
-        legs.loc[fut, "mark_source"] = "quote"
-    eq = legs["kind"] == "equity"
-    if eq.any():
-        e = day.equities.set_index("symbol")
-        s = legs.loc[eq, "instrument"]
-        legs.loc[eq, "bid"] = s.map(e["bid"]).to_numpy()
-        legs.loc[eq, "ask"] = s.map(e["ask"]).to_numpy()
-        legs.loc[eq, "mark"] = s.map(e["close"]).to_numpy()
-        legs.loc[eq, "underlying"] = legs.loc[eq, "mark"]
-        legs.loc[eq, "iv"] = np.nan
-        legs.loc[eq, ["delta", "gamma", "vega", "theta"]] = [1.0, 0.0, 0.0, 0.0]
-        legs.loc[eq, "mark_source"] = "quote"
-    legs["provenance"] = day.provenance
-    return legs
+    cols = {c: legs[c].copy() for c in (*LEG_MARK_FIELDS, "beta_to_vix")}
+    source = legs["mark_source"].copy()
+    kind = legs["kind"]
+    opt = np.flatnonzero(kind == "option")
+    if len(opt):
+        marks, missing = _option_marks(legs.take(opt), quotes)
+        for j, c in enumerate(LEG_MARK_FIELDS):
+            cols[c][opt] = marks[:, j]
+        source[opt] = np.where(missing, "model", "quote")
+    fut = np.flatnonzero(kind == "future")
+    if len(fut):
+        contract = legs["contract"][fut]
+        for c, f in (("bid", "bid"), ("ask", "ask"), ("mark", "settle")):
+            cols[c][fut] = quotes.lookup(quotes.fut, quotes.fut_row, contract, f)
+        cols["underlying"][fut] = cols["mark"][fut]
+        cols["iv"][fut] = np.nan
+        month = quotes.lookup(quotes.fut, quotes.fut_row, contract, "month_index")
+        cols["beta_to_vix"][fut] = [quotes.beta.get(m, np.nan) for m in month.tolist()]
+        _unit_greeks(cols, fut)
+        source[fut] = "quote"
+    eq = np.flatnonzero(kind == "equity")
+    if len(eq):
+        symbol = legs["instrument"][eq]
+        for c, f in (("bid", "bid"), ("ask", "ask"), ("mark", "close")):
+            cols[c][eq] = quotes.lookup(quotes.stock, quotes.stock_row, symbol, f)
+        cols["underlying"][eq] = cols["mark"][eq]
+        cols["iv"][eq] = np.nan
+        _unit_greeks(cols, eq)
+        source[eq] = "quote"
+    return legs.assign(date=day.date, mark_source=source, provenance=day.provenance, **cols)
 
 
-def _model_marks(legs: pd.DataFrame, quotes: pd.DataFrame) -> pd.DataFrame:
-    """Marks for option legs whose strike is not quoted today: the same expiry's nearest quoted
+def _unit_greeks(cols: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    cols["delta"][rows], cols["gamma"][rows], cols["vega"][rows], cols["theta"][rows] = 1.0, 0.0, 0.0, 0.0
+
+
+def _option_marks(legs: Table, quotes: DayQuotes) -> tuple[np.ndarray, np.ndarray]:
+    """(MARK_FIELDS per option leg, unquoted) from the day's chains; an unquoted strike (no row,
+    or no mid) gets `_model_marks`."""
+    out = np.full((len(legs), len(MARK_FIELDS)), np.nan)
+    for chain, at, rows in quotes.option_rows(legs):
+        listed = rows >= 0
+        for j, c in enumerate(MARK_FIELDS):
+            out[at[listed], j] = chain.cols[c][rows[listed]]
+    missing = np.isnan(out[:, MARK_FIELDS.index("mid")])
+    for i in np.flatnonzero(missing):  # rare: a handful of legs a year leave the listed range
+        out[i] = _model_marks(legs, i, quotes.chain(str(legs["instrument"][i])))
+    return out, missing
+
+
+def _model_marks(legs: Table, i: int, chain: _Chain) -> list[float]:
+    """Marks for an option leg whose strike is not quoted today: the same expiry's nearest quoted
     strike's implied vol and half-spread, priced with Black on that expiry's forward."""
-    out = pd.DataFrame(np.nan, index=range(len(legs)), columns=["bid", "ask", "mid", "delta", "gamma", "vega",
-                                                                 "theta", "underlying_level", "iv"])
-    for i, (_, leg) in enumerate(legs.iterrows()):  # rare: a handful of legs a year leave the listed range
-        same = quotes[(quotes["instrument"] == leg["instrument"]) & (quotes["expiry"] == leg["expiry"])
-                      & (quotes["right"] == leg["right"]) & np.isfinite(quotes["iv"])]
-        if not len(same):
-            continue
-        near = same.iloc[int(np.argmin(np.abs(same["strike"].to_numpy() - leg["strike"])))]
-        t = float(near["t"])
-        disc = float(np.exp(-near["rate"] * t))
-        mid = float(black(near["forward"], leg["strike"], t, near["iv"], disc, leg["right"]))
-        half = 0.5 * float(near["ask"] - near["bid"])
-        intrinsic_delta = 1.0 if leg["right"] == "C" else -1.0
-        delta = intrinsic_delta if (leg["right"] == "C") == (near["forward"] > leg["strike"]) else 0.0
-        out.iloc[i] = [max(mid - half, 0.0), mid + half, mid, delta, 0.0, 0.0, 0.0, near["underlying_level"],
-                       near["iv"]]
-    return out
+    if not chain.n:
+        return [np.nan] * len(MARK_FIELDS)
+    c = chain.cols
+    strike, right = float(legs["strike"][i]), legs["right"][i]
+    same = np.flatnonzero((c["expiry"] == legs["expiry"][i]) & (c["option_type"] == right) & np.isfinite(c["iv"]))
+    if not len(same):
+        return [np.nan] * len(MARK_FIELDS)
+    near = same[int(np.argmin(np.abs(c["strike"][same] - strike)))]
+    t, forward, iv = float(c["t"][near]), float(c["forward"][near]), float(c["iv"][near])
+    disc = float(np.exp(-float(c["rate"][near]) * t))
+    mid = float(black(forward, strike, t, iv, disc, right))
+    half = 0.5 * float(c["ask"][near] - c["bid"][near])
+    intrinsic_delta = 1.0 if right == "C" else -1.0
+    delta = intrinsic_delta if (right == "C") == (forward > strike) else 0.0
+    return [max(mid - half, 0.0), mid + half, mid, delta, 0.0, 0.0, 0.0, float(c["underlying_level"][near]), iv]
 
 
 # ---- trades ---------------------------------------------------------------------------------
 
-def _fee(kind: pd.Series, instrument: pd.Series, qty: pd.Series, cfg: BookConfig) -> np.ndarray:
-    per = np.select([kind.eq("future"), kind.eq("equity"), instrument.eq("VIX")],
+def _fee(kind: np.ndarray, instrument: np.ndarray, qty: np.ndarray, cfg: BookConfig) -> np.ndarray:
+    per = np.select([kind == "future", kind == "equity", instrument == "VIX"],
                     [cfg.vx_future_fee, cfg.equity_fee_per_share, cfg.vix_option_fee], cfg.spx_option_fee)
-    return per * np.abs(qty.to_numpy(float))
+    return per * np.abs(qty)
 
 
-def trade_rows(legs: pd.DataFrame, qty: np.ndarray, day: MarketDay, mode: str, reason: str,
-               cfg: BookConfig) -> pd.DataFrame:
+def trade_rows(legs: Table, qty: np.ndarray, day: MarketDay, mode: str, reason: str, cfg: BookConfig) -> Table:
     """Fills of `qty` (signed: + buys at ask, - sells at bid) on the instruments of `legs`."""
-    if not len(legs):
-        return empty_trades()
     qty = np.asarray(qty, dtype=float)
-    t = legs[[c for c in TRADE_COLUMNS if c in legs.columns and c not in ("quantity",)]].copy()
-    t["date"], t["mode"], t["reason"], t["provenance"] = day.date, mode, reason, day.provenance
-    t["quantity"] = qty
-    bid, ask = legs["bid"].to_numpy(float), legs["ask"].to_numpy(float)
-    mid = legs["mark"].to_numpy(float)
-    t["fill"] = np.where(qty > 0, ask, bid)
-    t["mid"] = mid
-    mult = legs["multiplier"].to_numpy(float)
-    t["spread_cost"] = np.abs(t["fill"].to_numpy() - mid) * mult * np.abs(qty)
-    t["fee"] = _fee(legs["kind"], legs["instrument"], pd.Series(qty, index=legs.index), cfg)
-    t["cash_flow"] = -qty * t["fill"].to_numpy() * mult - t["fee"].to_numpy()
-    return t[TRADE_COLUMNS].reset_index(drop=True)
+    mid, mult = legs["mark"], legs["multiplier"]
+    fill = np.where(qty > 0, legs["ask"], legs["bid"])
+    fee = _fee(legs["kind"], legs["instrument"], qty, cfg)
+    return Table.new(
+        TRADE_COLUMNS, len(legs), date=day.date, mode=mode, book=legs["book"], layer=legs["layer"],
+        position_id=legs["position_id"], instrument=legs["instrument"], kind=legs["kind"], right=legs["right"],
+        strike=legs["strike"], expiry=legs["expiry"], contract=legs["contract"], quantity=qty, multiplier=mult,
+        fill=fill, mid=mid, spread_cost=np.abs(fill - mid) * mult * np.abs(qty), fee=fee,
+        cash_flow=-qty * fill * mult - fee, reason=reason, provenance=day.provenance)
 
 
-def settle_rows(legs: pd.DataFrame, value: np.ndarray, day: MarketDay, mode: str, source: str,
-                cfg: BookConfig) -> pd.DataFrame:
+def settle_rows(legs: Table, value: np.ndarray, day: MarketDay, mode: str, source: str, cfg: BookConfig) -> Table:
     """Expiry settlements: the position closes at its settlement value, no spread, no fee."""
-    no_fees = replace(cfg, spx_option_fee=0.0, vix_option_fee=0.0, vx_future_fee=0.0)
-    t = trade_rows(legs, -legs["quantity"].to_numpy(float), day, mode, f"expiry ({source})", no_fees)
-    mult = legs["multiplier"].to_numpy(float)
-    t["fill"] = value
-    t["mid"] = value
-    t["spread_cost"] = 0.0
-    t["fee"] = 0.0
-    t["cash_flow"] = legs["quantity"].to_numpy(float) * value * mult
-    return t
+    t = trade_rows(legs, -legs["quantity"], day, mode, f"expiry ({source})", cfg)
+    return t.assign(fill=value, mid=value, spread_cost=0.0, fee=0.0,
+                    cash_flow=legs["quantity"] * value * legs["multiplier"])
 
 
 # ---- settlement -----------------------------------------------------------------------------
 
-def settlement_values(legs: pd.DataFrame, day: MarketDay) -> tuple[np.ndarray, np.ndarray]:
+def settlement_values(legs: Table, day: MarketDay) -> tuple[np.ndarray, np.ndarray]:
     """(value per unit, source label) of legs expiring on or before today. SPX monthlies are
     AM-settled on the opening quotation (today's SPX open stands in for the SOQ), weeklies
     PM-settled at the close; VIX options and VX futures settle on VIX's opening quotation
     (today's VIX open stands in for the SOQ)."""
-    spx = legs["instrument"].eq("SPX").to_numpy()
-    monthly = condor.is_monthly_expiry(pd.DatetimeIndex(legs["expiry"]))
+    spx = _col(legs, "instrument") == "SPX"
+    monthly = condor.is_monthly_expiry(pd.DatetimeIndex(_col(legs, "expiry")))
     underlying = np.where(spx, np.where(monthly, day.spx_open, day.spx_close), day.vix_open)
     source = np.where(spx, np.where(monthly, "SPX open as SOQ proxy", "SPX close"), "VIX open as SOQ proxy")
-    strike = legs["strike"].to_numpy(float)
-    call = legs["right"].eq("C").to_numpy()
+    strike = _col(legs, "strike", float)
+    call = _col(legs, "right") == "C"
     intrinsic = np.where(call, np.maximum(underlying - strike, 0.0), np.maximum(strike - underlying, 0.0))
-    value = np.where(legs["kind"].eq("future").to_numpy(), underlying, intrinsic)
+    value = np.where(_col(legs, "kind") == "future", underlying, intrinsic)
     return value, source
 
 
 # ---- positions ------------------------------------------------------------------------------
 
-def _new_legs(rows: pd.DataFrame, day: MarketDay, mode: str, book: str, layer: str, position_id: str,
-              qty: np.ndarray, instrument: str, kind: str, multiplier: float, credit: float = np.nan) -> pd.DataFrame:
-    n = len(rows)
-    legs = pd.DataFrame({
-        "date": day.date, "mode": mode, "book": book, "layer": layer, "position_id": position_id,
-        "instrument": instrument if instrument else rows.get("symbol"), "kind": kind,
-        "right": rows["option_type"].to_numpy() if "option_type" in rows else np.full(n, ""),
-        "strike": rows["strike"].to_numpy(float) if "strike" in rows else np.full(n, np.nan),
-        "expiry": pd.to_datetime(rows["expiry"]).to_numpy() if "expiry" in rows
-        else np.full(n, np.datetime64("NaT", "ns")),
-        "contract": rows["contract"].to_numpy() if "contract" in rows else np.full(n, ""),
-        "quantity": np.asarray(qty, dtype=float), "multiplier": multiplier, "entry_date": day.date,
-        "entry_price": np.where(np.asarray(qty) > 0, rows["ask"].to_numpy(float), rows["bid"].to_numpy(float)),
-        "credit": credit,
-        "mark": rows["mid"].to_numpy(float) if "mid" in rows else rows["settle"].to_numpy(float),
-        "bid": rows["bid"].to_numpy(float), "ask": rows["ask"].to_numpy(float),
-        "delta": rows["delta"].to_numpy(float) if "delta" in rows else 1.0,
-        "gamma": rows["gamma"].to_numpy(float) if "gamma" in rows else 0.0,
-        "vega": rows["vega"].to_numpy(float) if "vega" in rows else 0.0,
-        "theta": rows["theta"].to_numpy(float) if "theta" in rows else 0.0,
-        "underlying": _level(rows, kind), "iv": rows["iv"].to_numpy(float) if "iv" in rows else np.nan,
-        "beta_to_vix": np.nan, "vx_equivalent": 0.0, "mark_source": "quote", "provenance": day.provenance,
-    }, index=range(n))
-    return legs[LEG_COLUMNS]
+def _new_legs(rows: pd.DataFrame | dict, day: MarketDay, mode: str, book: str, layer: str,
+              position_id: str | np.ndarray, qty: np.ndarray, instrument: str | np.ndarray, kind: str,
+              multiplier: float, credit: float = np.nan) -> Table:
+    """New legs from quote rows (a DataFrame or a dict of arrays)."""
+    def num(name: str, default: float) -> np.ndarray | float:
+        return np.asarray(rows[name], dtype=float) if name in rows else default
+
+    bid, ask = np.asarray(rows["bid"], dtype=float), np.asarray(rows["ask"], dtype=float)
+    return Table.new(
+        LEG_COLUMNS, len(bid), date=day.date, mode=mode, book=book, layer=layer, position_id=position_id,
+        instrument=instrument, kind=kind, right=np.asarray(rows["option_type"]) if "option_type" in rows else "",
+        strike=num("strike", np.nan), expiry=rows["expiry"] if "expiry" in rows else pd.NaT,
+        contract=np.asarray(rows["contract"]) if "contract" in rows else "", quantity=qty, multiplier=multiplier,
+        entry_date=day.date, entry_price=np.where(np.asarray(qty) > 0, ask, bid), credit=credit,
+        mark=num("mid", np.nan) if "mid" in rows else num("settle", np.nan), bid=bid, ask=ask,
+        delta=num("delta", 1.0), gamma=num("gamma", 0.0), vega=num("vega", 0.0), theta=num("theta", 0.0),
+        underlying=_level(rows, kind, len(bid)), iv=num("iv", np.nan), beta_to_vix=np.nan, vx_equivalent=0.0,
+        mark_source="quote", provenance=day.provenance)
 
 
-def _level(rows: pd.DataFrame, kind: str) -> np.ndarray:
+def _level(rows: pd.DataFrame | dict, kind: str, n: int) -> np.ndarray:
     """The underlying level of new legs: an option's from its quote row when it carries it (else
     filled from the day's quotes when the leg is opened), a future's settle, a stock's close."""
     if "underlying_level" in rows:
-        return rows["underlying_level"].to_numpy(float)
+        return np.asarray(rows["underlying_level"], dtype=float)
     if kind == "future" and "settle" in rows:
-        return rows["settle"].to_numpy(float)
+        return np.asarray(rows["settle"], dtype=float)
     if kind == "equity" and "mid" in rows:
-        return rows["mid"].to_numpy(float)
-    return np.full(len(rows), np.nan)
+        return np.asarray(rows["mid"], dtype=float)
+    return np.full(n, np.nan)
 
 
-def vx_equivalent(legs: pd.DataFrame) -> np.ndarray:
+def vx_equivalent(legs: Table | pd.DataFrame) -> np.ndarray:
     """VX contracts of exposure per leg, for the sizing rule: a future counts |qty| x its
     multiplier / $1,000; a synthetic future (call + put on one strike) counts once, on its call leg,
     at $100 per point (a tenth of a contract)."""
-    fut = legs["kind"].eq("future").to_numpy()
-    syn_call = (legs["layer"].eq("synthetic") & legs["right"].eq("C")).to_numpy()
-    q = np.abs(legs["quantity"].to_numpy(float)) * legs["multiplier"].to_numpy(float) / 1000.0
+    fut = _col(legs, "kind") == "future"
+    syn_call = (_col(legs, "layer") == "synthetic") & (_col(legs, "right") == "C")
+    q = np.abs(_col(legs, "quantity", float)) * _col(legs, "multiplier", float) / 1000.0
     return np.where(fut | syn_call, q, 0.0)
 
 
-def vx_delta_dollars(legs: pd.DataFrame, day: MarketDay, cfg: BookConfig) -> float:
+def vx_delta_dollars(legs: Table | pd.DataFrame, day: MarketDay, cfg: BookConfig,
+                     quotes: DayQuotes | None = None) -> float:
     """Σ VX contracts × $1,000 × that month's beta to spot VIX × the stress move (the sizing rule)."""
     if not len(legs):
         return 0.0
     eq = vx_equivalent(legs)
-    beta = _leg_beta(legs, day)
+    beta = _leg_beta(legs, day, quotes)
     return float(np.sum(eq * 1000.0 * beta * cfg.stress_move_vix_points))
 
 
-def _leg_beta(legs: pd.DataFrame, day: MarketDay) -> np.ndarray:
+def _leg_beta(legs: Table | pd.DataFrame, day: MarketDay, quotes: DayQuotes | None = None) -> np.ndarray:
     """Beta to spot VIX of the VX month each leg's exposure is on (futures by contract, synthetic
     legs by the future with their expiry)."""
-    f = day.futures
-    by_contract = f.set_index("contract")["month_index"]
-    by_expiry = f.assign(expiry=pd.to_datetime(f["expiry"])).set_index("expiry")["month_index"]
-    month = legs["contract"].map(by_contract)
-    month = month.fillna(pd.to_datetime(legs["expiry"]).map(by_expiry))
-    beta = month.map(day.vx_beta).to_numpy(float)
-    fallback = 1.0 / np.sqrt(np.maximum(month.to_numpy(float), 1.0))  # documented: beta decays with maturity
+    q = quotes if quotes is not None else DayQuotes(day)
+    month = q.lookup(q.fut, q.fut_row, _col(legs, "contract"), "month_index")
+    expiry = pd.to_datetime(_col(legs, "expiry")).to_numpy("datetime64[ns]").view("i8")
+    by_expiry = np.array([q.month_by_expiry.get(e, np.nan) for e in expiry.tolist()], dtype=float)
+    month = np.where(np.isnan(month), by_expiry, month)
+    beta = np.array([q.beta.get(m, np.nan) for m in month.tolist()], dtype=float)
+    fallback = 1.0 / np.sqrt(np.maximum(month, 1.0))  # documented: beta decays with maturity
     return np.where(np.isfinite(beta), beta, np.where(np.isfinite(fallback), fallback, 1.0))
 
 
-def condor_max_loss(legs: pd.DataFrame) -> float:
+def _positions(legs: Table, book: str) -> Iterable[Table]:
+    """The legs of each position of `book`, by position id in sorted order (as groupby)."""
+    rows = np.flatnonzero(_col(legs, "book") == book)
+    pid = legs["position_id"][rows]
+    for p in np.unique(pid):
+        yield legs.take(rows[pid == p])
+
+
+def _condor_terms(pos: Table) -> tuple[float, float, float, float]:
+    """(put width, call width, credit, contracts) of one condor's legs."""
+    k, right = pos["strike"], pos["right"]
+    return (float(np.ptp(k[right == "P"])), float(np.ptp(k[right == "C"])), float(pos["credit"][0]),
+            float(np.abs(pos["quantity"]).max()))
+
+
+def condor_max_loss(legs: Table) -> float:
     """Σ over open condors of (max wing width × $100 − credit × $100) × contracts."""
-    c = legs[legs["book"] == "condor"]
-    if not len(c):
-        return 0.0
     total = 0.0
-    for _, pos in c.groupby("position_id"):  # a handful of open condors at most
-        n = float(np.abs(pos["quantity"]).max())
-        puts, calls = pos[pos["right"] == "P"]["strike"], pos[pos["right"] == "C"]["strike"]
-        total += condor.max_loss_per_condor(float(np.ptp(puts)), float(np.ptp(calls)),
-                                            float(pos["credit"].iloc[0])) * n
+    for pos in _positions(legs, "condor"):  # a handful of open condors at most
+        pw, cw, credit, n = _condor_terms(pos)
+        total += condor.max_loss_per_condor(pw, cw, credit) * n
     return total
 
 
-def margin_requirement(legs: pd.DataFrame, day: MarketDay) -> float:
+def margin_requirement(legs: Table, day: MarketDay) -> float:
     """Maintenance requirement of the whole account (USD): the sum of `margin_components`."""
     return float(sum(margin_components(legs, day).values()))
 
 
-def margin_components(legs: pd.DataFrame, day: MarketDay) -> dict[str, float]:
+def margin_components(legs: Table, day: MarketDay) -> dict[str, float]:
     """Maintenance requirement by leg (USD): condors by the Cboe strategy rule; VX futures from the
     dated assumption table with its stress multiplier, plus the short VIX options of synthetic
     futures as naked index options (together: the VIX-futures leg); stocks at Reg-T maintenance
@@ -401,37 +627,35 @@ def margin_components(legs: pd.DataFrame, day: MarketDay) -> dict[str, float]:
     out = {"condor": 0.0, "vx": 0.0, "statarb": 0.0}
     if not len(legs):
         return out
-    c = legs[legs["book"] == "condor"]
-    for _, pos in c.groupby("position_id"):
-        n = float(np.abs(pos["quantity"]).max())
-        puts, calls = pos[pos["right"] == "P"]["strike"], pos[pos["right"] == "C"]["strike"]
-        out["condor"] += condor.condor_margin(float(np.ptp(puts)), float(np.ptp(calls)), float(pos["credit"].iloc[0]),
-                                              n)
-    fut = legs[legs["kind"] == "future"]
-    if len(fut):
-        contracts = fut["quantity"].to_numpy(float)
+    for pos in _positions(legs, "condor"):
+        pw, cw, credit, n = _condor_terms(pos)
+        out["condor"] += condor.condor_margin(pw, cw, credit, n)
+    kind, qty = legs["kind"], legs["quantity"]
+    fut = kind == "future"
+    if fut.any():
+        contracts = qty[fut]
         spread_pairs = min(contracts[contracts > 0].sum(), -contracts[contracts < 0].sum())
         outright = np.abs(contracts).sum() - 2 * spread_pairs
         stress = mg.vx_stress_multiplier(day.vix_close)
         out["vx"] += mg.vx_margin(day.date, outright, spread_pairs, stress)[1]
-    short_opt = legs[(legs["layer"] == "synthetic") & (legs["quantity"] < 0)]
-    if len(short_opt):
-        out["vx"] += float(np.sum(naked_index_option_margin(short_opt, day)))
-    eq = legs[legs["kind"] == "equity"]
-    if len(eq):
-        mv = eq["quantity"].to_numpy(float) * eq["mark"].to_numpy(float)
+    short_opt = (legs["layer"] == "synthetic") & (qty < 0)
+    if short_opt.any():
+        out["vx"] += float(np.sum(naked_index_option_margin(legs.take(short_opt), day)))
+    eq = kind == "equity"
+    if eq.any():
+        mv = qty[eq] * legs["mark"][eq]
         out["statarb"] += float(0.25 * mv[mv > 0].sum() + 0.30 * -mv[mv < 0].sum())
     return out
 
 
-def naked_index_option_margin(legs: pd.DataFrame, day: MarketDay) -> np.ndarray:
+def naked_index_option_margin(legs: Table | pd.DataFrame, day: MarketDay) -> np.ndarray:
     """Cboe customer margin of a short index option (DESIGN §9): premium + max(15 % × underlying
     − out-of-the-money amount, 10 % × strike) per unit, × multiplier × contracts."""
-    under = np.where(legs["instrument"].eq("SPX"), day.spx_close, day.vix_close)
-    k = legs["strike"].to_numpy(float)
-    otm = np.where(legs["right"].eq("C"), np.maximum(k - under, 0), np.maximum(under - k, 0))
-    per = legs["mark"].to_numpy(float) + np.maximum(0.15 * under - otm, 0.10 * k)
-    return per * legs["multiplier"].to_numpy(float) * np.abs(legs["quantity"].to_numpy(float))
+    under = np.where(_col(legs, "instrument") == "SPX", day.spx_close, day.vix_close)
+    k = _col(legs, "strike", float)
+    otm = np.where(_col(legs, "right") == "C", np.maximum(k - under, 0), np.maximum(under - k, 0))
+    per = _col(legs, "mark", float) + np.maximum(0.15 * under - otm, 0.10 * k)
+    return per * _col(legs, "multiplier", float) * np.abs(_col(legs, "quantity", float))
 
 
 def mark_value(legs: pd.DataFrame) -> pd.Series:
@@ -439,11 +663,16 @@ def mark_value(legs: pd.DataFrame) -> pd.Series:
     return legs["quantity"] * legs["multiplier"] * legs["mark"]
 
 
-def liquidation_value(legs: pd.DataFrame) -> float:
+def _values(legs: Table) -> np.ndarray:
+    """`mark_value` of a Table."""
+    return legs["quantity"] * legs["multiplier"] * legs["mark"]
+
+
+def liquidation_value(legs: Table | pd.DataFrame) -> float:
     """What closing everything would fetch: longs at the bid, shorts at the ask."""
-    q = legs["quantity"].to_numpy(float)
-    px = np.where(q > 0, legs["bid"].to_numpy(float), legs["ask"].to_numpy(float))
-    return float(np.sum(q * px * legs["multiplier"].to_numpy(float)))
+    q = _col(legs, "quantity", float)
+    px = np.where(q > 0, _col(legs, "bid", float), _col(legs, "ask", float))
+    return float(np.sum(q * px * _col(legs, "multiplier", float)))
 
 
 # ---- one day --------------------------------------------------------------------------------
@@ -458,55 +687,76 @@ class DayResult:
 class _Day:
     """The working state of one mode during one day: legs, cash and the day's trades."""
 
-    def __init__(self, state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame) -> None:
+    def __init__(self, state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes) -> None:
         self.state, self.day, self.cfg, self.quotes = state, day, cfg, quotes
         self.mode = state.mode
-        self.legs = state.legs.copy()
+        self.legs: Table = state.legs
         self.cash = state.cash
         self.sleeve_cash = dict(state.sleeve_cash)
-        self.trades: list[pd.DataFrame] = []
+        self.trades: list[Table] = []
         self.events: list[str] = []
         self.last_condor_expiry = state.last_condor_expiry
         self.hedge_month = state.last_hedge_spend_month
         self.hedge_budget_left = state.hedge_budget_left
 
     # every cash movement goes through here, so sleeve P&L and the account agree
-    def book_trades(self, t: pd.DataFrame) -> None:
+    def book_trades(self, t: Table) -> None:
         if not len(t):
             return
         self.trades.append(t)
-        self.cash += float(t["cash_flow"].sum())
-        for book, flow in t.groupby("book")["cash_flow"].sum().items():
-            self.sleeve_cash[sleeve_of(book)] += float(flow)
+        self.cash += _nansum(t["cash_flow"])
+        for book, flow in _group_sums(t["book"], t["cash_flow"]).items():
+            self.sleeve_cash[sleeve_of(book)] += flow
 
     def close(self, mask: np.ndarray, reason: str) -> None:
         if not mask.any():
             return
-        closing = self.legs[mask]
-        self.book_trades(trade_rows(closing, -closing["quantity"].to_numpy(float), self.day, self.mode, reason,
-                                    self.cfg))
-        self.legs = self.legs[~mask].reset_index(drop=True)
+        closing = self.legs.take(mask)
+        self.book_trades(trade_rows(closing, -closing["quantity"], self.day, self.mode, reason, self.cfg))
+        self.legs = self.legs.take(~mask)
 
-    def open(self, new: pd.DataFrame, reason: str) -> None:
+    def open(self, new: Table, reason: str) -> None:
         if not len(new):
             return
-        opt = (new["kind"] == "option").to_numpy() & new["underlying"].isna().to_numpy()
+        opt = (new["kind"] == "option") & np.isnan(new["underlying"])
         if opt.any():  # the level each option's greeks were taken against, from the day's quotes
-            keys = ["instrument", "expiry", "strike", "right"]
-            level = new.loc[opt, keys].merge(self.quotes[keys + ["underlying_level"]], on=keys, how="left")
-            new = new.copy()
-            new.loc[opt, "underlying"] = level["underlying_level"].to_numpy(float)
-        self.book_trades(trade_rows(new, new["quantity"].to_numpy(float), self.day, self.mode, reason, self.cfg))
-        self.legs = pd.concat([self.legs, new], ignore_index=True) if len(self.legs) else new.reset_index(drop=True)
+            level = new["underlying"].copy()
+            at = np.flatnonzero(opt)
+            for chain, where, rows in self.quotes.option_rows(new.take(at)):
+                level[at[where]] = np.where(rows >= 0, chain.cols["underlying_level"][rows], np.nan) if chain.n \
+                    else np.nan
+            new = new.assign(underlying=level)
+        self.book_trades(trade_rows(new, new["quantity"], self.day, self.mode, reason, self.cfg))
+        self.legs = Table.concat([self.legs, new]) if len(self.legs) else new
+
+    def has(self, column: str, value: str) -> np.ndarray:
+        return self.legs[column] == value
 
     def equity(self) -> float:
-        return self.cash + float(mark_value(self.legs).sum()) if len(self.legs) else self.cash
+        return self.cash + _nansum(_values(self.legs)) if len(self.legs) else self.cash
 
 
-def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame | None = None) -> tuple[ModeState,
-                                                                                                          DayResult]:
+def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes | None = None) -> tuple[ModeState,
+                                                                                                      DayResult]:
     """Day t for one mode, from the state at t-1's close (module doc for the order of events)."""
-    quotes = _option_quotes(day) if quotes is None else quotes
+    quotes = DayQuotes(day) if quotes is None else quotes
+    new_state, legs, trades, account = _step(_with_table(state), day, cfg, quotes)
+    return (_with_frame(new_state),
+            DayResult(legs.to_frame() if len(legs) else empty_legs(),
+                      trades.to_frame() if trades is not None else empty_trades(), account))
+
+
+def _with_table(state: ModeState) -> ModeState:
+    return state if isinstance(state.legs, Table) else replace(state, legs=Table.from_frame(state.legs, LEG_COLUMNS))
+
+
+def _with_frame(state: ModeState) -> ModeState:
+    return replace(state, legs=state.legs.to_frame()) if isinstance(state.legs, Table) else state
+
+
+def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
+          ) -> tuple[ModeState, Table, Table | None, dict]:
+    """`step` on Tables: (new state, legs at the close, the day's trades or None, account row)."""
     d = _Day(state, day, cfg, quotes)
     interest = d.cash * day.rate * day.days_since_previous / 360.0  # T-bill on the cash balance, actual/360
     d.cash += interest
@@ -527,11 +777,11 @@ def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame
     _enforce_sizing_rule(d)
 
     # the lake's row order: a state restored from the lake sums in the same order (bit-identical runs)
-    legs = d.legs.sort_values(list(LEG_SORT), kind="stable").reset_index(drop=True)
+    legs = _sort(d.legs, LEG_SORT)
     if len(legs):
-        legs["vx_equivalent"] = vx_equivalent(legs)
-        legs["beta_to_vix"] = np.where(legs["vx_equivalent"] > 0, _leg_beta(legs, day), np.nan)
-        legs["date"] = day.date
+        vx_eq = vx_equivalent(legs)
+        legs = legs.assign(vx_equivalent=vx_eq, beta_to_vix=np.where(vx_eq > 0, _leg_beta(legs, day, quotes), np.nan),
+                           date=day.date)
     equity = d.equity()
     components = margin_components(legs, day)
     requirement = float(sum(components.values()))
@@ -542,22 +792,22 @@ def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame
     # sleeve P&L: change in (cumulative sleeve cash flows + sleeve marks) since yesterday
     values = {s: d.sleeve_cash[s] for s in alloc.SLEEVES}
     if len(legs):
-        for book, v in mark_value(legs).groupby(legs["book"]).sum().items():
-            values[sleeve_of(book)] += float(v)
+        for book, v in _group_sums(legs["book"], _values(legs)).items():
+            values[sleeve_of(book)] += v
     pnl = {s: values[s] - state.sleeve_value.get(s, 0.0) for s in alloc.SLEEVES}
-    prev_capital = {s: state.weights.get(s, np.nan) * (state.cash + float(mark_value(state.legs).sum())
+    prev_capital = {s: state.weights.get(s, np.nan) * (state.cash + _nansum(_values(state.legs))
                                                         if len(state.legs) else state.cash) for s in alloc.SLEEVES}
     # a sleeve that held nothing at yesterday's close has no return (NaN), not 0: a flat sleeve's
     # zero variance and zero Sharpe would otherwise lock its weight at 0 (or at everything) for good
-    held = {sleeve_of(b) for b in state.legs["book"].unique()} if len(state.legs) else set()
+    held = {sleeve_of(b) for b in np.unique(state.legs["book"])} if len(state.legs) else set()
     returns = {s: pnl[s] / prev_capital[s] if s in held and prev_capital[s] and np.isfinite(prev_capital[s])
                else np.nan for s in alloc.SLEEVES}
     history = pd.concat([state.sleeve_returns, pd.DataFrame([returns], index=[day.date])])
     history = history.iloc[-(cfg.allocation_window + 5):]
 
-    trades = pd.concat(d.trades, ignore_index=True) if d.trades else empty_trades()
+    trades = Table.concat(d.trades) if d.trades else None
     cml = condor_max_loss(legs)
-    vxd = vx_delta_dollars(legs, day, cfg)
+    vxd = vx_delta_dollars(legs, day, cfg, quotes)
     account = {
         "date": day.date, "mode": state.mode, "cash": d.cash, "equity": equity,
         "liquidation_equity": d.cash + (liquidation_value(legs) if len(legs) else 0.0),
@@ -566,7 +816,8 @@ def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame
         # the VIX-futures leg alone causes the call: without its requirement there would be none
         "margin_call_vx_alone": bool(margin_call > 0 and components["vx"] >= margin_call),
         "margin_call_cut": margin_call_cut, "interest": interest,
-        "spread_costs": float(trades["spread_cost"].sum()), "fees": float(trades["fee"].sum()),
+        "spread_costs": _nansum(trades["spread_cost"]) if trades is not None else 0.0,
+        "fees": _nansum(trades["fee"]) if trades is not None else 0.0,
         "condor_max_loss": cml, "vx_delta_dollars": vxd, "cap_dollars": cfg.hedge_cap * cml,
         **{f"weight_{s}": weights[s] for s in alloc.SLEEVES},
         **{f"pnl_{s}": pnl[s] for s in alloc.SLEEVES},
@@ -579,25 +830,29 @@ def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: pd.DataFrame
     }
     new_state = ModeState(state.mode, d.cash, legs, d.sleeve_cash, values, history, weights, margin_call,
                           d.last_condor_expiry, d.hedge_month, d.hedge_budget_left)
-    return new_state, DayResult(legs[LEG_COLUMNS] if len(legs) else empty_legs(), trades, account)
+    return new_state, legs, trades, account
+
+
+def _days_to_expiry(legs: Table, date: pd.Timestamp) -> np.ndarray:
+    """Whole calendar days from `date` to each leg's expiry (`.dt.days`); NaN without an expiry."""
+    return np.floor((legs["expiry"] - date.to_datetime64()) / np.timedelta64(1, "D"))
 
 
 def _settle_expiries(d: _Day) -> None:
     if not len(d.legs):
         return
-    exp = pd.to_datetime(d.legs["expiry"])
-    mask = (exp <= d.day.date).to_numpy() & d.legs["kind"].isin(["option", "future"]).to_numpy()
+    mask = (d.legs["expiry"] <= d.day.date.to_datetime64()) & np.isin(d.legs["kind"], ["option", "future"])
     if not mask.any():
         return
-    expiring = d.legs[mask]
+    expiring = d.legs.take(mask)
     value, source = settlement_values(expiring, d.day)
     rows = []
     for src in np.unique(source):
         sel = source == src
-        rows.append(settle_rows(expiring[sel], value[sel], d.day, d.mode, str(src), d.cfg))
+        rows.append(settle_rows(expiring.take(sel), value[sel], d.day, d.mode, str(src), d.cfg))
     for t in rows:
         d.book_trades(t)
-    d.legs = d.legs[~mask].reset_index(drop=True)
+    d.legs = d.legs.take(~mask)
 
 
 def _cut_for_margin_call(d: _Day) -> float:
@@ -610,7 +865,7 @@ def _cut_for_margin_call(d: _Day) -> float:
     for group in (("L2", "synthetic"), ("statarb",), ("condor",), ("L1", "L3")):
         if released >= shortfall or not len(d.legs):
             break
-        mask = d.legs["layer"].isin(group).to_numpy()
+        mask = np.isin(d.legs["layer"], group)
         if not mask.any():
             continue
         d.close(mask, "margin call")
@@ -620,22 +875,30 @@ def _cut_for_margin_call(d: _Day) -> float:
 
 
 def _condor_exits(d: _Day) -> None:
-    c = d.legs[d.legs["book"] == "condor"]
-    if not len(c):
+    rows = np.flatnonzero(d.has("book", "condor"))
+    if not len(rows):
         return
-    q = c["quantity"].to_numpy(float)
+    c = d.legs.take(rows)
+    q = c["quantity"]
     # buying back the shorts at the ask, selling the longs at the bid, per condor
-    close_px = np.where(q < 0, c["ask"].to_numpy(float), -c["bid"].to_numpy(float))
-    per = pd.DataFrame({"pid": c["position_id"].to_numpy(), "cost": close_px,
-                        "credit": c["credit"].to_numpy(float),
-                        "dte": (pd.to_datetime(c["expiry"]) - d.day.date).dt.days.to_numpy()})
-    pos = per.groupby("pid").agg(cost=("cost", "sum"), credit=("credit", "first"), dte=("dte", "min"))
-    reason = condor.exit_reason(pos["credit"].to_numpy(), pos["cost"].to_numpy(), pos["dte"].to_numpy(),
+    close_px = np.where(q < 0, c["ask"], -c["bid"])
+    dte = _days_to_expiry(c, d.day.date)
+    pids = np.unique(c["position_id"])
+    cost = _group_sums(c["position_id"], close_px)
+    credit = [_first_valid(c["credit"][c["position_id"] == p]) for p in pids]
+    min_dte = [dte[c["position_id"] == p].min() for p in pids]
+    reason = condor.exit_reason(np.array(credit), np.array([cost[p] for p in pids]), np.array(min_dte),
                                 d.cfg.condor_rules)
     for why in ("take_profit", "stop_loss", "dte"):
-        pids = pos.index[reason == why]
-        if len(pids):
-            d.close(d.legs["position_id"].isin(pids).to_numpy(), f"condor {why}")
+        closing = set(pids[reason == why].tolist())
+        if closing:
+            d.close(np.array([p in closing for p in d.legs["position_id"].tolist()], dtype=bool), f"condor {why}")
+
+
+def _first_valid(values: np.ndarray) -> float:
+    """groupby "first": the first non-NaN value, NaN when there is none."""
+    ok = values[~np.isnan(values)]
+    return float(ok[0]) if len(ok) else np.nan
 
 
 def _hedge_rolls(d: _Day) -> None:
@@ -644,20 +907,19 @@ def _hedge_rolls(d: _Day) -> None:
     if not len(d.legs):
         return
     r = d.cfg.ladder_rules
-    dte = (pd.to_datetime(d.legs["expiry"]) - d.day.date).dt.days.to_numpy()
-    layer = d.legs["layer"].to_numpy()
-    d.close((layer == "L1") & (dte <= r.l1_roll_dte), "L1 roll (time-shift)")
-    layer = d.legs["layer"].to_numpy()
-    dte = (pd.to_datetime(d.legs["expiry"]) - d.day.date).dt.days.to_numpy()
-    d.close((layer == "L3") & (dte <= r.l3_roll_dte), "L3 roll")
-    front = pd.to_datetime(d.day.futures.loc[d.day.futures["month_index"] == 1, "expiry"])
+    d.close(d.has("layer", "L1") & (_days_to_expiry(d.legs, d.day.date) <= r.l1_roll_dte), "L1 roll (time-shift)")
+    d.close(d.has("layer", "L3") & (_days_to_expiry(d.legs, d.day.date) <= r.l3_roll_dte), "L3 roll")
+    fut = d.day.futures
+    front = pd.to_datetime(fut.loc[fut["month_index"] == 1, "expiry"])
     if len(front) and len(d.legs):
-        front_expiry = front.iloc[0]
-        spreads = d.legs[d.legs["layer"].isin(["L2", "synthetic"])]
-        long_legs = spreads[(spreads["quantity"] > 0) & ((spreads["kind"] == "future") | (spreads["right"] == "C"))]
-        rolling = long_legs.loc[pd.to_datetime(long_legs["expiry"]) <= front_expiry, "position_id"].unique()
-        if len(rolling):
-            d.close(d.legs["position_id"].isin(rolling).to_numpy(), "L2 roll: long month is now the front")
+        front_expiry = front.iloc[0].to_datetime64()
+        legs = d.legs
+        long_leg = (np.isin(legs["layer"], ["L2", "synthetic"]) & (legs["quantity"] > 0)
+                    & ((legs["kind"] == "future") | (legs["right"] == "C")))
+        rolling = set(legs["position_id"][long_leg & (legs["expiry"] <= front_expiry)].tolist())
+        if rolling:
+            d.close(np.array([p in rolling for p in legs["position_id"].tolist()], dtype=bool),
+                    "L2 roll: long month is now the front")
 
 
 def _statarb(d: _Day, capital: float) -> None:
@@ -665,61 +927,88 @@ def _statarb(d: _Day, capital: float) -> None:
     (dollar-neutral, volatility-sized, scaled by conviction: `core.statarb_book`); held pairs are
     not rebalanced day to day (each trade pays the spread)."""
     sig = d.day.statarb
-    held = d.legs[d.legs["book"] == "statarb"]
-    open_pairs = _open_pairs(held)
-    if not len(sig) and not len(open_pairs):
+    pairs = _open_pairs(d.legs.take(d.has("book", "statarb")))
+    if not len(sig) and not len(pairs):
         return
-    prices = d.day.equities.set_index("symbol")["close"]
-    targets = sab.pair_targets(sig, open_pairs, prices, d.day.equity_vols, capital, d.cfg.statarb_rules)
+    if not _signals_may_act(sig, pairs):
+        return
+    q = d.quotes
+    prices = q.memo("stock closes", lambda: d.day.equities.set_index("symbol")["close"])
+    targets = sab.pair_targets(sig, pairs, prices, d.day.equity_vols, capital, d.cfg.statarb_rules)
     if not len(targets):
         return
-    pid = "pair:" + targets["symbol_y"].astype(str) + "|" + targets["symbol_x"].astype(str)
-    for action in sorted(set(targets["action_taken"]) - {"open", "hold"}):
-        d.close(d.legs["position_id"].isin(pid[targets["action_taken"] == action]).to_numpy(), f"statarb {action}")
-    opens = targets[targets["action_taken"] == "open"]
+    pid = ("pair:" + targets["symbol_y"].astype(str) + "|" + targets["symbol_x"].astype(str)).to_numpy(object)
+    action = targets["action_taken"].to_numpy(object)
+    for taken in sorted(set(action.tolist()) - {"open", "hold"}):
+        closing = set(pid[action == taken].tolist())
+        d.close(np.array([p in closing for p in d.legs["position_id"].tolist()], dtype=bool), f"statarb {taken}")
+    opens = np.flatnonzero(action == "open")
     if not len(opens):
         return
-    eq = d.day.equities.set_index("symbol")
-    sym = np.concatenate([opens["symbol_y"].to_numpy(), opens["symbol_x"].to_numpy()])
-    qty = np.concatenate([opens["qty_y"].to_numpy(float), opens["qty_x"].to_numpy(float)])
-    ids = np.concatenate([pid[opens.index].to_numpy(), pid[opens.index].to_numpy()])
-    ok = (qty != 0) & pd.Index(sym).isin(eq.index)
-    rows = pd.DataFrame({"symbol": sym[ok], "bid": eq["bid"].reindex(sym[ok]).to_numpy(),
-                         "ask": eq["ask"].reindex(sym[ok]).to_numpy(), "mid": eq["close"].reindex(sym[ok]).to_numpy(),
-                         "option_type": ""})
-    new = _new_legs(rows, d.day, d.mode, "statarb", "statarb", "", qty[ok], "", "equity", 1.0)
-    new["position_id"] = ids[ok]
-    new["instrument"] = sym[ok]
-    new["expiry"] = pd.NaT
-    d.open(new, "statarb open")
+    o = targets.iloc[opens]
+    sym = np.concatenate([o["symbol_y"].to_numpy(object), o["symbol_x"].to_numpy(object)])
+    qty = np.concatenate([o["qty_y"].to_numpy(float), o["qty_x"].to_numpy(float)])
+    ids = np.concatenate([pid[opens], pid[opens]])
+    ok = (qty != 0) & np.array([s in q.stock_row for s in sym.tolist()], dtype=bool)
+    rows = {c: q.lookup(q.stock, q.stock_row, sym[ok], f)
+            for c, f in (("bid", "bid"), ("ask", "ask"), ("mid", "close"))}
+    rows["option_type"] = np.full(int(ok.sum()), "", dtype=object)
+    d.open(_new_legs(rows, d.day, d.mode, "statarb", "statarb", ids[ok], qty[ok], sym[ok], "equity", 1.0),
+           "statarb open")
 
 
-def _open_pairs(held: pd.DataFrame) -> pd.DataFrame:
-    cols = ["symbol_y", "symbol_x", "direction", "qty_y", "qty_x"]
+PAIR_COLUMNS = ["symbol_y", "symbol_x", "direction", "qty_y", "qty_x"]
+
+
+def _open_pairs(held: Table) -> pd.DataFrame:
     if not len(held):
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=PAIR_COLUMNS)
     rows = []
-    for pid, legs in held.groupby("position_id"):
+    instrument, qty = held["instrument"], held["quantity"]
+    for pid in np.unique(held["position_id"]):
+        mine = held["position_id"] == pid
         y, x = pid.split(":", 1)[1].split("|")
-        qy = float(legs.loc[legs["instrument"] == y, "quantity"].sum())
-        qx = float(legs.loc[legs["instrument"] == x, "quantity"].sum())
+        qy = _nansum(qty[mine & (instrument == y)])
+        qx = _nansum(qty[mine & (instrument == x)])
         rows.append({"symbol_y": y, "symbol_x": x, "direction": int(np.sign(qy) or -np.sign(qx)), "qty_y": qy,
                      "qty_x": qx})
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+def _signals_may_act(sig: pd.DataFrame, pairs: pd.DataFrame) -> bool:
+    """Whether `sab.pair_targets` could do anything but hold today (its docstring's rules): an
+    entry with a direction on a pair not held; or, on a held pair, an exit / stop, an entry the
+    other way, or the pair no longer selected or cointegrated (p-value above BROKEN_P). Without
+    any, it returns every held pair as "hold" and opens nothing, so the call is skipped (~20 ms)."""
+    if not len(sig):
+        return False
+    held = dict(zip(zip(pairs["symbol_y"].tolist(), pairs["symbol_x"].tolist()), pairs["direction"].tolist()))
+    keys = list(zip(sig["symbol_y"].astype(str).tolist(), sig["symbol_x"].astype(str).tolist()))
+    if len(set(keys)) < len(keys):
+        return True  # pair_targets refuses duplicate rows
+    action = sig["action"].fillna("none").tolist()
+    direction = sig["direction"].fillna(0).to_numpy(float).tolist()
+    selected = sig["selected"].tolist() if "selected" in sig else [True] * len(sig)
+    pvalue = sig["pvalue"].to_numpy(float).tolist() if "pvalue" in sig else [np.nan] * len(sig)
+    for key, act, direc, sel, p in zip(keys, action, direction, selected, pvalue):
+        if key not in held:
+            if act == "entry" and direc != 0:
+                return True
+        elif (act in ("exit", "stop") or (act == "entry" and direc != 0 and direc != held[key])
+              or (not pd.isna(sel) and not bool(sel)) or p > sab.BROKEN_P):
+            return True
+    return False
 
 
 def _open_condor(d: _Day, capital: float) -> None:
-    if (d.legs["book"] == "condor").any() or not len(d.day.spx):
+    if d.has("book", "condor").any() or not len(d.day.spx):
         return
-    spx_q = d.quotes[d.quotes["instrument"] == "SPX"]
-    legs = condor.select_condor(spx_q, d.cfg.condor_rules)
-    if not len(legs):
+    pick = d.quotes.memo(("condor", d.cfg.condor_rules), lambda: _condor_pick(d.quotes, d.cfg.condor_rules))
+    if pick is None:
         return
-    expiry = pd.Timestamp(legs["expiry"].iloc[0])
+    legs, expiry, credit, pw, cw = pick
     if d.last_condor_expiry is not None and expiry <= d.last_condor_expiry:
         return  # one condor per monthly expiry: after an early exit the cycle waits for the next month
-    credit = condor.condor_credit(legs)
-    pw, cw = condor.condor_widths(legs)
     per_condor = condor.max_loss_per_condor(pw, cw, credit)
     if credit <= 0 or per_condor <= 0:
         return
@@ -734,17 +1023,27 @@ def _open_condor(d: _Day, capital: float) -> None:
         d.events.append("condor skipped: no margin headroom")
         return
     pid = f"condor:{d.day.date:%Y%m%d}:{expiry:%Y%m%d}"
-    new = _new_legs(legs.rename(columns={"option_type": "option_type"}), d.day, d.mode, "condor", "condor", pid,
-                    legs["side"].to_numpy(float) * n, "SPX", "option", SPX_MULT, credit)
+    new = _new_legs(legs, d.day, d.mode, "condor", "condor", pid, legs["side"].to_numpy(float) * n, "SPX", "option",
+                    SPX_MULT, credit)
     d.open(new, "condor open")
     d.last_condor_expiry = expiry
+
+
+def _condor_pick(quotes: DayQuotes, rules: condor.CondorRules) -> tuple | None:
+    """The day's condor (the same for every mode): (legs, expiry, credit, put width, call width)."""
+    spx = quotes.chain("SPX").frame_within_dte(rules.min_dte, rules.max_dte)  # all select_condor reads
+    legs = condor.select_condor(spx, rules)
+    if not len(legs):
+        return None
+    pw, cw = condor.condor_widths(legs)
+    return legs, pd.Timestamp(legs["expiry"].iloc[0]), condor.condor_credit(legs), pw, cw
 
 
 def _open_hedge(d: _Day, capital: float, hedge_weight: float) -> None:
     """The ladder's adds for today: adaptive layer weights, the liquidity filter, contango-only
     futures calendars (backwardation shifts the exposure to L1 calls), the second engine when
     futures are blocked or too large for the cap, and a monthly premium budget for options."""
-    r, day = d.cfg.ladder_rules, d.day
+    r, day, q = d.cfg.ladder_rules, d.day, d.quotes
     month = f"{day.date:%Y-%m}"
     if d.hedge_month != month:
         d.hedge_month, d.hedge_budget_left = month, d.cfg.hedge_spend_per_month * capital
@@ -754,19 +1053,20 @@ def _open_hedge(d: _Day, capital: float, hedge_weight: float) -> None:
         d.events.append(f"hedge adds blocked by the liquidity filter: {why}")
         return
     w = dict(alvh.layer_weights(day.regime, day.beta_rising, r))
-    held = set(d.legs["layer"]) if len(d.legs) else set()
+    held = set(d.legs["layer"].tolist()) if len(d.legs) else set()
     if not held & {"L2", "synthetic"} and w["L2"] > 0:
         shift = _open_l2(d, w["L2"], hedge_weight)
         if shift:
             d.events.append(shift)
             w["L1"], w["L2"] = w["L1"] + w["L2"], 0.0
-    vix_q = d.quotes[d.quotes["instrument"] == "VIX"]
-    if "L1" not in held and w["L1"] > 0 and len(vix_q):
-        call = alvh.select_l1_call(vix_q, alvh.l1_target_dte(day.beta_rising, r), r)
+    if "L1" not in held and w["L1"] > 0 and q.chain("VIX").n:
+        target = alvh.l1_target_dte(day.beta_rising, r)
+        call = q.memo(("L1", r, target), lambda: alvh.select_l1_call(
+            q.chain("VIX").frame_within_dte(r.l1_min_dte, r.l1_max_dte), target, r))  # all it reads
         _buy_premium(d, call, w["L1"] * monthly_budget, "L1", "VIX", VIX_OPT_MULT)
-    spx_q = d.quotes[d.quotes["instrument"] == "SPX"]
-    if "L3" not in held and w["L3"] > 0 and len(spx_q):
-        put = alvh.select_l3_put(spx_q, r)
+    if "L3" not in held and w["L3"] > 0 and q.chain("SPX").n:
+        put = q.memo(("L3", r), lambda: alvh.select_l3_put(
+            q.chain("SPX").frame_within_dte(r.l3_min_dte, r.l3_max_dte), r))  # all it reads
         _buy_premium(d, put, w["L3"] * monthly_budget, "L3", "SPX", SPX_MULT)
 
 
@@ -787,8 +1087,8 @@ def _open_l2(d: _Day, l2_weight: float, hedge_weight: float) -> str:
     """Long M2 / short M4: futures when liquid and small enough for the cap, else the synthetic
     calendar from VIX options (a tenth of a contract per option pair). Returns why the exposure
     moved to L1 instead, or ""."""
-    r, day, cfg = d.cfg.ladder_rules, d.day, d.cfg
-    fut, reason = alvh.l2_calendar(day.futures, r)
+    r, day, cfg, q = d.cfg.ladder_rules, d.day, d.cfg, d.quotes
+    fut, reason = q.memo(("L2", r), lambda: alvh.l2_calendar(day.futures, r))
     if reason.startswith("backwardation"):
         return f"L2: {reason}"
     if not len(fut):
@@ -796,8 +1096,9 @@ def _open_l2(d: _Day, l2_weight: float, hedge_weight: float) -> str:
     target = cfg.hedge_cap * condor_max_loss(d.legs) * min(1.0, 3 * l2_weight) * min(1.0, 3 * hedge_weight)
     if target <= 0:
         return ""
-    beta = fut["month_index"].map(day.vx_beta).to_numpy(float)
-    beta = np.where(np.isfinite(beta), beta, 1.0 / np.sqrt(fut["month_index"].to_numpy(float)))
+    month = fut["month_index"].to_numpy(float)
+    beta = np.array([q.beta.get(m, np.nan) for m in fut["month_index"].tolist()], dtype=float)
+    beta = np.where(np.isfinite(beta), beta, 1.0 / np.sqrt(month))
     per_spread = float(np.sum(beta)) * vx_multiplier(day.date) * cfg.stress_move_vix_points
     n = int(np.floor(target / per_spread))
     blocked, bwhy = alvh.futures_blocked(day.regime)
@@ -807,8 +1108,7 @@ def _open_l2(d: _Day, l2_weight: float, hedge_weight: float) -> str:
                         fut["side"].to_numpy(float) * n, "VX", "future", vx_multiplier(day.date))
         d.open(new, "L2 open")
         return ""
-    vix_q = d.quotes[d.quotes["instrument"] == "VIX"]
-    legs, report = alvh.synthetic_calendar(vix_q, day.futures, r)
+    legs, report = q.memo(("synthetic", r), lambda: alvh.synthetic_calendar(q.chain("VIX").frame(), day.futures, r))
     errors = int(report["data_error"].sum()) if len(report) else 0
     if errors:
         d.events.append(f"second engine: {errors} parity deviation(s) beyond costs reported as data errors")
@@ -827,13 +1127,14 @@ def _enforce_sizing_rule(d: _Day) -> None:
     if not len(d.legs):
         return
     limit = d.cfg.hedge_cap * condor_max_loss(d.legs)
-    total = vx_delta_dollars(d.legs, d.day, d.cfg)
+    total = vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes)
     if total <= limit + 1e-6:
         return
-    spreads = d.legs[d.legs["layer"].isin(["L2", "synthetic"])]
-    for pid, pos in spreads.groupby("position_id"):
-        units = float(pos["quantity"].abs().max())
-        dollars = vx_delta_dollars(pos, d.day, d.cfg)
+    spreads = d.legs.take(np.isin(d.legs["layer"], ["L2", "synthetic"]))
+    for pid in np.unique(spreads["position_id"]):
+        pos = spreads.take(spreads["position_id"] == pid)
+        units = float(np.abs(pos["quantity"]).max())
+        dollars = vx_delta_dollars(pos, d.day, d.cfg, d.quotes)
         others = total - dollars
         per_unit = dollars / units
         keep = max(int(np.floor((limit - others) / per_unit + 1e-9)), 0) if per_unit > 0 else int(units)
@@ -846,12 +1147,14 @@ def _enforce_sizing_rule(d: _Day) -> None:
 
 
 def _reduce(d: _Day, pid: str, keep_fraction: float, reason: str) -> None:
-    mask = (d.legs["position_id"] == pid).to_numpy()
-    legs = d.legs[mask]
-    change = -legs["quantity"].to_numpy(float) * (1.0 - keep_fraction)
+    mask = d.legs["position_id"] == pid
+    legs = d.legs.take(mask)
+    change = -legs["quantity"] * (1.0 - keep_fraction)
     d.book_trades(trade_rows(legs, change, d.day, d.mode, reason, d.cfg))
-    d.legs.loc[mask, "quantity"] = legs["quantity"].to_numpy(float) + change
-    d.legs = d.legs[d.legs["quantity"] != 0].reset_index(drop=True)
+    qty = d.legs["quantity"].copy()
+    qty[mask] = legs["quantity"] + change
+    d.legs = d.legs.assign(quantity=qty)
+    d.legs = d.legs.take(d.legs["quantity"] != 0)
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -964,17 +1267,23 @@ def simulate(days: list[MarketDay], states: dict[str, ModeState], cfg: BookConfi
              ) -> tuple[dict[str, ModeState], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Run every mode through `days` in order. Returns the final states and the legs, trades and
     account rows of every day (legs: the book at each day's close)."""
-    legs, trades, accounts = [], [], []
+    legs: list[Table] = []
+    trades: list[Table] = []
+    accounts = []
+    running = {mode: _with_table(states[mode]) for mode in cfg.modes}
     for day in days:
-        quotes = _option_quotes(day)  # marked once, shared by the modes
+        quotes = DayQuotes(day)  # marked once, shared by the modes
         for mode in cfg.modes:
-            states[mode], res = step(states[mode], day, cfg, quotes)
-            legs.append(res.legs)
-            trades.append(res.trades)
-            accounts.append(res.account)
-    legs_f = pd.concat([x for x in legs if len(x)], ignore_index=True) if any(len(x) for x in legs) else empty_legs()
-    trades_f = pd.concat([x for x in trades if len(x)], ignore_index=True) if any(len(x) for x in trades) \
-        else empty_trades()
+            running[mode], day_legs, day_trades, account = _step(running[mode], day, cfg, quotes)
+            if len(day_legs):
+                legs.append(day_legs)
+            if day_trades is not None:
+                trades.append(day_trades)
+            accounts.append(account)
+    for mode in cfg.modes:
+        states[mode] = _with_frame(running[mode])
+    legs_f = Table.concat(legs).to_frame() if legs else empty_legs()
+    trades_f = Table.concat(trades).to_frame() if trades else empty_trades()
     return states, legs_f, trades_f, pd.DataFrame(accounts)
 
 
