@@ -1003,12 +1003,17 @@ def _signals_may_act(sig: pd.DataFrame, pairs: pd.DataFrame) -> bool:
 def _open_condor(d: _Day, capital: float) -> None:
     if d.has("book", "condor").any() or not len(d.day.spx):
         return
-    pick = d.quotes.memo(("condor", d.cfg.condor_rules), lambda: _condor_pick(d.quotes, d.cfg.condor_rules))
+    rules, q = d.cfg.condor_rules, d.quotes
+    # the expiry a condor would be opened on (select_condor's), known before selecting its strikes
+    expiry = q.memo(("condor expiry", rules), lambda: _condor_expiry(q.chain("SPX"), rules))
+    if expiry is None:
+        return
+    if d.last_condor_expiry is not None and expiry <= d.last_condor_expiry:
+        return  # one condor per monthly expiry: after an early exit the cycle waits for the next month
+    pick = q.memo(("condor", rules), lambda: _condor_pick(q, rules))
     if pick is None:
         return
     legs, expiry, credit, pw, cw = pick
-    if d.last_condor_expiry is not None and expiry <= d.last_condor_expiry:
-        return  # one condor per monthly expiry: after an early exit the cycle waits for the next month
     per_condor = condor.max_loss_per_condor(pw, cw, credit)
     if credit <= 0 or per_condor <= 0:
         return
@@ -1027,6 +1032,19 @@ def _open_condor(d: _Day, capital: float) -> None:
                     SPX_MULT, credit)
     d.open(new, "condor open")
     d.last_condor_expiry = expiry
+
+
+def _condor_expiry(chain: _Chain, rules: condor.CondorRules) -> pd.Timestamp | None:
+    """The nearest expiry with min_dte <= dte <= max_dte (monthly only when the rules say so): the
+    one `condor.select_condor` opens on, if it finds all four legs."""
+    if not chain.n:
+        return None
+    expiries, first = np.unique(chain.cols["expiry"], return_index=True)
+    dte = chain.cols["dte"][first]
+    ok = (dte >= rules.min_dte) & (dte <= rules.max_dte)
+    if rules.monthly_only:
+        ok &= condor.is_monthly_expiry(pd.DatetimeIndex(expiries))
+    return pd.Timestamp(expiries[ok].min()) if ok.any() else None
 
 
 def _condor_pick(quotes: DayQuotes, rules: condor.CondorRules) -> tuple | None:
@@ -1165,26 +1183,61 @@ BETA_TREND_LAG = 21  # "rising" CAPM beta: today's universe mean above its value
 HISTORY_SESSIONS = max(VOL_WINDOW, BETA_WINDOW, BETA_TREND_LAG) + 5  # validated / feature look-back the books read
 
 
-def _provenance(parts: dict[str, pd.DataFrame]) -> str:
-    """Where the day's numbers come from, per input: e.g. 'index=real futures=real options=model'."""
-    labels = []
-    for name, frame in parts.items():
-        if len(frame) and "provenance" in frame:
-            labels.append(f"{name}={'+'.join(sorted(set(frame['provenance'].astype(str))))}")
-    return " ".join(labels)
+def _provenance(parts: dict[str, set[str] | None]) -> str:
+    """Where the day's numbers come from, per input: e.g. 'index=real futures=real options=model'
+    (`parts`: the provenance labels of each input's rows of the day; None or empty: not shown)."""
+    return " ".join(f"{name}={'+'.join(sorted(labels))}" for name, labels in parts.items() if labels)
+
+
+class _ByDate:
+    """A multi-day frame's rows per date (dates as timestamps, rows in their order within a day,
+    index reset): one stable sort and a slice per day, rather than a frame per day up front."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.empty = frame.iloc[0:0]
+        self.bounds: dict[pd.Timestamp, tuple[int, int]] = {}
+        self.rows = frame
+        if not len(frame):
+            return
+        dates = pd.to_datetime(frame["date"])
+        values = dates.to_numpy()
+        order = np.argsort(values, kind="stable")
+        self.rows = frame.assign(date=dates)
+        if not np.array_equal(order, np.arange(len(order))):
+            self.rows = self.rows.take(order)
+        values = values[order]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+        ends = np.r_[starts[1:], len(values)]
+        self.bounds = {pd.Timestamp(values[a]): (a, b) for a, b in zip(starts, ends) if not np.isnat(values[a])}
+        self.provenance = (self.rows["provenance"].astype(str).to_numpy(object) if "provenance" in frame
+                           else None)
+
+    def get(self, date: pd.Timestamp) -> pd.DataFrame:
+        """The day's rows (the frame's first 0 rows when it has none)."""
+        if date not in self.bounds:
+            return self.empty
+        a, b = self.bounds[date]
+        return self.rows.iloc[a:b].reset_index(drop=True)
+
+    def labels(self, date: pd.Timestamp) -> set[str] | None:
+        """The day's provenance labels (None without rows or a provenance column)."""
+        if date not in self.bounds or self.provenance is None:
+            return None
+        a, b = self.bounds[date]
+        return set(self.provenance[a:b].tolist())
 
 
 def market_days(frames: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> list[MarketDay]:
     """Per-day inputs from multi-day frames (each may start before `dates[0]` for look-backs).
     frames: spx_options, vix_options, vix_futures, index_levels, equity_bars, rates (validated),
     regime, statarb (signals), fundamentals (features)."""
-    by = {name: _by_date(f) for name, f in frames.items()}
+    by = {name: _ByDate(frames[name]) for name in ("spx_options", "vix_options", "vix_futures", "index_levels",
+                                                    "regime", "statarb", "equity_bars")}
     idx = frames["index_levels"].assign(date=lambda x: pd.to_datetime(x["date"]))
     levels = {k: g.set_index("date")[["open", "close"]] for k, g in idx.groupby("index")}
     vix_close = levels["VIX"]["close"].sort_index()
     betas = alvh.vx_beta_to_spot(frames["vix_futures"], vix_close, window=BETA_WINDOW)
-    betas = betas.assign(date=pd.to_datetime(betas["date"]))
-    beta_by_day = {d: g.set_index("month_index")["beta"] for d, g in betas.groupby("date")}
+    beta_by_day = _ByDate(betas[pd.to_datetime(betas["date"]).isin(dates)])
     eq = frames["equity_bars"].assign(date=lambda x: pd.to_datetime(x["date"]))
     closes = eq.pivot(index="date", columns="symbol", values="close").sort_index()
     vols = trailing_std(np.log(closes).diff(), VOL_WINDOW, min_periods=20)
@@ -1193,27 +1246,27 @@ def market_days(frames: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> lis
     rising = mean_beta > mean_beta.shift(BETA_TREND_LAG)
     rates = frames["rates"].assign(date=lambda x: pd.to_datetime(x["date"])).set_index("date")["tbill_3m"]
     sessions = closes.index
+    positions = sessions.get_indexer(dates)
     out = []
-    for date in dates:  # the per-day views only; nothing here reads past `date`
-        pos = sessions.get_indexer([date])[0]
+    for date, pos in zip(dates, positions):  # the per-day views only; nothing here reads past `date`
         prev = sessions[pos - 1] if pos > 0 else date - pd.Timedelta(days=1)
         regime = by["regime"].get(date)
-        parts = {name: by[name].get(date, frames[name].iloc[0:0]) for name in
-                 ("spx_options", "vix_options", "vix_futures", "index_levels")}
+        beta = beta_by_day.get(date)
+        options = [by[name].labels(date) for name in ("spx_options", "vix_options")]
         out.append(MarketDay(
-            date=date, spx=parts["spx_options"], vix=parts["vix_options"], futures=parts["vix_futures"],
+            date=date, spx=by["spx_options"].get(date), vix=by["vix_options"].get(date),
+            futures=by["vix_futures"].get(date),
             spx_open=float(levels["SPX"].at[date, "open"]), spx_close=float(levels["SPX"].at[date, "close"]),
             vix_open=float(levels["VIX"].at[date, "open"]), vix_close=float(levels["VIX"].at[date, "close"]),
             rate=float(rates.get(date, 0.0)),
-            regime=regime.iloc[0] if regime is not None and len(regime) else pd.Series(dtype=object),
-            statarb=by["statarb"].get(date, frames["statarb"].iloc[0:0]),
-            equities=by["equity_bars"].get(date, frames["equity_bars"].iloc[0:0]),
+            regime=regime.iloc[0] if len(regime) else pd.Series(dtype=object),
+            statarb=by["statarb"].get(date), equities=by["equity_bars"].get(date),
             equity_vols=vols.loc[date] if date in vols.index else pd.Series(dtype=float),
-            vx_beta=beta_by_day.get(date, pd.Series(dtype=float)),
+            vx_beta=beta.set_index("month_index")["beta"] if len(beta) else pd.Series(dtype=float),
             beta_rising=bool(rising.get(date, False)),
-            provenance=_provenance({"index": parts["index_levels"], "futures": parts["vix_futures"],
-                                    "options": pd.concat([parts["spx_options"][["provenance"]],
-                                                          parts["vix_options"][["provenance"]]])}),
+            provenance=_provenance({"index": by["index_levels"].labels(date),
+                                    "futures": by["vix_futures"].labels(date),
+                                    "options": set().union(*(o for o in options if o is not None))}),
             days_since_previous=int((date - prev).days),
         ))
     return out
@@ -1230,13 +1283,6 @@ def trailing_std(returns: pd.DataFrame, window: int, min_periods: int) -> pd.Dat
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows are masked below
         std = np.nanstd(view, axis=-1, ddof=1)
     return pd.DataFrame(np.where(count >= min_periods, std, np.nan), index=returns.index, columns=returns.columns)
-
-
-def _by_date(frame: pd.DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
-    if not len(frame):
-        return {}
-    dates = pd.to_datetime(frame["date"])
-    return {d: g.reset_index(drop=True) for d, g in frame.assign(date=dates).groupby("date", sort=True)}
 
 
 def state_from_lake(mode: str, legs: pd.DataFrame, account: pd.DataFrame, cfg: BookConfig) -> ModeState:

@@ -158,19 +158,24 @@ def _implied_vols(mid: np.ndarray, forward: np.ndarray, strike: np.ndarray, t: n
 def _newton_implied_vol(price: np.ndarray, f: np.ndarray, k: np.ndarray, t: np.ndarray, d: np.ndarray,
                         call: np.ndarray, tol: float = 1e-12, max_iter: int = 100,
                         max_vol: float = VOL_CAP) -> np.ndarray:
-    """`pricing.implied_vol` with its default arguments, bit for bit, in a fraction of the time on a
-    whole chain. That solver iterates every row until all rows are done at once, so a row's vol
-    depends on how many iterations the slowest row of the chain needs (after converging, a row
-    keeps stepping by a few ulps). Each iteration is a function of the row's state (vol, lo, hi)
-    alone, and every row ends in a fixed point of it (measured: median 16 iterations, while the
-    slowest rows need ~50): a row at its fixed point is done from then on and keeps its vol, so it
-    leaves the arrays the loop computes on. The stopping rule and each row's iterates are unchanged."""
+    """`pricing.implied_vol` with its default arguments, bit for bit, in a third of the time on a
+    whole chain (t > 0 on every row, as `_implied_vols` passes it).
+
+    That solver iterates every row until all rows are done at once, so a row's vol depends on how
+    many iterations the slowest row of the chain needs (after converging, a row keeps moving by a
+    few ulps). An iteration is a function of the row's state (vol, lo, hi) alone, and every row ends
+    in a fixed point of it (measured: median 16 iterations, the slowest ~50): a row at its fixed
+    point is done from then on and keeps its vol, so it leaves the arrays the loop computes on
+    (whenever a quarter of them are fixed: when does not matter). Each iterate uses `pricing`'s
+    expressions, one option type per row (two normal CDFs, not four) and ln(F/K), sqrt(T) once."""
     lower, upper = no_arbitrage_bounds(f, k, d, call)
     reachable = price <= black(f, k, t, max_vol, d, call)  # price is increasing in vol
     valid = (price > lower) & (price < upper) & (t > 0) & reachable
     out = np.full(price.shape, np.nan)
     rows = np.flatnonzero(valid)  # an invalid row never holds the loop up: its result is NaN
     price, f, k, t, d, call = (a[rows] for a in (price, f, k, t, d, call))
+    sign = np.where(call, 1.0, -1.0)  # puts price on N(-d1), N(-d2)
+    log_fk, sqrt_t, df = np.log(f / k), np.sqrt(t), d * f
     lo = np.full(rows.shape, 1e-9)
     hi = np.full(rows.shape, float(max_vol))
     # Brenner-Subrahmanyam start, clipped into the bracket.
@@ -178,10 +183,13 @@ def _newton_implied_vol(price: np.ndarray, f: np.ndarray, k: np.ndarray, t: np.n
         vol = np.sqrt(2 * np.pi / t) * price / (d * f)
     vol = np.clip(np.nan_to_num(vol, nan=0.2), 0.01, min(5.0, 0.5 * max_vol))
     for _ in range(max_iter):
-        diff = black(f, k, t, vol, d, call) - price
+        sd = vol * sqrt_t  # > 0: vol stays inside (lo, hi) and t > 0
+        d1 = (log_fk + 0.5 * sd * sd) / sd
+        fn1, kn2 = f * ndtr(sign * d1), k * ndtr(sign * (d1 - sd))
+        diff = d * np.where(call, fn1 - kn2, kn2 - fn1) - price  # `pricing.black`
         new_hi = np.where(diff > 0, vol, hi)
         new_lo = np.where(diff <= 0, vol, lo)
-        vega = black_vega(f, k, t, vol, d)
+        vega = df * _npdf(d1) * sqrt_t  # `pricing.black_vega`
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = vol - diff / vega
         bisect = 0.5 * (new_lo + new_hi)
@@ -191,10 +199,10 @@ def _newton_implied_vol(price: np.ndarray, f: np.ndarray, k: np.ndarray, t: np.n
         vol, lo, hi = vol_new, new_lo, new_hi
         if np.all(done):
             break
-        if fixed.any():
+        if fixed.sum() * 4 >= len(fixed):
             out[rows[fixed]] = vol[fixed]
             keep = ~fixed
-            rows, price, f, k, t, d, call, vol, lo, hi = (a[keep] for a in (rows, price, f, k, t, d, call, vol, lo,
-                                                                             hi))
+            rows, price, f, k, d, call, sign, log_fk, sqrt_t, df, vol, lo, hi = (
+                a[keep] for a in (rows, price, f, k, d, call, sign, log_fk, sqrt_t, df, vol, lo, hi))
     out[rows] = vol
     return out
