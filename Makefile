@@ -9,11 +9,14 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 
 .PHONY: install run test ui bench clean
 
+# The install is quiet; its log is printed only if it fails, with what to check.
 $(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
-	touch $(STAMP)
+	@echo "installing into $(VENV) (log: $(VENV)/install.log) ..."
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): needs Python >= 3.11 with venv \
+	(Debian: apt-get install python3-venv)"; exit 1; }
+	@{ $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e ".[test]"; } > $(VENV)/install.log 2>&1 \
+	|| { cat $(VENV)/install.log; echo "install failed (log above): needs Python >= 3.11 and pip reaching PyPI"; exit 1; }
+	@touch $(STAMP)
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 

@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     layers = ", ".join(g for entry in LAYERS for g in entry.groups)
     print(f"\nresults: {root}/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet (layers: {layers}, quarantine)")
     print(f"  e.g. duckdb -c \"select * from '{root}/signals/statarb/*/*.parquet' where action = 'entry'\"")
-    print(f"Dagster instance: {dagster_home()}; UI: make ui -> http://127.0.0.1:3000")
+    print(f"Dagster instance: {dagster_home()}; UI: make ui -> http://127.0.0.1:3000, open attribution/verdict "
+          f"first (its metadata holds the table), then attribution/tearsheet")
     return 0 if ok else 1
 
 

@@ -138,14 +138,17 @@ def performance(lake: LakeResource) -> dg.MaterializeResult:
           group_name="attribution", kinds={"parquet"},
           description="Per stress window and mode: drawdown, worst day, margin calls (and those the VIX-futures leg "
                       "alone caused), hedge payoff / condor loss, sizing-cap use, IRR, provenance; plus the synthetic "
-                      "shock (VIX +30 in 5 sessions, backwardation, SPX -15 %) on the last day's book.")
+                      "shock (VIX +30 in 5 sessions, backwardation, SPX -15 %) on the books' most exposed day.")
 def stress_windows(lake: LakeResource) -> dg.MaterializeResult:
     daily, acc = _history(lake.lake)
     sessions = all_sessions()
     table = stress.stress_table(daily, sessions)
-    last = pd.to_datetime(acc["date"]).max()
-    legs = pd.concat([layer_table("books", b).read(lake.lake, last, last) for b in engine.BOOKS], ignore_index=True)
-    shock = stress.shock_scenario(legs, acc[pd.to_datetime(acc["date"]) == last])
+    # the shock hits the books on their most exposed day (largest open condor max loss), not on a
+    # last day that may happen to be flat between two condor cycles
+    exposure = acc.groupby(pd.to_datetime(acc["date"]))["condor_max_loss"].sum()
+    day = exposure.idxmax() if len(exposure) and exposure.max() > 0 else pd.to_datetime(acc["date"]).max()
+    legs = pd.concat([layer_table("books", b).read(lake.lake, day, day) for b in engine.BOOKS], ignore_index=True)
+    shock = stress.shock_scenario(legs, acc[pd.to_datetime(acc["date"]) == day])
     lake.lake.write_table("attribution", "stress", table)
     lake.lake.write_table("attribution", "shock", shock)
     return dg.MaterializeResult(metadata={
