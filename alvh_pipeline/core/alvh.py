@@ -188,10 +188,16 @@ def _with_fill(row: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _nearest_delta(rows: pd.DataFrame, target: float) -> pd.DataFrame:
-    # stable sort: ties keep the chain's order, so the pick is deterministic
-    dist = (rows["delta"].abs() - target).abs()
-    return rows.loc[[dist.sort_values(kind="stable").index[0]]]
+def _no_pick(chain: pd.DataFrame) -> pd.DataFrame:
+    return chain.iloc[0:0].assign(side=pd.Series(dtype=int), fill=pd.Series(dtype=float)).reset_index(drop=True)
+
+
+def _nearest_delta(chain: pd.DataFrame, rows: np.ndarray, target: float) -> pd.DataFrame:
+    """The row among `rows` (a mask) with |Δ| nearest `target`, with side and fill; a stable sort:
+    ties keep the chain's order, so the pick is deterministic (rows are taken by position)."""
+    at = np.flatnonzero(rows)
+    dist = np.abs(np.abs(chain["delta"].to_numpy(float)[at]) - target)
+    return _with_fill(chain.iloc[[at[np.argsort(dist, kind="stable")[0]]]])
 
 
 def select_l1_call(marked_vix_day: pd.DataFrame, target_dte: int, rules: LadderRules = LadderRules()) -> pd.DataFrame:
@@ -199,15 +205,14 @@ def select_l1_call(marked_vix_day: pd.DataFrame, target_dte: int, rules: LadderR
     ``target_dte`` (a tie goes to the longer expiry: fewer rolls), |Δ| nearest ``l1_delta``, ask > 0.
     Columns as marked plus side (+1) and fill (= ask)."""
     c = marked_vix_day
-    ok = (_is_call(c) & c["dte"].between(rules.l1_min_dte, rules.l1_max_dte).to_numpy()
-          & (c["ask"].to_numpy(float) > 0) & np.isfinite(c["delta"].to_numpy(float)))
-    c = c[ok]
-    if c.empty:
-        return c.assign(side=pd.Series(dtype=int), fill=pd.Series(dtype=float)).reset_index(drop=True)
-    dtes = np.unique(c["dte"].to_numpy())
+    dte = c["dte"].to_numpy()
+    ok = (_is_call(c) & (dte >= rules.l1_min_dte) & (dte <= rules.l1_max_dte) & (c["ask"].to_numpy(float) > 0)
+          & np.isfinite(c["delta"].to_numpy(float)))
+    if not ok.any():
+        return _no_pick(c)
+    dtes = np.unique(dte[ok])
     dist = np.abs(dtes - target_dte)
-    dte = dtes[dist == dist.min()].max()
-    return _with_fill(_nearest_delta(c[c["dte"] == dte], rules.l1_delta))
+    return _nearest_delta(c, ok & (dte == dtes[dist == dist.min()].max()), rules.l1_delta)
 
 
 def select_l3_put(marked_spx_day: pd.DataFrame, rules: LadderRules = LadderRules()) -> pd.DataFrame:
@@ -215,12 +220,12 @@ def select_l3_put(marked_spx_day: pd.DataFrame, rules: LadderRules = LadderRules
     on the longest such expiry (the most time before the ``l3_roll_dte`` roll). Columns as marked plus
     side (+1) and fill (= ask)."""
     c = marked_spx_day
-    ok = (~_is_call(c) & c["dte"].between(rules.l3_min_dte, rules.l3_max_dte).to_numpy()
-          & (c["ask"].to_numpy(float) > 0) & np.isfinite(c["delta"].to_numpy(float)))
-    c = c[ok]
-    if c.empty:
-        return c.assign(side=pd.Series(dtype=int), fill=pd.Series(dtype=float)).reset_index(drop=True)
-    return _with_fill(_nearest_delta(c[c["dte"] == c["dte"].max()], rules.l3_delta))
+    dte = c["dte"].to_numpy()
+    ok = (~_is_call(c) & (dte >= rules.l3_min_dte) & (dte <= rules.l3_max_dte) & (c["ask"].to_numpy(float) > 0)
+          & np.isfinite(c["delta"].to_numpy(float)))
+    if not ok.any():
+        return _no_pick(c)
+    return _nearest_delta(c, ok & (dte == dte[ok].max()), rules.l3_delta)
 
 
 # ---- L2 futures calendar -------------------------------------------------------------------------
@@ -228,8 +233,8 @@ def select_l3_put(marked_spx_day: pd.DataFrame, rules: LadderRules = LadderRules
 def _tradable_futures(futures_day: pd.DataFrame) -> pd.DataFrame:
     """Rows that can be traded today: settle > 0 (listed-but-untraded rows settle 0), not expired."""
     f = futures_day
-    date = pd.to_datetime(f["date"]).dt.normalize()
-    keep = (f["settle"].to_numpy(float) > 0) & (pd.to_datetime(f["expiry"]) > date).to_numpy()
+    day = pd.to_datetime(f["date"]).to_numpy("datetime64[ns]").astype("datetime64[D]")  # the date, normalized
+    keep = (f["settle"].to_numpy(float) > 0) & (pd.to_datetime(f["expiry"]).to_numpy("datetime64[ns]") > day)
     return f[keep]
 
 
@@ -240,19 +245,21 @@ def l2_calendar(futures_day: pd.DataFrame, rules: LadderRules = LadderRules()) -
     settle 0, expired, or no bid / ask to fill at); empty with ``BACKWARDATION_REASON`` when
     VX1 >= VX2 (DESIGN §5: never open or roll into a backwardated front)."""
     f = _tradable_futures(futures_day)
-    by_month = f.drop_duplicates("month_index").set_index("month_index")
-    months = [1, 2, rules.l2_long_month, rules.l2_short_month]
+    row: dict[object, int] = {}  # month_index -> its first tradable row
+    for i, month in enumerate(f["month_index"].tolist()):
+        row.setdefault(month, i)
     empty = futures_day.iloc[0:0].assign(side=pd.Series(dtype=int), fill=pd.Series(dtype=float))
-    if not set(months) <= set(by_month.index):
+    if not {1, 2, rules.l2_long_month, rules.l2_short_month} <= row.keys():
         return empty, MISSING_MONTH_REASON
-    if by_month.at[1, "settle"] >= by_month.at[2, "settle"]:
+    settle = f["settle"].to_numpy(float)
+    if settle[row[1]] >= settle[row[2]]:
         return empty, BACKWARDATION_REASON
-    legs = by_month.loc[[rules.l2_long_month, rules.l2_short_month]].reset_index()
-    legs["side"] = np.array([1, -1])
-    legs["fill"] = np.where(legs["side"] > 0, legs["ask"].to_numpy(float), legs["bid"].to_numpy(float))
-    if not (np.isfinite(legs["fill"]).all() and (legs["fill"] > 0).all()):
+    legs = f.iloc[[row[rules.l2_long_month], row[rules.l2_short_month]]].reset_index(drop=True)
+    side = np.array([1, -1])
+    fill = np.where(side > 0, legs["ask"].to_numpy(float), legs["bid"].to_numpy(float))
+    if not (np.isfinite(fill).all() and (fill > 0).all()):
         return empty, MISSING_MONTH_REASON
-    return legs[list(futures_day.columns) + ["side", "fill"]], ""
+    return legs.assign(side=side, fill=fill)[list(futures_day.columns) + ["side", "fill"]], ""
 
 
 # ---- second engine: put-call parity and synthetic futures ----------------------------------------
@@ -294,16 +301,15 @@ def _pairs(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> pd.DataFrame:
 
 def _check(pairs: pd.DataFrame, future_half: np.ndarray | float, rules: LadderRules) -> pd.DataFrame:
     """Parity C_mid - P_mid - D (F - K) against the round-trip cost band (half-spreads)."""
-    mid_c = 0.5 * (pairs["bid_c"] + pairs["ask_c"])
-    mid_p = 0.5 * (pairs["bid_p"] + pairs["ask_p"])
-    out = pairs[["date", "expiry", "strike"]].copy()
-    out["parity_mid"] = mid_c - mid_p - pairs["discount"] * (pairs["forward"] - pairs["strike"])
-    out["cost_band"] = (0.5 * (pairs["ask_c"] - pairs["bid_c"]) + 0.5 * (pairs["ask_p"] - pairs["bid_p"])
-                        + future_half)
-    bad = out["parity_mid"].abs() > rules.parity_cost_multiple * out["cost_band"] + PARITY_ABS_TOL
-    # an unusable quote (NaN) cannot confirm parity either
-    out["data_error"] = bad.to_numpy() | ~np.isfinite(out["parity_mid"].to_numpy())
-    return out
+    bid_c, ask_c, bid_p, ask_p, disc, fwd, k = (pairs[c].to_numpy(float) for c in (
+        "bid_c", "ask_c", "bid_p", "ask_p", "discount", "forward", "strike"))
+    parity = 0.5 * (bid_c + ask_c) - 0.5 * (bid_p + ask_p) - disc * (fwd - k)
+    band = 0.5 * (ask_c - bid_c) + 0.5 * (ask_p - bid_p) + future_half
+    bad = np.abs(parity) > rules.parity_cost_multiple * band + PARITY_ABS_TOL
+    return pd.DataFrame({"date": pairs["date"].to_numpy(), "expiry": pairs["expiry"].to_numpy(), "strike": k,
+                         "parity_mid": parity, "cost_band": band,
+                         # an unusable quote (NaN) cannot confirm parity either
+                         "data_error": bad | ~np.isfinite(parity)}, index=pairs.index)
 
 
 def parity_report(marked_chain_day: pd.DataFrame, kind: Literal["spx", "vix"],
@@ -338,7 +344,8 @@ def synthetic_calendar(marked_vix_day: pd.DataFrame, futures_day: pd.DataFrame,
         on = pairs[pairs["expiry"] == expiry]
         if on.empty:
             continue
-        pick = on.loc[[(on["strike"] - on["forward"]).abs().sort_values(kind="stable").index[0]]]
+        dist = np.abs(on["strike"].to_numpy(float) - on["forward"].to_numpy(float))
+        pick = on.iloc[[np.argsort(dist, kind="stable")[0]]]  # ties: the first (lower) strike
         half = 0.5 * (float(fut.at[month, "ask"]) - float(fut.at[month, "bid"]))
         check = _check(pick, half if np.isfinite(half) else 0.0, rules)
         checks.append(check[PARITY_COLUMNS].assign(month_index=month))

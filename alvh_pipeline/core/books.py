@@ -363,6 +363,8 @@ class DayQuotes:
         self.month_by_expiry = (dict(zip(pd.to_datetime(f["expiry"]).to_numpy("datetime64[ns]").view("i8").tolist(),
                                          f["month_index"].tolist())) if len(f) else {})
         self.beta = dict(zip(day.vx_beta.index.tolist(), day.vx_beta.to_numpy(float).tolist()))
+        front = np.flatnonzero(f["month_index"].to_numpy() == 1) if len(f) else []
+        self.front_expiry = pd.to_datetime(f["expiry"]).to_numpy("datetime64[ns]")[front[0]] if len(front) else None
         e = day.equities
         self.stock_row = {s: i for i, s in enumerate(e["symbol"].tolist())} if len(e) else {}
         self.stock = {c: e[c].to_numpy(float) for c in ("bid", "ask", "close")} if len(e) else {}
@@ -909,10 +911,8 @@ def _hedge_rolls(d: _Day) -> None:
     r = d.cfg.ladder_rules
     d.close(d.has("layer", "L1") & (_days_to_expiry(d.legs, d.day.date) <= r.l1_roll_dte), "L1 roll (time-shift)")
     d.close(d.has("layer", "L3") & (_days_to_expiry(d.legs, d.day.date) <= r.l3_roll_dte), "L3 roll")
-    fut = d.day.futures
-    front = pd.to_datetime(fut.loc[fut["month_index"] == 1, "expiry"])
-    if len(front) and len(d.legs):
-        front_expiry = front.iloc[0].to_datetime64()
+    front_expiry = d.quotes.front_expiry
+    if front_expiry is not None and len(d.legs):
         legs = d.legs
         long_leg = (np.isin(legs["layer"], ["L2", "synthetic"]) & (legs["quantity"] > 0)
                     & ((legs["kind"] == "future") | (legs["right"] == "C")))
@@ -926,18 +926,19 @@ def _statarb(d: _Day, capital: float) -> None:
     """Pairs from today's signals: closes on exit / stop / broken cointegration, opens on entry
     (dollar-neutral, volatility-sized, scaled by conviction: `core.statarb_book`); held pairs are
     not rebalanced day to day (each trade pays the spread)."""
-    sig = d.day.statarb
+    sig, q = d.day.statarb, d.quotes
     pairs = _open_pairs(d.legs.take(d.has("book", "statarb")))
-    if not len(sig) and not len(pairs):
+    if not len(sig) and not pairs:
         return
-    if not _signals_may_act(sig, pairs):
+    if not _signals_may_act(q.memo("signals", lambda: _signal_rows(sig)), pairs):
         return
-    q = d.quotes
     prices = q.memo("stock closes", lambda: d.day.equities.set_index("symbol")["close"])
-    targets = sab.pair_targets(sig, pairs, prices, d.day.equity_vols, capital, d.cfg.statarb_rules)
+    held = pd.DataFrame([{"symbol_y": y, "symbol_x": x, **p} for (y, x), p in pairs.items()], columns=PAIR_COLUMNS)
+    targets = sab.pair_targets(sig, held, prices, d.day.equity_vols, capital, d.cfg.statarb_rules)
     if not len(targets):
         return
-    pid = ("pair:" + targets["symbol_y"].astype(str) + "|" + targets["symbol_x"].astype(str)).to_numpy(object)
+    y, x = targets["symbol_y"].astype(str).tolist(), targets["symbol_x"].astype(str).tolist()
+    pid = np.array([f"pair:{a}|{b}" for a, b in zip(y, x)], dtype=object)
     action = targets["action_taken"].to_numpy(object)
     for taken in sorted(set(action.tolist()) - {"open", "hold"}):
         closing = set(pid[action == taken].tolist())
@@ -960,42 +961,45 @@ def _statarb(d: _Day, capital: float) -> None:
 PAIR_COLUMNS = ["symbol_y", "symbol_x", "direction", "qty_y", "qty_x"]
 
 
-def _open_pairs(held: Table) -> pd.DataFrame:
-    if not len(held):
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    rows = []
+def _open_pairs(held: Table) -> dict[tuple[str, str], dict]:
+    """(symbol_y, symbol_x) -> direction, qty_y, qty_x of each held pair, in position-id order."""
+    pairs = {}
     instrument, qty = held["instrument"], held["quantity"]
     for pid in np.unique(held["position_id"]):
         mine = held["position_id"] == pid
         y, x = pid.split(":", 1)[1].split("|")
         qy = _nansum(qty[mine & (instrument == y)])
         qx = _nansum(qty[mine & (instrument == x)])
-        rows.append({"symbol_y": y, "symbol_x": x, "direction": int(np.sign(qy) or -np.sign(qx)), "qty_y": qy,
-                     "qty_x": qx})
-    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+        pairs[(y, x)] = {"direction": int(np.sign(qy) or -np.sign(qx)), "qty_y": qy, "qty_x": qx}
+    return pairs
 
 
-def _signals_may_act(sig: pd.DataFrame, pairs: pd.DataFrame) -> bool:
+def _signal_rows(sig: pd.DataFrame) -> list[tuple] | None:
+    """((symbol_y, symbol_x), action, direction, selected, p-value) per signal row; None when a pair
+    has two rows (pair_targets refuses that day, so it must be called)."""
+    keys = list(zip(sig["symbol_y"].astype(str).tolist(), sig["symbol_x"].astype(str).tolist()))
+    if len(set(keys)) < len(keys):
+        return None
+    n = len(sig)
+    return list(zip(keys, sig["action"].fillna("none").tolist(), sig["direction"].fillna(0).to_numpy(float).tolist(),
+                    sig["selected"].tolist() if "selected" in sig else [True] * n,
+                    sig["pvalue"].to_numpy(float).tolist() if "pvalue" in sig else [np.nan] * n))
+
+
+def _signals_may_act(rows: list[tuple] | None, pairs: dict[tuple[str, str], dict]) -> bool:
     """Whether `sab.pair_targets` could do anything but hold today (its docstring's rules): an
     entry with a direction on a pair not held; or, on a held pair, an exit / stop, an entry the
     other way, or the pair no longer selected or cointegrated (p-value above BROKEN_P). Without
-    any, it returns every held pair as "hold" and opens nothing, so the call is skipped (~20 ms)."""
-    if not len(sig):
-        return False
-    held = dict(zip(zip(pairs["symbol_y"].tolist(), pairs["symbol_x"].tolist()), pairs["direction"].tolist()))
-    keys = list(zip(sig["symbol_y"].astype(str).tolist(), sig["symbol_x"].astype(str).tolist()))
-    if len(set(keys)) < len(keys):
-        return True  # pair_targets refuses duplicate rows
-    action = sig["action"].fillna("none").tolist()
-    direction = sig["direction"].fillna(0).to_numpy(float).tolist()
-    selected = sig["selected"].tolist() if "selected" in sig else [True] * len(sig)
-    pvalue = sig["pvalue"].to_numpy(float).tolist() if "pvalue" in sig else [np.nan] * len(sig)
-    for key, act, direc, sel, p in zip(keys, action, direction, selected, pvalue):
-        if key not in held:
-            if act == "entry" and direc != 0:
+    any, it returns every held pair as "hold" and opens nothing, so the call (~20 ms) is skipped."""
+    if rows is None:
+        return True
+    for key, action, direction, selected, pvalue in rows:
+        held = pairs.get(key)
+        if held is None:
+            if action == "entry" and direction != 0:
                 return True
-        elif (act in ("exit", "stop") or (act == "entry" and direc != 0 and direc != held[key])
-              or (not pd.isna(sel) and not bool(sel)) or p > sab.BROKEN_P):
+        elif (action in ("exit", "stop") or (action == "entry" and direction != 0 and direction != held["direction"])
+              or (not pd.isna(selected) and not bool(selected)) or pvalue > sab.BROKEN_P):
             return True
     return False
 
@@ -1043,8 +1047,21 @@ def _condor_expiry(chain: _Chain, rules: condor.CondorRules) -> pd.Timestamp | N
     dte = chain.cols["dte"][first]
     ok = (dte >= rules.min_dte) & (dte <= rules.max_dte)
     if rules.monthly_only:
-        ok &= condor.is_monthly_expiry(pd.DatetimeIndex(expiries))
+        ok &= _is_monthly(expiries)
     return pd.Timestamp(expiries[ok].min()) if ok.any() else None
+
+
+_MONTHLY: dict[int, bool] = {}  # expiry (ns) -> condor.is_monthly_expiry: the calendar's answer never changes
+
+
+def _is_monthly(expiries: np.ndarray) -> np.ndarray:
+    """`condor.is_monthly_expiry` of datetime64[ns] expiries, remembered per date (~1 ms a call)."""
+    keys = expiries.view("i8").tolist()
+    new = [k for k in dict.fromkeys(keys) if k not in _MONTHLY]
+    if new:
+        _MONTHLY.update(zip(new, condor.is_monthly_expiry(pd.DatetimeIndex(np.array(new, dtype="datetime64[ns]")))
+                            .tolist()))
+    return np.array([_MONTHLY[k] for k in keys], dtype=bool)
 
 
 def _condor_pick(quotes: DayQuotes, rules: condor.CondorRules) -> tuple | None:
