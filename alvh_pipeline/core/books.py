@@ -1047,21 +1047,8 @@ def _condor_expiry(chain: _Chain, rules: condor.CondorRules) -> pd.Timestamp | N
     dte = chain.cols["dte"][first]
     ok = (dte >= rules.min_dte) & (dte <= rules.max_dte)
     if rules.monthly_only:
-        ok &= _is_monthly(expiries)
+        ok &= condor.is_monthly_expiry(pd.DatetimeIndex(expiries))
     return pd.Timestamp(expiries[ok].min()) if ok.any() else None
-
-
-_MONTHLY: dict[int, bool] = {}  # expiry (ns) -> condor.is_monthly_expiry: the calendar's answer never changes
-
-
-def _is_monthly(expiries: np.ndarray) -> np.ndarray:
-    """`condor.is_monthly_expiry` of datetime64[ns] expiries, remembered per date (~1 ms a call)."""
-    keys = expiries.view("i8").tolist()
-    new = [k for k in dict.fromkeys(keys) if k not in _MONTHLY]
-    if new:
-        _MONTHLY.update(zip(new, condor.is_monthly_expiry(pd.DatetimeIndex(np.array(new, dtype="datetime64[ns]")))
-                            .tolist()))
-    return np.array([_MONTHLY[k] for k in keys], dtype=bool)
 
 
 def _condor_pick(quotes: DayQuotes, rules: condor.CondorRules) -> tuple | None:

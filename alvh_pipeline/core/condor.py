@@ -18,6 +18,7 @@ sale proceeds (the credit) may be applied against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -67,8 +68,16 @@ def is_monthly_expiry(expiry: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     out = np.zeros(len(d), dtype=bool)
     if ok.any():
         dd = d[ok]
-        out[ok] = np.asarray(cal.spx_monthly_expiry(dd.year, dd.month) == dd)
+        months, inverse = np.unique(np.asarray(dd.year * 12 + dd.month - 1), return_inverse=True)
+        monthly = np.array([_monthly_expiry_ns(int(m) // 12, int(m) % 12 + 1) for m in months], dtype=np.int64)
+        out[ok] = monthly[inverse] == dd.as_unit("ns").asi8
     return out
+
+
+@cache
+def _monthly_expiry_ns(year: int, month: int) -> int:
+    """`calendar.spx_monthly_expiry` of one month in ns (the exchange calendar is fixed; ~1 ms a call)."""
+    return int(cal.spx_monthly_expiry(np.array([year]), np.array([month])).as_unit("ns").asi8[0])
 
 
 def _empty_legs() -> pd.DataFrame:
