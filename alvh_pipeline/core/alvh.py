@@ -285,14 +285,31 @@ def _forward_discount(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> tuple
 
 
 def _pairs(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> pd.DataFrame:
-    """One row per (date, expiry, strike) listing both a call and a put, with both quotes, F and D."""
+    """One row per (date, expiry, strike) listing both a call and a put, with both quotes, F and D
+    (columns row_c, date, expiry, strike, bid_c, ask_c, forward, discount, row_p, bid_p, ask_p;
+    sorted by the keys)."""
     t, fwd, disc = _forward_discount(chain, kind)
-    x = pd.DataFrame({
-        "row": np.arange(len(chain)), "date": pd.to_datetime(chain["date"]).dt.normalize().to_numpy(),
-        "expiry": pd.to_datetime(chain["expiry"]).to_numpy(), "strike": chain["strike"].to_numpy(float),
-        "call": _is_call(chain), "bid": chain["bid"].to_numpy(float), "ask": chain["ask"].to_numpy(float),
-        "forward": fwd, "discount": disc,
-    })
+    x = {"row": np.arange(len(chain)), "date": pd.to_datetime(chain["date"]).dt.normalize().to_numpy(),
+         "expiry": pd.to_datetime(chain["expiry"]).to_numpy(), "strike": chain["strike"].to_numpy(float),
+         "call": _is_call(chain), "bid": chain["bid"].to_numpy(float), "ask": chain["ask"].to_numpy(float),
+         "forward": fwd, "discount": disc}
+    call, date, expiry, strike = x["call"], x["date"], x["expiry"], x["strike"]
+    keys = list(zip(date.view("i8").tolist(), expiry.view("i8").tolist(), strike.tolist()))
+    calls, puts = np.flatnonzero(call), np.flatnonzero(~call)
+    put_of = {keys[i]: i for i in puts.tolist()}
+    if (len(put_of) < len(puts) or len({keys[i] for i in calls.tolist()}) < len(calls) or np.isnat(date).any()
+            or np.isnat(expiry).any() or np.isnan(strike).any()):
+        return _pairs_merged(pd.DataFrame(x))  # repeated or missing keys: the join's own rules
+    # each key once per side: a lookup gives the inner join's rows (~5x faster than the merge)
+    rc = np.array([i for i in calls.tolist() if keys[i] in put_of], dtype=np.int64)
+    rc = rc[np.lexsort((strike[rc], expiry[rc], date[rc]))]
+    rp = np.array([put_of[keys[i]] for i in rc.tolist()], dtype=np.int64)
+    return pd.DataFrame({"row_c": rc, "date": date[rc], "expiry": expiry[rc], "strike": strike[rc],
+                         "bid_c": x["bid"][rc], "ask_c": x["ask"][rc], "forward": fwd[rc], "discount": disc[rc],
+                         "row_p": rp, "bid_p": x["bid"][rp], "ask_p": x["ask"][rp]})
+
+
+def _pairs_merged(x: pd.DataFrame) -> pd.DataFrame:
     keys = ["date", "expiry", "strike"]
     c = x[x["call"]].drop(columns="call")
     p = x[~x["call"]].drop(columns=["call", "forward", "discount"])
