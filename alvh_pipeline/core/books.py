@@ -348,6 +348,22 @@ class _Chain:
         return self.frame(np.flatnonzero((dte >= lo) & (dte <= hi)))
 
 
+class _Keyed:
+    """A small frame's numeric columns by a key column: `values(keys, column)` is
+    `keys.map(frame.set_index(key)[column])` (NaN where a key is not listed)."""
+
+    def __init__(self, frame: pd.DataFrame, key: str, columns: tuple[str, ...]) -> None:
+        self.row = {k: i for i, k in enumerate(frame[key].tolist())} if len(frame) else {}
+        self.cols = {c: frame[c].to_numpy(float) for c in columns} if len(frame) else {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.row
+
+    def values(self, keys: np.ndarray, column: str) -> np.ndarray:
+        v, row = self.cols.get(column), self.row
+        return np.array([v[row[k]] if k in row else np.nan for k in keys.tolist()], dtype=float)
+
+
 class DayQuotes:
     """What the modes read from the day's quotes, built once and shared by them (`simulate`): the
     marked SPX and VIX chains with a lookup by key, futures by contract / expiry / month, stocks by
@@ -358,16 +374,13 @@ class DayQuotes:
         self._chains: dict[str, _Chain] = {}
         self._memo: dict[object, object] = {}
         f = day.futures
-        self.fut_row = {c: i for i, c in enumerate(f["contract"].tolist())} if len(f) else {}
-        self.fut = {c: f[c].to_numpy(float) for c in ("bid", "ask", "settle", "month_index")} if len(f) else {}
+        self.futures = _Keyed(f, "contract", ("bid", "ask", "settle", "month_index"))
         self.month_by_expiry = (dict(zip(pd.to_datetime(f["expiry"]).to_numpy("datetime64[ns]").view("i8").tolist(),
                                          f["month_index"].tolist())) if len(f) else {})
         self.beta = dict(zip(day.vx_beta.index.tolist(), day.vx_beta.to_numpy(float).tolist()))
         front = np.flatnonzero(f["month_index"].to_numpy() == 1) if len(f) else []
         self.front_expiry = pd.to_datetime(f["expiry"]).to_numpy("datetime64[ns]")[front[0]] if len(front) else None
-        e = day.equities
-        self.stock_row = {s: i for i, s in enumerate(e["symbol"].tolist())} if len(e) else {}
-        self.stock = {c: e[c].to_numpy(float) for c in ("bid", "ask", "close")} if len(e) else {}
+        self.stocks = _Keyed(day.equities, "symbol", ("bid", "ask", "close"))
 
     def chain(self, instrument: str) -> _Chain:
         if instrument not in self._chains:
@@ -393,11 +406,13 @@ class DayQuotes:
             out.append((chain, at, rows))
         return out
 
-    def lookup(self, table: dict[str, np.ndarray], index: dict[object, int], keys: np.ndarray,
-               column: str) -> np.ndarray:
-        """`keys.map(frame.set_index(key)[column])`: NaN where a key is not listed."""
-        values = table.get(column)
-        return np.array([values[index[k]] if k in index else np.nan for k in keys.tolist()], dtype=float)
+    def underlying_levels(self, legs: Table) -> np.ndarray:
+        """The underlying level of each option leg's quote row (NaN where the chain does not list it)."""
+        out = np.full(len(legs), np.nan)
+        for chain, at, rows in self.option_rows(legs):
+            listed = rows >= 0
+            out[at[listed]] = chain.cols["underlying_level"][rows[listed]] if chain.n else np.nan
+        return out
 
 
 MARK_FIELDS = ("bid", "ask", "mid", "delta", "gamma", "vega", "theta", "underlying_level", "iv")
@@ -421,10 +436,10 @@ def mark_legs(legs: Table, day: MarketDay, quotes: DayQuotes) -> Table:
     if len(fut):
         contract = legs["contract"][fut]
         for c, f in (("bid", "bid"), ("ask", "ask"), ("mark", "settle")):
-            cols[c][fut] = quotes.lookup(quotes.fut, quotes.fut_row, contract, f)
+            cols[c][fut] = quotes.futures.values(contract, f)
         cols["underlying"][fut] = cols["mark"][fut]
         cols["iv"][fut] = np.nan
-        month = quotes.lookup(quotes.fut, quotes.fut_row, contract, "month_index")
+        month = quotes.futures.values(contract, "month_index")
         cols["beta_to_vix"][fut] = [quotes.beta.get(m, np.nan) for m in month.tolist()]
         _unit_greeks(cols, fut)
         source[fut] = "quote"
@@ -432,7 +447,7 @@ def mark_legs(legs: Table, day: MarketDay, quotes: DayQuotes) -> Table:
     if len(eq):
         symbol = legs["instrument"][eq]
         for c, f in (("bid", "bid"), ("ask", "ask"), ("mark", "close")):
-            cols[c][eq] = quotes.lookup(quotes.stock, quotes.stock_row, symbol, f)
+            cols[c][eq] = quotes.stocks.values(symbol, f)
         cols["underlying"][eq] = cols["mark"][eq]
         cols["iv"][eq] = np.nan
         _unit_greeks(cols, eq)
@@ -583,7 +598,7 @@ def _leg_beta(legs: Table | pd.DataFrame, day: MarketDay, quotes: DayQuotes | No
     """Beta to spot VIX of the VX month each leg's exposure is on (futures by contract, synthetic
     legs by the future with their expiry)."""
     q = quotes if quotes is not None else DayQuotes(day)
-    month = q.lookup(q.fut, q.fut_row, _col(legs, "contract"), "month_index")
+    month = q.futures.values(_col(legs, "contract"), "month_index")
     expiry = pd.to_datetime(_col(legs, "expiry")).to_numpy("datetime64[ns]").view("i8")
     by_expiry = np.array([q.month_by_expiry.get(e, np.nan) for e in expiry.tolist()], dtype=float)
     month = np.where(np.isnan(month), by_expiry, month)
@@ -723,10 +738,7 @@ class _Day:
         opt = (new["kind"] == "option") & np.isnan(new["underlying"])
         if opt.any():  # the level each option's greeks were taken against, from the day's quotes
             level = new["underlying"].copy()
-            at = np.flatnonzero(opt)
-            for chain, where, rows in self.quotes.option_rows(new.take(at)):
-                level[at[where]] = np.where(rows >= 0, chain.cols["underlying_level"][rows], np.nan) if chain.n \
-                    else np.nan
+            level[opt] = self.quotes.underlying_levels(new.take(opt))
             new = new.assign(underlying=level)
         self.book_trades(trade_rows(new, new["quantity"], self.day, self.mode, reason, self.cfg))
         self.legs = Table.concat([self.legs, new]) if len(self.legs) else new
@@ -950,9 +962,8 @@ def _statarb(d: _Day, capital: float) -> None:
     sym = np.concatenate([o["symbol_y"].to_numpy(object), o["symbol_x"].to_numpy(object)])
     qty = np.concatenate([o["qty_y"].to_numpy(float), o["qty_x"].to_numpy(float)])
     ids = np.concatenate([pid[opens], pid[opens]])
-    ok = (qty != 0) & np.array([s in q.stock_row for s in sym.tolist()], dtype=bool)
-    rows = {c: q.lookup(q.stock, q.stock_row, sym[ok], f)
-            for c, f in (("bid", "bid"), ("ask", "ask"), ("mid", "close"))}
+    ok = (qty != 0) & np.array([s in q.stocks for s in sym.tolist()], dtype=bool)
+    rows = {c: q.stocks.values(sym[ok], f) for c, f in (("bid", "bid"), ("ask", "ask"), ("mid", "close"))}
     rows["option_type"] = np.full(int(ok.sum()), "", dtype=object)
     d.open(_new_legs(rows, d.day, d.mode, "statarb", "statarb", ids[ok], qty[ok], sym[ok], "equity", 1.0),
            "statarb open")
