@@ -27,6 +27,8 @@ def test_day_local_assets_backfill_a_year_per_run_and_stateful_ones_in_one_run()
     graph = defs.resolve_asset_graph()
     stateful = {g for entry in LAYERS if entry.stateful for g in entry.groups}
     for key in graph.get_all_asset_keys():
+        if graph.get(key).partitions_def is None:
+            continue  # the range reports over everything the books hold
         policy = graph.get(key).backfill_policy
         if key.path[0] in stateful:
             assert policy == dg.BackfillPolicy.single_run(), key
