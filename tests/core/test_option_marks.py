@@ -267,3 +267,13 @@ def test_marking_days_together_equals_marking_each(spx_raw, spx):
 def test_unknown_kind_refused(spx_raw):
     with pytest.raises(ValueError, match="kind"):
         mark_chain(spx_raw.head(2), "spy")
+
+
+@pytest.mark.parametrize("kind, table, day", [("spx", "spx_options", "2024-03-05"),
+                                              ("spx", "spx_options", "2008-11-17"),
+                                              ("vix", "vix_options", "2024-03-05")])
+def test_the_marks_implied_vols_equal_the_feature_layers_bit_for_bit(kind, table, day):
+    """mark_chain has its own faster Newton; it must stay the same number as vol_surface's
+    (pricing.implied_vol), or the books and the features would read two different IVs."""
+    chain = synthetic.generate(table, [day])
+    np.testing.assert_array_equal(mark_chain(chain, kind)["iv"].to_numpy(), implied_vols(chain, kind))
