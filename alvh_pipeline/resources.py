@@ -6,10 +6,11 @@
 - `StrategyConfig`: what a user tunes about the strategy and the gate (hedge cap, stress move,
   account equity, costs, allocation modes, stale-quote threshold).
 
-Each field's default lives on the class. An environment variable, when set, overrides it through
-`dg.EnvVar`, so Dagster resolves it when a run launches (not when this module is imported) and
-the launchpad shows where the value comes from; run config overrides both. This is the only
-module that looks at the environment.
+Each field's default lives on the class. An environment variable, when set, overrides it: text and
+integer settings through `dg.EnvVar`, which Dagster resolves when a run launches (the launchpad
+shows where the value comes from); float settings are read when the code location loads (Dagster
+has no float EnvVar), and a value that is not a number is refused there, naming the variable. Run
+config overrides both. This is the only module that looks at the environment.
 """
 
 from __future__ import annotations
