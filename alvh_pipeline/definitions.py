@@ -6,6 +6,7 @@ import dagster as dg
 
 from alvh_pipeline import assets as _assets  # noqa: F401  (silences Dagster's preview warnings first)
 from alvh_pipeline.automation import ALL_LAYERS_JOB, build_jobs, nightly_schedule
+from alvh_pipeline.executors import executor_def
 from alvh_pipeline.layers import LAYERS, Layer
 from alvh_pipeline.recovery import orphaned_runs_sensor
 from alvh_pipeline.resources import build_resources
@@ -20,7 +21,8 @@ def build_definitions(layers: Sequence[Layer] = LAYERS) -> dg.Definitions:
     jobs = build_jobs(layers)
     everything = next(j for j in jobs if j.name == ALL_LAYERS_JOB)
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, schedules=[nightly_schedule(everything)],
-                          sensors=[orphaned_runs_sensor()], resources=build_resources())
+                          sensors=[orphaned_runs_sensor()], resources=build_resources(),
+                          executor=executor_def())
 
 
 defs = build_definitions()

@@ -5,6 +5,8 @@
   `ALVH_N_EQUITIES`, `ALVH_FILES_ROOT`).
 - `StrategyConfig`: what a user tunes about the strategy and the gate (hedge cap, stress move,
   account equity, costs, allocation modes, stale-quote threshold).
+- `ExecutorSettings`: which Dagster executor runs a launched run's steps (`ALVH_EXECUTOR`,
+  `ALVH_CELERY_BROKER`, `ALVH_CELERY_BACKEND`; see `executors.py`).
 
 Each field's default lives on the class. An environment variable, when set, overrides it: text and
 integer settings through `dg.EnvVar`, which Dagster resolves when a run launches (the launchpad
@@ -16,6 +18,7 @@ config overrides both. This is the only module that looks at the environment.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -128,3 +131,26 @@ def quiet_great_expectations() -> None:
 
 def dagster_home() -> str:
     return os.environ.get("DAGSTER_HOME", "(ephemeral)")
+
+
+EXECUTORS = ("multiprocess", "in_process", "celery", "k8s")
+DEFAULT_CELERY_BROKER = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Which engine runs a launched run's steps (`executors.executor_def`): `ALVH_EXECUTOR`, and for
+    Celery its broker (`ALVH_CELERY_BROKER`) and result backend (`ALVH_CELERY_BACKEND`, default:
+    the broker). Read when the code location loads, since the executor is part of the definitions."""
+
+    kind: str = "multiprocess"  # Dagster's own default: a process per step on this machine
+    celery_broker: str = DEFAULT_CELERY_BROKER
+    celery_backend: str = DEFAULT_CELERY_BROKER
+
+
+def executor_settings() -> ExecutorSettings:
+    kind = os.environ.get("ALVH_EXECUTOR") or ExecutorSettings.kind  # set but empty = the default
+    if kind not in EXECUTORS:
+        raise ValueError(f"environment variable ALVH_EXECUTOR={kind!r} is not one of {', '.join(EXECUTORS)}")
+    broker = os.environ.get("ALVH_CELERY_BROKER") or DEFAULT_CELERY_BROKER
+    return ExecutorSettings(kind, broker, os.environ.get("ALVH_CELERY_BACKEND") or broker)
