@@ -11,14 +11,17 @@ of validated prices).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from alvh_pipeline.core.calendar import FIRST_PARTITION, all_sessions, sessions_between
 from alvh_pipeline.layers import LAYERS, Layer, Step, plan
+
+if TYPE_CHECKING:
+    from alvh_pipeline.lake import Lake
 
 LOG_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -58,12 +61,9 @@ def check_range(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return out[0], out[1]
 
 
-def missing_history(steps: list[Step], lake_root_dir: str, layers: tuple[Layer, ...] = LAYERS) -> list[str]:
+def missing_history(steps: list[Step], lake: Lake, layers: tuple[Layer, ...] = LAYERS) -> list[str]:
     """With --skip-history: the look-back each layer reads from the one before, where the lake does
     not hold it (one line per table, with the range to materialize first)."""
-    from alvh_pipeline.lake import Lake
-
-    lake = Lake.from_uri(lake_root_dir)
     full = {step.layer.name: step.start for step in plan(steps[0].start, steps[0].end, layers)}
     out = []
     for before, after in zip(layers[:-1], layers[1:]):
@@ -84,15 +84,15 @@ def missing_history(steps: list[Step], lake_root_dir: str, layers: tuple[Layer, 
     return out
 
 
-def print_verdict(root: str) -> None:
+def print_verdict(lake: Lake) -> None:
     """The answer the product exists for, as the verdict asset wrote it (if it ran)."""
-    from alvh_pipeline.lake import Lake
-
-    path = Lake.from_uri(root).document_path("attribution", "verdict", "verdict.md")
-    if path.exists():
-        print("\nVerdict: can a small account run stat-arb plus a layered VIX hedge without being crushed on "
-              "the VIX futures leg?\n")
-        print(path.read_text())
+    try:
+        md = lake.read_document("attribution", "verdict", "verdict.md").decode()
+    except FileNotFoundError:
+        return
+    print("\nVerdict: can a small account run stat-arb plus a layered VIX hedge without being crushed on "
+          "the VIX futures leg?\n")
+    print(md)
 
 
 def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--skip-history", action="store_true",
                    help="the lake already holds every layer's look-back: run the range only")
     args = p.parse_args(argv)
-    from alvh_pipeline.resources import dagster_home, lake_root
+    from alvh_pipeline.resources import dagster_home, lake_from_env
 
     if bool(args.start) != bool(args.end):
         p.error("give both --start and --end, or neither (then --days)")
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     steps = run_plan(start, end, args.skip_history)
     if args.skip_history:
-        gaps = missing_history(steps, lake_root())
+        gaps = missing_history(steps, lake_from_env())
         if gaps:
             print("error: --skip-history, but the lake lacks the look-back:\n  " + "\n  ".join(gaps), file=sys.stderr)
             return 2
@@ -176,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     for step in steps:
         ok = ok and run_job(step.layer.name, step.start.strftime("%Y-%m-%d"), step.end.strftime("%Y-%m-%d"))
 
-    root = os.path.abspath(lake_root())
-    print_verdict(root)
+    lake = lake_from_env()
+    root = lake.uri
+    print_verdict(lake)
     layers = ", ".join(g for entry in LAYERS for g in entry.groups)
     print(f"\nresults: {root}/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet (layers: {layers}, quarantine)")
     print(f"  e.g. duckdb -c \"select * from '{root}/signals/statarb/*/*.parquet' where action = 'entry'\"")

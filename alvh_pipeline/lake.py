@@ -1,19 +1,26 @@
 """The Parquet lake: `<root>/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet` (hive style, zstd).
 
-- Writes are atomic: a temp file in the same folder, fsync, then `os.replace` (a reader never sees
-  a half-written partition; a crash mid-write leaves the previous file intact).
+- Root: a local path or `file://` URI (default `./data_lake`), or `s3://bucket/prefix` for an
+  object store (`resources.LakeResource`). Any other scheme is refused, rather than written to a
+  local folder named `gs:`. Reads and listings go through one `pyarrow.fs` filesystem
+  (`LocalFileSystem` or `S3FileSystem`); only the way a file is written differs by backend.
+- Writes are all-or-nothing: locally a temp file in the same folder, fsync, then `os.replace` (a
+  reader never sees a half-written partition; a crash mid-write leaves the previous file intact);
+  on S3 the bytes are serialized in memory first, then sent as one PUT (an object appears whole
+  or not at all; no temp object, no rename; pyarrow switches to a multipart upload above its
+  10 MiB part size, which S3 also publishes only on completion).
 - Re-runs are byte-identical: fixed schema per table, no pandas index, no timestamps in metadata.
 - A date range of a table is read in one pyarrow dataset scan with a partition filter.
-- Root: a local path or `file://` URI (default `./data_lake`; `resources.LakeResource`). Any other
-  scheme (e.g. `s3://`) is refused until the object-store lake exists, rather than written to a
-  local folder named `s3:`.
 - Every file the pipeline touches goes through this class (Parquet partitions, raw bytes with
-  their digest, verdict JSON, quarantine copies), so another storage backend changes one class.
+  their digest, verdict JSON, documents, quarantine copies), so the backend is this class's concern.
+- Locations returned (`partition_path`, `write_*`, ...) are a `pathlib.Path` on a local lake and
+  an `s3://` URI string on S3: for metadata and messages; read them back through the methods.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -21,18 +28,23 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 DEFAULT_LAKE = "data_lake"
 DateLike = str | date | pd.Timestamp  # a partition day: "YYYY-MM-DD", a date or a timestamp
+Location = Path | str  # a lake file or folder: a local Path, or an s3:// URI string
 PARTITION_FILE = "part-0.parquet"
 _HIVE = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+_PARTITION_KEY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/" + re.escape(PARTITION_FILE) + "$")
 
 
 class LakeReadError(RuntimeError):
@@ -40,17 +52,20 @@ class LakeReadError(RuntimeError):
 
 
 class LakeWriteError(OSError):
-    """A write failed (disk full, permissions); the message names the path, no temp file is left."""
+    """A write failed (disk full, permissions, store refused); the message names the path, and
+    nothing is left behind (no temp file, no partial object)."""
 
 
 def local_root(uri: str) -> str:
-    """The local folder of a lake URI: a plain path or `file://` URI; other schemes are refused."""
+    """The root of a lake URI: a plain path, a `file://` URI (as a path) or an `s3://` URI (as is);
+    any other scheme is refused."""
     if uri.startswith("file://"):
         return uri[len("file://"):]
-    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+)://", uri)
-    if scheme:
-        raise ValueError(f"lake URI {uri!r}: scheme '{scheme.group(1)}://' is not supported (only a local path or "
-                         f"file:// URI); refusing rather than writing to a local folder named '{scheme.group(1)}:'")
+    scheme = _SCHEME.match(uri)
+    if scheme and scheme.group(1) != "s3":
+        raise ValueError(f"lake URI {uri!r}: scheme '{scheme.group(1)}://' is not supported (only a local path, "
+                         f"file:// or s3:// URI); refusing rather than writing to a local folder named "
+                         f"'{scheme.group(1)}:'")
     return uri
 
 
@@ -78,82 +93,157 @@ def _date_str(date: DateLike) -> str:
     return pd.Timestamp(date).strftime("%Y-%m-%d")
 
 
+def _partition_dir(layer: str, table: str, date: DateLike) -> str:
+    return f"{layer}/{table}/date={_date_str(date)}"
+
+
+def _write_parquet(arrow: pa.Table, **options: object) -> Callable[[BinaryIO], object]:
+    return lambda fh: pq.write_table(arrow, fh, compression="zstd", store_schema=True, **options)
+
+
 @dataclass(frozen=True)
 class Lake:
-    root: str
+    root: str  # a local folder, or s3://bucket/prefix
+    s3_endpoint: str | None = None  # an S3-compatible server (http://host:port); None: AWS's own
+
+    def __post_init__(self) -> None:
+        local_root(self.root)  # refuses an unsupported scheme however the Lake is built
+        if self.on_s3 and not self.root[len("s3://"):].strip("/"):
+            raise ValueError(f"lake URI {self.root!r}: name a bucket (s3://bucket/prefix)")
 
     @classmethod
-    def from_uri(cls, uri: str) -> Lake:
-        return cls(local_root(uri))
+    def from_uri(cls, uri: str, s3_endpoint: str | None = None) -> Lake:
+        return cls(local_root(uri), s3_endpoint or None)
 
-    def table_dir(self, layer: str, table: str) -> Path:
-        return Path(self.root) / layer / table
+    # ---- where things are -------------------------------------------------------------------
+    @property
+    def on_s3(self) -> bool:
+        return self.root.startswith("s3://")
 
-    def partition_path(self, layer: str, table: str, date: DateLike) -> Path:
-        return self.table_dir(layer, table) / f"date={_date_str(date)}" / PARTITION_FILE
+    @property
+    def uri(self) -> str:
+        """The root as a reader outside the project would name it (absolute path or s3:// URI)."""
+        return self.root.rstrip("/") if self.on_s3 else os.path.abspath(self.root)
+
+    @cached_property
+    def filesystem(self) -> pafs.FileSystem:
+        """The pyarrow filesystem every read and listing goes through. S3 credentials and region
+        come from the AWS SDK's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+        AWS_DEFAULT_REGION, ~/.aws, instance metadata); pyarrow does not read AWS_ENDPOINT_URL,
+        so the endpoint is passed in. Delayed open: a small object is one PutObject at close."""
+        if not self.on_s3:
+            return pafs.LocalFileSystem()
+        return pafs.S3FileSystem(endpoint_override=self.s3_endpoint, allow_delayed_open=True)
+
+    def _fs_path(self, rel: str) -> str:
+        """`rel` (posix, below the root) as a path of `filesystem`: `bucket/prefix/rel` on S3."""
+        base = self.root[len("s3://"):].rstrip("/") if self.on_s3 else self.root
+        return f"{base}/{rel}"
+
+    def _location(self, rel: str) -> Location:
+        return f"{self.uri}/{rel}" if self.on_s3 else Path(self.root) / rel
+
+    def _is_file(self, rel: str) -> bool:
+        return self.filesystem.get_file_info(self._fs_path(rel)).type == pafs.FileType.File
+
+    def table_dir(self, layer: str, table: str) -> Location:
+        return self._location(f"{layer}/{table}")
+
+    def partition_path(self, layer: str, table: str, date: DateLike) -> Location:
+        return self._location(f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}")
 
     def exists(self, layer: str, table: str, date: DateLike) -> bool:
-        return self.partition_path(layer, table, date).exists()
+        return self._is_file(f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}")
+
+    # ---- the two ways a file is written ------------------------------------------------------
+    def _write(self, rel: str, write: Callable[[BinaryIO], object]) -> Location:
+        """All-or-nothing write of `rel`: temp file + rename locally, one PUT on S3."""
+        if not self.on_s3:
+            return atomic_write_bytes(Path(self.root) / rel, write)
+        where = self._location(rel)
+        sink = io.BytesIO()
+        write(sink)  # serialize first: a failure here sends nothing to the store
+        data = sink.getvalue()
+        try:
+            with self.filesystem.open_output_stream(self._fs_path(rel)) as out:
+                out.write(data)  # buffered (delayed open); the PUT happens at close
+        except OSError as exc:
+            raise LakeWriteError(f"cannot write {where}: {exc}") from exc
+        return where
+
+    def _read(self, rel: str) -> bytes:
+        """The bytes of `rel` (FileNotFoundError if there is no such file)."""
+        with self.filesystem.open_input_stream(self._fs_path(rel)) as fh:
+            return fh.read()
 
     # ---- writes --------------------------------------------------------------------------
     def write_partition(
         self, layer: str, table: str, date: DateLike, frame: pd.DataFrame, schema: pa.Schema | None = None
-    ) -> Path:
+    ) -> Location:
         """Atomically write one day's rows. With `schema`, columns are cast to it (the contract);
         without, the frame's own dtypes are kept (raw layer: as delivered)."""
         arrow = to_arrow(frame, schema)
         return self.write_arrow(layer, table, date, arrow)
 
-    def write_arrow(self, layer: str, table: str, date: DateLike, arrow: pa.Table) -> Path:
-        return atomic_write_bytes(self.partition_path(layer, table, date), lambda fh: pq.write_table(
-            arrow, fh, compression="zstd", write_statistics=True, store_schema=True, use_dictionary=True))
+    def write_arrow(self, layer: str, table: str, date: DateLike, arrow: pa.Table) -> Location:
+        return self._write(f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}",
+                           _write_parquet(arrow, write_statistics=True, use_dictionary=True))
 
     # ---- unpartitioned tables (reports over a whole range) ----------------------------------
-    def table_path(self, layer: str, table: str) -> Path:
-        return self.table_dir(layer, table) / "table.parquet"
+    def table_path(self, layer: str, table: str) -> Location:
+        return self._location(f"{layer}/{table}/table.parquet")
 
-    def write_table(self, layer: str, table: str, frame: pd.DataFrame) -> Path:
+    def write_table(self, layer: str, table: str, frame: pd.DataFrame) -> Location:
         """Atomically write a whole unpartitioned table (`<layer>/<table>/table.parquet`)."""
-        return atomic_write_bytes(self.table_path(layer, table), lambda fh: pq.write_table(
-            to_arrow(frame), fh, compression="zstd", store_schema=True))
+        return self._write(f"{layer}/{table}/table.parquet", _write_parquet(to_arrow(frame)))
 
     def read_table(self, layer: str, table: str) -> pd.DataFrame:
-        path = self.table_path(layer, table)
-        if not path.exists():
-            raise FileNotFoundError(f"{layer}/{table}: no table at {path}")
-        return pq.read_table(path).to_pandas()
+        try:
+            data = self._read(f"{layer}/{table}/table.parquet")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{layer}/{table}: no table at {self.table_path(layer, table)}") from None
+        return pq.read_table(pa.BufferReader(data)).to_pandas()
 
-    # ---- documents beside the partitions (verdicts, quarantine copies) ----------------------
-    def document_path(self, layer: str, table: str, name: str) -> Path:
-        return self.table_dir(layer, table) / name
+    # ---- documents beside the partitions (verdicts, reports, quarantine copies) --------------
+    def document_path(self, layer: str, table: str, name: str) -> Location:
+        return self._location(f"{layer}/{table}/{name}")
 
-    def write_json(self, layer: str, table: str, name: str, payload: dict) -> Path:
+    def write_json(self, layer: str, table: str, name: str, payload: dict) -> Location:
         """Atomically write a JSON document (sorted keys: re-runs are byte-identical)."""
         data = json.dumps(payload, sort_keys=True).encode()
-        return atomic_write_bytes(self.document_path(layer, table, name), lambda fh: fh.write(data))
+        return self._write(f"{layer}/{table}/{name}", lambda fh: fh.write(data))
 
     def read_json(self, layer: str, table: str, name: str) -> dict | None:
-        path = self.document_path(layer, table, name)
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def write_document(self, layer: str, table: str, name: str, data: bytes) -> Path:
-        return atomic_write_bytes(self.document_path(layer, table, name), lambda fh: fh.write(data))
-
-    def copy_partition(self, src_layer: str, table: str, date: DateLike, dest_layer: str, name: str) -> Path | None:
-        """Copy one partition's file, as it is, to `<dest_layer>/<table>/date=D/<name>` (quarantine)."""
-        src = self.partition_path(src_layer, table, date)
-        if not src.exists():
+        """The document, or None if it was never written."""
+        try:
+            return json.loads(self._read(f"{layer}/{table}/{name}"))
+        except FileNotFoundError:
             return None
-        data = src.read_bytes()
-        dest = self.partition_path(dest_layer, table, date).parent / name
-        return atomic_write_bytes(dest, lambda fh: fh.write(data))
 
-    def write_partition_text(self, layer: str, table: str, date: DateLike, name: str, text: str) -> Path:
-        dest = self.partition_path(layer, table, date).parent / name
-        return atomic_write_bytes(dest, lambda fh: fh.write(text.encode()))
+    def write_document(self, layer: str, table: str, name: str, data: bytes) -> Location:
+        return self._write(f"{layer}/{table}/{name}", lambda fh: fh.write(data))
+
+    def read_document(self, layer: str, table: str, name: str) -> bytes:
+        """A document's bytes; FileNotFoundError naming its location if it was never written."""
+        try:
+            return self._read(f"{layer}/{table}/{name}")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{layer}/{table}: no document {self.document_path(layer, table, name)}") from None
+
+    def copy_partition(self, src_layer: str, table: str, date: DateLike, dest_layer: str,
+                       name: str) -> Location | None:
+        """Copy one partition's file, as it is, to `<dest_layer>/<table>/date=D/<name>` (quarantine)."""
+        try:
+            data = self._read(f"{_partition_dir(src_layer, table, date)}/{PARTITION_FILE}")
+        except FileNotFoundError:
+            return None
+        return self._write(f"{_partition_dir(dest_layer, table, date)}/{name}", lambda fh: fh.write(data))
+
+    def write_partition_text(self, layer: str, table: str, date: DateLike, name: str, text: str) -> Location:
+        return self._write(f"{_partition_dir(layer, table, date)}/{name}", lambda fh: fh.write(text.encode()))
 
     def write_range(self, layer: str, table: str, frame: pd.DataFrame, dates: Iterable,
-                    schema: pa.Schema | None = None) -> dict[str, Path]:
+                    schema: pa.Schema | None = None) -> dict[str, Location]:
         """Split a multi-day frame by its `date` column into daily files (one per date in
         `dates`, an empty file where a day has no rows)."""
         by_day = dict(iter(frame.groupby(pd.to_datetime(frame["date"]).dt.normalize(), sort=True)))
@@ -166,10 +256,11 @@ class Lake:
     # ---- reads ---------------------------------------------------------------------------
     def read_partition_bytes(self, layer: str, table: str, date: DateLike) -> tuple[str, bytes]:
         """(sha256, bytes) of one partition file, from a single read."""
-        path = self.partition_path(layer, table, date)
-        if not path.exists():
-            raise FileNotFoundError(f"{layer}/{table}: no partition {_date_str(date)} at {path}")
-        data = path.read_bytes()
+        try:
+            data = self._read(f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{layer}/{table}: no partition {_date_str(date)} at "
+                                    f"{self.partition_path(layer, table, date)}") from None
         return hashlib.sha256(data).hexdigest(), data
 
     def read_partition_with_digest(self, layer: str, table: str, date: DateLike) -> tuple[str, pd.DataFrame]:
@@ -183,22 +274,23 @@ class Lake:
                                 f"{self.partition_path(layer, table, date)}: {exc}") from exc
 
     def read_partition(self, layer: str, table: str, date: DateLike, columns: list[str] | None = None) -> pd.DataFrame:
+        rel = f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}"
         path = self.partition_path(layer, table, date)
-        if not path.exists():
+        if not self._is_file(rel):
             raise FileNotFoundError(f"{layer}/{table}: no partition {_date_str(date)} at {path}")
         try:
-            return pq.read_table(path, columns=columns).to_pandas()
+            return pq.read_table(self._fs_path(rel), columns=columns, filesystem=self.filesystem).to_pandas()
         except (pa.ArrowInvalid, OSError) as exc:
             raise LakeReadError(f"{layer}/{table} partition {_date_str(date)}: cannot read {path}: {exc}") from exc
 
     def read_range(self, layer: str, table: str, start: DateLike, end: DateLike, columns: list[str] | None = None,
                    schema: pa.Schema | None = None) -> pd.DataFrame:
         """All rows of `table` with start <= date <= end in one dataset scan."""
-        base = self.table_dir(layer, table)
-        if not base.exists():
-            raise FileNotFoundError(f"{layer}/{table}: no data under {base}")
-        dataset = ds.dataset(str(base), format="parquet", partitioning=_HIVE, schema=schema,
-                             exclude_invalid_files=False)
+        base = self._fs_path(f"{layer}/{table}")
+        if self.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
+            raise FileNotFoundError(f"{layer}/{table}: no data under {self.table_dir(layer, table)}")
+        dataset = ds.dataset(base, filesystem=self.filesystem, format="parquet", partitioning=_HIVE,
+                             schema=schema, exclude_invalid_files=False)
         flt = (ds.field("date") >= pa.scalar(pd.Timestamp(start).date(), pa.date32())) & (
             ds.field("date") <= pa.scalar(pd.Timestamp(end).date(), pa.date32()))
         try:
@@ -207,10 +299,12 @@ class Lake:
             raise LakeReadError(f"{layer}/{table} [{_date_str(start)}..{_date_str(end)}]: {exc}") from exc
 
     def partitions(self, layer: str, table: str) -> list[str]:
-        base = self.table_dir(layer, table)
-        if not base.exists():
-            return []
-        return sorted(p.name[5:] for p in base.glob("date=*") if (p / PARTITION_FILE).exists())
+        """The days that have a partition file, from one recursive listing (a handful of LIST
+        requests on S3, where there are no folders to walk)."""
+        base = self._fs_path(f"{layer}/{table}")
+        found = self.filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        days = (_PARTITION_KEY.match(f.path[len(base) + 1:]) for f in found if f.type == pafs.FileType.File)
+        return sorted(m.group(1) for m in days if m)
 
 
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:

@@ -1,6 +1,6 @@
 """Every user setting, with its one default, and the resources that carry them to the assets.
 
-- `LakeResource`: where the lake is (`ALVH_LAKE_URI`).
+- `LakeResource`: where the lake is (`ALVH_LAKE_URI`; `AWS_ENDPOINT_URL` for an S3-compatible store).
 - `MarketSource` (class in `sources/resource.py`): which source (`ALVH_SOURCE`, `ALVH_SEED`,
   `ALVH_N_EQUITIES`, `ALVH_FILES_ROOT`).
 - `StrategyConfig`: what a user tunes about the strategy and the gate (hedge cap, stress move,
@@ -30,13 +30,17 @@ MODES = ("steward", "promoter")
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The Parquet lake's root: a local path (or `file://` URI)."""
+    """The Parquet lake's root: a local path (or `file://` URI), or `s3://bucket/prefix`."""
 
-    root: str = Field(default=DEFAULT_LAKE, description="lake root: a local path or file:// URI (env ALVH_LAKE_URI)")
+    root: str = Field(default=DEFAULT_LAKE,
+                      description="lake root: a local path, file:// or s3://bucket/prefix URI (env ALVH_LAKE_URI)")
+    # pyarrow's S3 client reads credentials and region from the AWS_* variables itself, but not the endpoint
+    s3_endpoint: str = Field(default="", description="S3-compatible server of an s3:// root, e.g. "
+                                                     "http://127.0.0.1:9000; empty: AWS (env AWS_ENDPOINT_URL)")
 
     @property
     def lake(self) -> Lake:
-        return Lake.from_uri(self.root)
+        return Lake.from_uri(self.root, self.s3_endpoint or None)
 
 
 class StrategyConfig(dg.ConfigurableResource):
@@ -84,7 +88,7 @@ class StrategyConfig(dg.ConfigurableResource):
 
 # setting -> environment variable that overrides its default, per resource
 _ENV = {
-    "lake": {"root": "ALVH_LAKE_URI"},
+    "lake": {"root": "ALVH_LAKE_URI", "s3_endpoint": "AWS_ENDPOINT_URL"},
     "source": {"kind": "ALVH_SOURCE", "seed": "ALVH_SEED", "n_equities": "ALVH_N_EQUITIES",
                "files_root": "ALVH_FILES_ROOT"},
     "strategy": {"account_equity": "ALVH_ACCOUNT_EQUITY", "hedge_cap": "ALVH_HEDGE_CAP",
@@ -122,6 +126,11 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 def lake_root() -> str:
     """The lake root outside a Dagster run (CLI, benchmarks): env, else the default."""
     return os.environ.get("ALVH_LAKE_URI", DEFAULT_LAKE)
+
+
+def lake_from_env() -> Lake:
+    """The lake outside a Dagster run (CLI): the root and S3 endpoint from the env, else the defaults."""
+    return Lake.from_uri(lake_root(), os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def quiet_great_expectations() -> None:

@@ -65,7 +65,7 @@ def test_lake_root_from_env(monkeypatch, tmp_path):
     assert resource.root.env_var_name == "ALVH_LAKE_URI"  # an EnvVar: resolved when a run launches
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://b/p", "http://host/lake"])
+@pytest.mark.parametrize("uri", ["gs://b/p", "abfs://container/lake", "http://host/lake", "s3a://bucket/p"])
 def test_unknown_lake_schemes_are_refused(uri):
     with pytest.raises(ValueError, match="not supported"):
         Lake.from_uri(uri)

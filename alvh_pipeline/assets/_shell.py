@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,7 +16,7 @@ import pyarrow as pa
 
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.core.inputs import Input
-from alvh_pipeline.lake import DateLike, Lake
+from alvh_pipeline.lake import DateLike, Lake, Location
 from alvh_pipeline.schemas import CONTRACTS
 
 TYPED_LAYERS = ("validated",)  # lake layers whose tables are read with their contract's schema
@@ -41,7 +40,7 @@ class LayerTable:
     def label(self) -> str:
         return f"{self.layer}/{self.name}"
 
-    def path(self, lake: Lake) -> Path:
+    def path(self, lake: Lake) -> Location:
         return lake.table_dir(self.layer, self.name)
 
     def read(self, lake: Lake, start: DateLike, end: DateLike, columns: Sequence[str] | None = None) -> pd.DataFrame:

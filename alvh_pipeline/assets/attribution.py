@@ -216,7 +216,7 @@ def tearsheet_asset(lake: LakeResource) -> dg.MaterializeResult:
     alvh_legs = layer_table("books", "alvh").read(lake.lake, d.min(), d.max())
     png = tearsheet.figure_png(daily, acc, alvh_legs)
     perf = lake.lake.read_table("attribution", "performance").set_index("mode")
-    md = lake.lake.document_path("attribution", "verdict", "verdict.md").read_text()  # as the verdict wrote it
+    md = lake.lake.read_document("attribution", "verdict", "verdict.md").decode()  # as the verdict wrote it
     page = tearsheet.report_html(png, perf.select_dtypes("number").T, md,
                                  f"alvh_pipeline tearsheet {d.min().date()}..{d.max().date()}")
     png_path = lake.lake.write_document("attribution", "tearsheet", "tearsheet.png", png)
