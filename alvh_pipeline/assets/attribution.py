@@ -23,7 +23,8 @@ from alvh_pipeline.resources import LakeResource, StrategyConfig
 
 LAYER = layer("attribution")
 PREVIOUS = lookback(1)  # the books of the session before: yesterday's legs and equity
-INPUTS = tuple(Input("books", b, PREVIOUS) for b in (*engine.BOOKS, "account")) + (Input("books", "trades"),)
+INPUTS = tuple(Input("books", b, PREVIOUS) for b in (*engine.BOOKS, "account")) + (
+    Input("books", "trades"), Input("validated", "index_levels", PREVIOUS))  # spot VIX: the VX futures' roll
 DAILY = layer_table("attribution", "daily_pnl")
 SIZING_COLUMNS = ["date", "mode", "vx_delta_dollars", "cap_dollars", "margin_call_vx_alone"]
 
@@ -32,6 +33,13 @@ def _books(lake: Lake, start, end) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     legs = pd.concat([layer_table("books", b).read(lake, start, end) for b in engine.BOOKS], ignore_index=True)
     trades = layer_table("books", "trades").read(lake, start, end)
     return legs, trades, layer_table("books", "account").read(lake, start, end)
+
+
+def _spot_vix(lake: Lake, start, end) -> pd.Series:
+    """VIX closes by date (validated/index_levels)."""
+    idx = layer_table("validated", "index_levels").read(lake, start, end, columns=["date", "index", "close"])
+    vix = idx[idx["index"] == "VIX"]
+    return pd.Series(vix["close"].to_numpy(float), index=pd.DatetimeIndex(pd.to_datetime(vix["date"])))
 
 
 @dg.asset(key=DAILY.key, deps=input_keys(INPUTS), partitions_def=trading_days, backfill_policy=LAYER.backfill_policy,
@@ -51,7 +59,7 @@ def daily_pnl(context: dg.AssetExecutionContext, lake: LakeResource, strategy: S
     out = at.daily_pnl(legs[d > prev], trades[pd.to_datetime(trades["date"]) > prev], account[a > prev],
                        initial_legs=before_legs if len(before_acc) else None,
                        initial_account=before_acc if len(before_acc) else None,
-                       initial_equity=strategy.account_equity)
+                       initial_equity=strategy.account_equity, spot_vix=_spot_vix(lake.lake, prev, dates[-1]))
     rows = DAILY.write_days(lake.lake, out, dates, ("date", "mode"))
     return dg.MaterializeResult(metadata={
         "rows": rows, "partitions": len(dates),
@@ -93,7 +101,7 @@ def _returns(daily: pd.DataFrame, mode: str) -> pd.Series:
     return pd.Series(g["equity_change"].to_numpy() / prev, index=pd.DatetimeIndex(g["date"]), name=mode)
 
 
-def performance_table(daily: pd.DataFrame, trades: pd.DataFrame, rf: pd.Series) -> pd.DataFrame:
+def performance_table(daily: pd.DataFrame, rf: pd.Series) -> pd.DataFrame:
     rows = []
     for mode in sorted(daily["mode"].unique()):
         r = _returns(daily, mode)
@@ -103,11 +111,14 @@ def performance_table(daily: pd.DataFrame, trades: pd.DataFrame, rf: pd.Series) 
         first = pd.Timestamp(g["date"].iloc[0]) - pd.Timedelta(days=1)
         perf["irr"] = metrics.xirr([first, pd.Timestamp(g["date"].iloc[-1])],
                                    [-start_equity, float(g["equity"].iloc[-1])])
-        t = trades[(trades["mode"] == mode) & (trades["book"] == "alvh")]
-        costs = float(t["spread_cost"].sum() + t["fee"].sum())
-        decay = -float(g[["theta_pnl"]].sum().iloc[0]) if "theta_pnl" in g else 0.0
-        perf["hedge_cost_of_carry"] = metrics.hedge_cost_of_carry(costs, 0.0, max(decay, 0.0),
-                                                                  g.set_index(pd.to_datetime(g["date"]))["equity"])
+        # the hedge's carry, each part on its own too: costs paid, the VX futures' roll, option decay
+        equity = g.set_index(pd.to_datetime(g["date"]))["equity"]
+        parts = {"costs": float(g["hedge_costs"].sum()), "roll": -float(g["hedge_roll_pnl"].sum()),
+                 "decay": -float(g["hedge_theta_pnl"].sum())}
+        perf["hedge_cost_of_carry"] = metrics.hedge_cost_of_carry(parts["costs"], parts["roll"], parts["decay"],
+                                                                  equity)
+        for name, usd in parts.items():
+            perf[f"hedge_carry_{name}"] = metrics.hedge_cost_of_carry(usd, 0.0, 0.0, equity)
         perf["margin_calls"] = int(g["margin_calls"].sum())
         perf["mode"] = mode
         perf["provenance"] = "; ".join(sorted(set(g["provenance"].astype(str))))
@@ -115,19 +126,18 @@ def performance_table(daily: pd.DataFrame, trades: pd.DataFrame, rf: pd.Series) 
     return pd.DataFrame(rows)
 
 
-@dg.asset(key=layer_table("attribution", "performance").key, deps=[DAILY.key, layer_table("books", "trades").key,
-                                                                    layer_table("validated", "rates").key],
+@dg.asset(key=layer_table("attribution", "performance").key, deps=[DAILY.key, layer_table("validated", "rates").key],
           group_name="attribution", kinds={"parquet"},
           description="Per mode over every day the books hold: total / annualized return, Sharpe, Sortino, Calmar, "
                       "max drawdown and dates, VaR / CVaR 95 / 99 (historical and Gaussian), win rate (= quantstats "
-                      "0.0.86), IRR of the dated flows (= pyxirr), the hedge's cost of carry per year.")
+                      "0.0.86), IRR of the dated flows (= pyxirr), the hedge's cost of carry per year (costs + VX "
+                      "roll + option decay, and each part).")
 def performance(lake: LakeResource) -> dg.MaterializeResult:
     daily, _ = _history(lake.lake)
     d = pd.to_datetime(daily["date"])
-    trades = layer_table("books", "trades").read(lake.lake, d.min(), d.max())
     rates = layer_table("validated", "rates").read(lake.lake, d.min(), d.max(), columns=["date", "tbill_3m"])
     rf = rates.set_index(pd.DatetimeIndex(pd.to_datetime(rates["date"])))["tbill_3m"] if len(rates) else pd.Series()
-    table = performance_table(daily, trades, rf)
+    table = performance_table(daily, rf)
     lake.lake.write_table("attribution", "performance", table)
     meta = {f"{r['mode']}_{k}": float(r[k]) for _, r in table.iterrows()
             for k in ("sharpe", "max_drawdown", "irr", "cagr") if pd.notna(r[k])}

@@ -28,7 +28,12 @@ Conventions for what the close does not show:
   leg of that expiry settles together, and the settlement is at the opening quotation anyway);
 * a term whose inputs are missing (NaN greek or iv, e.g. a model-marked strike) is 0 and its P&L
   falls in the residual: nothing is dropped, held = Σ terms + residual always;
-* futures and stocks: all of held is delta_pnl (delta 1 on their own price), residual 0;
+* futures and stocks: held is linear in their own price (delta 1), residual 0. A VX future's held
+  P&L is split into its roll and the rest: roll_pnl = q0·mult·(V0 − F0)·min(Δdays / dte0, 1), the
+  part of the move the basis to spot VIX (V0, the previous close) pays as the future converges
+  linearly to spot over its dte0 calendar days (a cost for a long future in contango, a gain in
+  backwardation), and delta_pnl = held − roll_pnl. Without a spot level roll_pnl is 0 and all of
+  held is delta_pnl; every other leg has roll_pnl 0;
 * a leg that leaves the book without a trade (an engine defect; none in the engine's output) has
   NaN held and split, while its pnl (−q0·mark0·mult) still counts, so the day still reconciles.
 
@@ -46,14 +51,14 @@ import pandas as pd
 KEYS = ["position_id", "instrument", "right", "strike", "expiry", "contract"]
 ROW_KEYS = ["date", "mode", *KEYS]
 LAYER_GROUPS = ("condor", "statarb", "L1", "L2", "L3", "synthetic")
-TERMS = ["delta_pnl", "gamma_pnl", "vega_pnl", "theta_pnl", "residual_pnl"]
+TERMS = ["delta_pnl", "gamma_pnl", "vega_pnl", "theta_pnl", "roll_pnl", "residual_pnl"]
 LEG_PNL_COLUMNS = [
     "date", "mode", "book", "layer", *KEYS, "pnl", "held", "trading", *TERMS, "spread_cost", "fee",
 ]
 DAILY_PNL_COLUMNS = [
     "date", "mode", *(f"pnl_{g}" for g in LAYER_GROUPS), "pnl_legs", *TERMS, "trading_pnl", "costs_spread", "fees",
     "interest", "margin_used", "margin_calls", "margin_call_size", "forced_exit_cost", "equity", "equity_change",
-    "attribution_residual", "condor_break_even_move", "provenance",
+    "attribution_residual", "condor_break_even_move", "hedge_costs", "hedge_roll_pnl", "hedge_theta_pnl", "provenance",
 ]
 _TEXT = ("mode", "book", "layer", "position_id", "instrument", "right", "contract", "kind", "reason")
 _STATE = ["book", "layer", "kind", "quantity", "multiplier", "mark", "delta", "gamma", "vega", "theta", "underlying",
@@ -99,18 +104,20 @@ def _shifted(dates: pd.Series, sessions: pd.DatetimeIndex, step: int) -> pd.Seri
     return pd.Series(out, index=dates.index)
 
 
-def leg_pnl(legs: pd.DataFrame, trades: pd.DataFrame, initial_legs: pd.DataFrame | None = None) -> pd.DataFrame:
+def leg_pnl(legs: pd.DataFrame, trades: pd.DataFrame, initial_legs: pd.DataFrame | None = None,
+            spot_vix: pd.Series | None = None) -> pd.DataFrame:
     """P&L of every (date, mode, leg identity) open at the previous close or traded/settled on the
     date, split into held (Taylor terms + residual) and trading (module doc for the formulas).
 
     `legs` / `trades`: `core.books` LEG_COLUMNS / TRADE_COLUMNS rows of consecutive sessions (all
     modes); a session is any date present in either. `initial_legs`: the legs at the close of the
-    session before the first date (its last date is used), or None = every mode starts flat."""
-    return _leg_pnl(legs, trades, initial_legs, _sessions(legs, trades))
+    session before the first date (its last date is used), or None = every mode starts flat.
+    `spot_vix`: VIX closes by date (the VX futures' roll, module doc), or None = no roll split."""
+    return _leg_pnl(legs, trades, initial_legs, _sessions(legs, trades), spot_vix)
 
 
 def _leg_pnl(legs: pd.DataFrame, trades: pd.DataFrame, initial_legs: pd.DataFrame | None,
-             sessions: pd.DatetimeIndex) -> pd.DataFrame:
+             sessions: pd.DatetimeIndex, spot_vix: pd.Series | None = None) -> pd.DataFrame:
     leg_cols = ["date", "mode", *KEYS, *_STATE]
     today = _normalized(legs, leg_cols)
     today = today[today["date"].isin(sessions)]
@@ -178,14 +185,31 @@ def _leg_pnl(legs: pd.DataFrame, trades: pd.DataFrame, initial_legs: pd.DataFram
         }
     for k, v in terms.items():
         x[k] = np.where(taylor & np.isfinite(v), v, 0.0)
-    # futures and stocks: the whole held move is delta (delta 1 on their own price)
+    # futures and stocks: the whole held move is linear (delta 1 on their own price); a VX future's
+    # roll toward spot is split out of it (module doc)
     linear = ~x["kind"].eq("option").to_numpy()
-    x["delta_pnl"] = np.where(linear, held, x["delta_pnl"])
+    x["roll_pnl"] = _roll(x, prev_date, spot_vix, size)
+    x["delta_pnl"] = np.where(linear, held - x["roll_pnl"].to_numpy(), x["delta_pnl"])
     x["pnl"], x["held"] = pnl, held
     x["trading"] = pnl - held
     x["residual_pnl"] = np.where(linear, 0.0, held - x[["delta_pnl", "gamma_pnl", "vega_pnl", "theta_pnl"]].sum(axis=1))
     out = x[LEG_PNL_COLUMNS].sort_values(_SORT, kind="stable", na_position="first")
     return out.reset_index(drop=True)
+
+
+def _roll(x: pd.DataFrame, prev_date: pd.Series, spot_vix: pd.Series | None, size: np.ndarray) -> np.ndarray:
+    """roll_pnl of each row (module doc): q0·mult·(V0 − F0)·min(Δdays / dte0, 1) on VX futures held
+    at the previous close; 0 elsewhere and where the spot level or the expiry is unknown."""
+    future = x["kind"].eq("future").to_numpy() & (size != 0)
+    if spot_vix is None or not future.any():
+        return np.zeros(len(x))
+    spot = pd.Series(spot_vix.to_numpy(float), index=pd.DatetimeIndex(pd.to_datetime(spot_vix.index)).normalize())
+    v0 = spot.reindex(pd.DatetimeIndex(prev_date)).to_numpy(float)
+    dte0 = (x["expiry"] - prev_date).dt.days.to_numpy(float)
+    ddays = (x["date"] - prev_date).dt.days.to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        roll = size * (v0 - x["mark0"].to_numpy(float)) * np.minimum(ddays / dte0, 1.0)
+    return np.where(future & (dte0 > 0) & np.isfinite(roll), roll, 0.0)
 
 
 def _start_equity(modes: pd.Series, initial_account: pd.DataFrame | None, initial_equity: float) -> np.ndarray:
@@ -218,7 +242,7 @@ def condor_break_even_move(legs: pd.DataFrame) -> pd.DataFrame:
 
 def daily_pnl(legs: pd.DataFrame, trades: pd.DataFrame, account: pd.DataFrame,
               initial_legs: pd.DataFrame | None = None, initial_account: pd.DataFrame | None = None,
-              initial_equity: float = 100_000.0) -> pd.DataFrame:
+              initial_equity: float = 100_000.0, spot_vix: pd.Series | None = None) -> pd.DataFrame:
     """One row per account row (date, mode):
 
     pnl_<group>          Σ leg pnl of the layer group (condor, statarb, L1, L2, L3, synthetic)
@@ -234,25 +258,30 @@ def daily_pnl(legs: pd.DataFrame, trades: pd.DataFrame, account: pd.DataFrame,
     attribution_residual equity_change − (pnl_legs + interest): ~0 when the books are consistent;
                          reported, never absorbed
     condor_break_even_move  `condor_break_even_move` (NaN with no open condor)
+    hedge_costs          Σ spread_cost + fee of the hedge book's (alvh) trades
+    hedge_roll_pnl       Σ roll_pnl of the hedge's VX futures (`spot_vix`: VIX closes by date)
+    hedge_theta_pnl      Σ theta_pnl of the hedge's options (their extrinsic decay)
     provenance           the account's
     """
     acc = account.assign(date=pd.to_datetime(account["date"]), mode=account["mode"].astype(str))
     acc = acc.sort_values(["mode", "date"], kind="stable").reset_index(drop=True)
     keys = ["date", "mode"]
-    lp = _leg_pnl(legs, trades, initial_legs, _sessions(acc, legs, trades))
+    lp = _leg_pnl(legs, trades, initial_legs, _sessions(acc, legs, trades), spot_vix)
 
     by_group = lp.pivot_table(index=keys, columns="layer", values="pnl", aggfunc="sum")
     by_group = by_group.reindex(columns=list(LAYER_GROUPS)).add_prefix("pnl_")
     totals = lp.groupby(keys)[["pnl", *TERMS, "trading"]].sum().rename(columns={"pnl": "pnl_legs",
                                                                                 "trading": "trading_pnl"})
-    t = _normalized(trades, ["date", "mode", "spread_cost", "fee", "reason"])
+    t = _normalized(trades, ["date", "mode", "book", "spread_cost", "fee", "reason"])
     t["forced"] = np.where(t["reason"].str.startswith("margin call"), t["spread_cost"] + t["fee"], 0.0)
+    t["hedge"] = np.where(t["book"].eq("alvh"), t["spread_cost"] + t["fee"], 0.0)
     costs = t.groupby(keys).agg(costs_spread=("spread_cost", "sum"), fees=("fee", "sum"),
-                                forced_exit_cost=("forced", "sum"))
+                                forced_exit_cost=("forced", "sum"), hedge_costs=("hedge", "sum"))
+    hedge = lp[lp["book"].eq("alvh")].groupby(keys)[["roll_pnl", "theta_pnl"]].sum().add_prefix("hedge_")
 
     out = acc[[*keys, "interest", "margin_requirement", "margin_call", "margin_call_size", "equity", "provenance"]]
-    out = out.join(by_group, on=keys).join(totals, on=keys).join(costs, on=keys)
-    sums = [*by_group.columns, *totals.columns, *costs.columns]
+    out = out.join(by_group, on=keys).join(totals, on=keys).join(costs, on=keys).join(hedge, on=keys)
+    sums = [*by_group.columns, *totals.columns, *costs.columns, *hedge.columns]
     out[sums] = out[sums].fillna(0.0)  # a flat day without trades: zero P&L, zero costs
     prev_equity = out.groupby("mode")["equity"].shift(1)
     first = prev_equity.isna() & ~out["mode"].duplicated()

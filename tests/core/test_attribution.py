@@ -312,3 +312,32 @@ def test_a_flat_account_earns_only_its_interest():
     assert daily["attribution_residual"].tolist() == [0.0, 0.0] and daily["condor_break_even_move"].isna().all()
     assert list(daily.columns) == at.DAILY_PNL_COLUMNS
     assert at.leg_pnl(engine.empty_legs(), engine.empty_trades()).empty
+
+
+def test_the_vx_futures_roll_is_split_from_their_delta_by_hand():
+    """Short 1 VX (15.0 on Friday D1, expiry 2024-04-17) with spot VIX 13.0 at D1's close: over the 3
+    calendar days to Monday the basis 13 - 15 = -2 converges by 3 / dte0 of itself, which a short
+    future earns: roll = -1 x 1000 x (13 - 15) x 3 / dte0; the rest of the -800 move is delta."""
+    legs, trades = _hand_book()
+    spot = pd.Series([13.0, 14.0, 14.5], index=[D1, D2, D3])
+    lp = at.leg_pnl(legs, trades, spot_vix=spot).set_index(["date", "position_id"])
+    fut = lp.loc[(D2, "L2:1")]
+    dte0 = (pd.Timestamp("2024-04-17") - D1).days
+    roll = -1 * 1000.0 * (13.0 - 15.0) * 3 / dte0
+    assert roll > 0  # a short future in contango earns the roll
+    assert fut["roll_pnl"] == pytest.approx(roll, abs=1e-9)
+    assert fut["delta_pnl"] == pytest.approx(-800.0 - roll, abs=1e-9) and fut["residual_pnl"] == 0.0
+    assert fut["held"] == pytest.approx(fut[at.TERMS].sum(), abs=1e-9)  # the split still adds up
+    tue = lp.loc[(D3, "L2:1")]  # one day later from 15.8 against spot 14.0
+    assert tue["roll_pnl"] == pytest.approx(-1000.0 * (14.0 - 15.8) * 1 / (dte0 - 3), abs=1e-9)
+    assert (lp.xs("L3:1", level="position_id")["roll_pnl"] == 0).all()  # options carry no roll term
+    # no spot level: no split (the whole move stays delta)
+    assert at.leg_pnl(legs, trades).set_index(["date", "position_id"]).loc[(D2, "L2:1"), "roll_pnl"] == 0.0
+
+    account = pd.DataFrame({"date": [D1, D2, D3], "mode": "steward", "interest": 0.0, "margin_requirement": 0.0,
+                            "margin_call": False, "margin_call_size": 0.0, "equity": np.nan,
+                            "provenance": "synthetic"})
+    daily = at.daily_pnl(legs, trades, account, spot_vix=spot).set_index("date")
+    assert daily.loc[D2, "hedge_roll_pnl"] == pytest.approx(roll, abs=1e-9)
+    assert daily.loc[D2, "hedge_theta_pnl"] == pytest.approx(200 * -0.4 * 3, abs=1e-9)  # the L3 puts' decay
+    assert daily.loc[D1, "hedge_costs"] == pytest.approx(20.0 + 1.30 + 50.0 + 2.0, abs=1e-9)  # both opens
