@@ -1,0 +1,184 @@
+"""deploy/helm/values.yaml for Dagster's Helm chart, checked without a cluster: only keys the chart's
+schema knows, the K8sRunLauncher, an external PostgreSQL whose password comes from a Secret, the
+user deployment serving this project's definitions, env names the project reads, and the Dagster
+instance config the chart renders from these values validating against Dagster's own schema.
+
+dagster-k8s is not installed here (only the deployment image needs it), so the K8sRunLauncher's and
+the k8s_job_executor's own config schemas are not checked; `ALVH_EXECUTOR=k8s` is, up to the import.
+"""
+
+import importlib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from dagster_postgres.utils import pg_url_from_config
+
+ROOT = Path(__file__).resolve().parents[2]
+VALUES_FILE = ROOT / "deploy" / "helm" / "values.yaml"
+RESOURCES = ROOT / "alvh_pipeline" / "resources.py"
+
+# The keys the chart accepts in each section this file sets, from its schema models
+# (dagster-io/dagster helm/dagster/schema/schema/charts/.../subschema/*.py; most sections forbid
+# unknown keys) and, for runMonitoring (a free dict there), templates/configmap-instance.yaml.
+CHART_KEYS: dict[tuple[str, ...], set[str]] = {
+    (): {"dagsterWebserver", "dagster-user-deployments", "postgresql", "generatePostgresqlPasswordSecret",
+         "generateCeleryConfigSecret", "rabbitmq", "redis", "flower", "ingress", "imagePullSecrets",
+         "computeLogManager", "scheduler", "runLauncher", "pythonLogs", "dagsterDaemon", "busybox", "migrate",
+         "telemetry", "serviceAccount", "global", "retention", "concurrency", "additionalInstanceConfig"},
+    ("global",): {"postgresqlSecretName", "dagsterHome", "serviceAccountName", "celeryConfigSecretName",
+                  "dagsterInstanceConfigMap"},
+    ("postgresql",): {"postgresqlScheme", "image", "enabled", "postgresqlHost", "postgresqlUsername",
+                      "postgresqlPassword", "postgresqlDatabase", "postgresqlParams", "service"},
+    ("dagster-user-deployments",): {"enabled", "enableSubchart", "imagePullSecrets", "deployments"},
+    ("runLauncher",): {"type", "config"},
+    ("runLauncher", "config"): {"celeryK8sRunLauncher", "k8sRunLauncher", "customRunLauncher"},
+    ("runLauncher", "config", "k8sRunLauncher"): {
+        "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile", "envConfigMaps",
+        "envSecrets", "envVars", "volumeMounts", "volumes", "labels", "failPodOnRunFailure", "resources",
+        "schedulerName", "securityContext", "runK8sConfig"},
+    ("runLauncher", "config", "k8sRunLauncher", "runK8sConfig"): {
+        "containerConfig", "podSpecConfig", "podTemplateSpecMetadata", "jobSpecConfig", "jobMetadata"},
+    ("dagsterDaemon",): {
+        "enabled", "image", "runCoordinator", "heartbeatTolerance", "env", "envConfigMaps", "envSecrets",
+        "deploymentLabels", "labels", "nodeSelector", "affinity", "tolerations", "podSecurityContext",
+        "securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe", "annotations",
+        "runMonitoring", "runRetries", "sensors", "schedules", "schedulerName", "volumeMounts", "volumes"},
+    ("dagsterDaemon", "runCoordinator"): {"enabled", "type", "config"},
+    ("dagsterDaemon", "runCoordinator", "config", "queuedRunCoordinator"): {
+        "maxConcurrentRuns", "tagConcurrencyLimits", "dequeueIntervalSeconds", "dequeueNumWorkers",
+        "dequeueUseThreads"},
+    ("dagsterDaemon", "runMonitoring"): {"enabled", "startTimeoutSeconds", "cancelTimeoutSeconds",
+                                         "maxResumeRunAttempts", "pollIntervalSeconds", "freeSlotsAfterRunEndSeconds"},
+    ("telemetry",): {"enabled"},
+}
+DEPLOYMENT_KEYS = {
+    "name", "image", "port", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns", "env",
+    "envConfigMaps", "envSecrets", "annotations", "nodeSelector", "affinity", "tolerations", "podSecurityContext",
+    "securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe", "labels", "volumeMounts",
+    "volumes", "schedulerName"}
+
+
+@pytest.fixture(scope="module")
+def values() -> dict[str, Any]:
+    return yaml.safe_load(VALUES_FILE.read_text())
+
+
+def _at(values: dict, path: tuple[str, ...]) -> Any:
+    """The section at `path`; {} where this file does not set it (the chart's default applies)."""
+    for key in path:
+        values = values.get(key, {})
+    return values
+
+
+def _deployment(values: dict) -> dict:
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    return deployment
+
+
+def test_every_key_is_one_the_chart_knows(values):
+    for path, known in CHART_KEYS.items():
+        section = _at(values, path)
+        assert set(section) <= known, f"{'.'.join(path) or 'top level'}: unknown {set(section) - known}"
+    deployment = _deployment(values)
+    assert set(deployment) <= DEPLOYMENT_KEYS
+    assert {"name", "image", "port"} <= set(deployment)
+    assert set(deployment["image"]) == {"repository", "tag", "pullPolicy"}
+
+
+def test_chart_version_is_the_pinned_dagster():
+    assert re.search(r"--version (\S+)", VALUES_FILE.read_text()).group(1) == dg.__version__
+
+
+def test_k8s_run_launcher_external_postgres_and_credentials_only_in_secrets(values):
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert set(values["runLauncher"]["config"]) == {"k8sRunLauncher"}  # the block the chart reads for that type
+    pg = values["postgresql"]
+    assert pg["enabled"] is False and pg["postgresqlHost"]
+    assert values["generatePostgresqlPasswordSecret"] is False and values["global"]["postgresqlSecretName"]
+    assert pg["postgresqlPassword"] == ""  # the password lives in the Secret, not in this file
+    lake_secret = {s["name"] for s in _deployment(values)["envSecrets"]}
+    assert lake_secret and lake_secret <= {s["name"] for s in values["runLauncher"]["config"]["k8sRunLauncher"]
+                                           ["envSecrets"]}  # run and step pods get the lake credentials too
+    assert not [k for k in _deployment(values)["env"] if re.search(r"SECRET|PASSWORD|ACCESS_KEY", k)]
+    daemon = values["dagsterDaemon"]
+    assert daemon["enabled"] and daemon["runMonitoring"]["enabled"]
+    assert values["telemetry"]["enabled"] is False
+
+
+def test_the_user_deployment_serves_this_projects_definitions(values):
+    args = _deployment(values)["dagsterApiGrpcArgs"]
+    module = args[args.index("--module-name") + 1]
+    assert module == tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dagster"]["module_name"]
+    assert isinstance(importlib.import_module(module).defs, dg.Definitions)
+
+
+def test_env_names_are_the_ones_resources_reads_and_the_values_load(values, monkeypatch):
+    from alvh_pipeline.executors import executor_def
+    from alvh_pipeline.lake import Lake
+    from alvh_pipeline.resources import executor_settings
+    from alvh_pipeline.sources.resource import SOURCE_KINDS
+
+    env = _deployment(values)["env"]
+    read = set(re.findall(r'"((?:ALVH|AWS|GX)_[A-Z_]+)"', RESOURCES.read_text()))
+    assert set(env) <= read, f"not read by alvh_pipeline/resources.py: {set(env) - read}"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Lake.from_uri(env["ALVH_LAKE_URI"]).on_s3
+    assert env["ALVH_SOURCE"] in SOURCE_KINDS
+    assert executor_settings().kind == "k8s"
+    try:
+        import dagster_k8s  # noqa: F401  (in the deployment image, not in this venv)
+    except ImportError:
+        with pytest.raises(ImportError, match="dagster-k8s"):
+            executor_def()
+    else:
+        assert executor_def().name == "k8s"
+
+
+def _instance_yaml(values: dict) -> dict:
+    """The parts of dagster.yaml the chart renders from these values (templates/configmap-instance.yaml
+    and helpers/instance/_postgresql.tpl), minus the run launcher, which needs dagster-k8s."""
+    pg = values["postgresql"]
+    postgres_db = {"username": pg["postgresqlUsername"], "password": {"env": "DAGSTER_PG_PASSWORD"},
+                   "hostname": pg["postgresqlHost"], "db_name": pg["postgresqlDatabase"],
+                   "port": pg["service"]["port"], "params": pg["postgresqlParams"], "scheme": pg["postgresqlScheme"]}
+    storage = lambda module, cls: {"module": module, "class": cls, "config": {"postgres_db": postgres_db}}
+    mon = values["dagsterDaemon"]["runMonitoring"]
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    return {
+        "run_storage": storage("dagster_postgres.run_storage", "PostgresRunStorage"),
+        "event_log_storage": storage("dagster_postgres.event_log", "PostgresEventLogStorage"),
+        "schedule_storage": storage("dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator",
+                            "config": {"max_concurrent_runs": queued["maxConcurrentRuns"]}},
+        "run_monitoring": {"enabled": mon["enabled"], "start_timeout_seconds": mon["startTimeoutSeconds"],
+                           "cancel_timeout_seconds": mon["cancelTimeoutSeconds"],
+                           "max_resume_run_attempts": mon["maxResumeRunAttempts"],
+                           "poll_interval_seconds": mon["pollIntervalSeconds"],
+                           "free_slots_after_run_end_seconds": mon["freeSlotsAfterRunEndSeconds"]},
+        "telemetry": {"enabled": values["telemetry"]["enabled"]},
+    }
+
+
+def test_the_instance_config_the_chart_renders_is_valid_for_this_dagster(values, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "from-the-secret")  # what the chart mounts from the Secret
+    rendered = _instance_yaml(values)
+    config, _ = dagster_instance_config(str(tmp_path), overrides=rendered)
+    assert config["run_monitoring"]["max_resume_run_attempts"] == 3
+    for key, cls in [("run_storage", PostgresRunStorage), ("event_log_storage", PostgresEventLogStorage),
+                     ("schedule_storage", PostgresScheduleStorage), ("run_coordinator", QueuedRunCoordinator)]:
+        result = validate_config(cls.config_type(), rendered[key]["config"])
+        assert result.success, (key, result.errors)
+    url = pg_url_from_config({"postgres_db": {**rendered["run_storage"]["config"]["postgres_db"],
+                                              "password": "from-the-secret"}})
+    assert url == "postgresql+psycopg2://dagster:from-the-secret@alvh-postgres.data.svc.cluster.local:5432/dagster" \
+                  "?sslmode=require"
