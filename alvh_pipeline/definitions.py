@@ -5,23 +5,32 @@ from collections.abc import Sequence
 import dagster as dg
 
 from alvh_pipeline import assets as _assets  # noqa: F401  (silences Dagster's preview warnings first)
-from alvh_pipeline.automation import ALL_LAYERS_JOB, build_jobs, nightly_schedule
+from alvh_pipeline.automation import (
+    ALL_LAYERS_JOB,
+    build_jobs,
+    layer_automation_sensor,
+    nightly_schedule,
+    with_automation,
+)
 from alvh_pipeline.executors import executor_def
 from alvh_pipeline.layers import LAYERS, Layer
 from alvh_pipeline.recovery import orphaned_runs_sensor
 from alvh_pipeline.resources import build_resources
+from alvh_pipeline.sensors import drop_folder_sensor
 
 
 def build_definitions(layers: Sequence[Layer] = LAYERS) -> dg.Definitions:
     assets, checks = [], []
     for entry in layers:
         layer_assets, layer_checks = entry.definitions()
-        assets += layer_assets
+        assets += with_automation(entry, layer_assets, layers)  # the layers after the first follow their upstream
         checks += layer_checks
     jobs = build_jobs(layers)
     everything = next(j for j in jobs if j.name == ALL_LAYERS_JOB)
+    ingest = next(j for j in jobs if j.name == layers[0].name)
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, schedules=[nightly_schedule(everything)],
-                          sensors=[orphaned_runs_sensor()], resources=build_resources(),
+                          sensors=[orphaned_runs_sensor(), drop_folder_sensor(ingest), layer_automation_sensor(layers)],
+                          resources=build_resources(),
                           executor=executor_def())
 
 
