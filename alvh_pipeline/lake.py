@@ -161,10 +161,10 @@ class Lake:
         if not self.on_s3:
             return atomic_write_bytes(Path(self.root) / rel, write)
         where = self._location(rel)
-        sink = io.BytesIO()
-        write(sink)  # serialize first: a failure here sends nothing to the store
-        data = sink.getvalue()
         try:
+            sink = io.BytesIO()
+            write(sink)  # serialize first: a failure here sends nothing to the store
+            data = sink.getvalue()
             with self.filesystem.open_output_stream(self._fs_path(rel)) as out:
                 out.write(data)  # buffered (delayed open); the PUT happens at close
         except OSError as exc:

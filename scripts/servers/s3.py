@@ -1,0 +1,190 @@
+"""A throwaway S3-compatible server on 127.0.0.1 for the object-store lake tests (DESIGN §7):
+`moto` in server mode (`moto_server`, from this venv's bin; a test dependency), in memory, on a free
+port, its request log in a temp folder. Any access key is accepted; buckets are made by the caller.
+
+    from s3 import s3_server                        # scripts/servers on sys.path (or load by path)
+    with s3_server() as s3:                         # s3.endpoint, s3.port, s3.log
+        env = {**os.environ, **s3.aws_env()}        # AWS_ENDPOINT_URL, keys, region for boto3 / the lake
+
+    python scripts/servers/s3.py start              # prints `export AWS_...` lines and the folder
+    python scripts/servers/s3.py stop <dir>
+
+A missing `moto_server` is `S3Unavailable` (the tests skip with it); a server that does not answer
+or exits early is an `S3Error`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent  # the venv's moto_server
+HOST = "127.0.0.1"
+PID_FILE = "moto.pid"  # in the server's folder: what `stop` needs when run from another process
+LOG_FILE = "moto.log"
+# moto accepts any credentials; these only have to be present so no client looks further
+ACCESS_KEY, SECRET_KEY, REGION = "alvh-test", "alvh-test-secret", "us-east-1"
+
+
+class S3Unavailable(RuntimeError):
+    """moto_server is not installed in this environment (the message says what to install)."""
+
+
+class S3Error(RuntimeError):
+    """moto_server is installed but did not start or answer: a real failure, never a skip."""
+
+
+@dataclass(frozen=True)
+class S3Server:
+    port: int
+    pid: int
+    root: Path  # temp folder: the pid file and the request log
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        """moto's request log: one line per HTTP request (method, path and query, status)."""
+        return self.root / LOG_FILE
+
+    def aws_env(self) -> dict[str, str]:
+        """The standard AWS variables boto3 reads, and the lake (credentials and region through
+        pyarrow's S3 client; the endpoint through `resources.LakeResource.s3_endpoint`)."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION,
+                "AWS_EC2_METADATA_DISABLED": "true"}  # never probe instance metadata for a setting
+
+
+def moto_binary() -> Path:
+    path = BIN / "moto_server"
+    if not path.exists():
+        raise S3Unavailable(f"{path} is missing: install the test dependencies (pip install 'moto[server]')")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    """True once the server answers an S3 ListBuckets (GET /) on `port`."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=2)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def start(base_dir: str | None = None, port: int | None = None, timeout: float = 60) -> S3Server:
+    """moto_server on 127.0.0.1:<port> in its own session (so `stop` ends it and nothing else),
+    returned once it answers."""
+    binary = moto_binary()
+    root = Path(tempfile.mkdtemp(prefix="alvh-s3-", dir=base_dir))
+    port = port or free_port()
+    # the log goes to a file, never a pipe: nobody drains a pipe and a full one would stall the server
+    with open(root / LOG_FILE, "ab") as log:
+        proc = subprocess.Popen([str(binary), "-H", HOST, "-p", str(port)], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    (root / PID_FILE).write_text(f"{proc.pid}\n")
+    server = S3Server(port, proc.pid, root)
+    deadline = time.time() + timeout
+    while not _answers(port):
+        if proc.poll() is not None or time.time() > deadline:
+            text = server.log.read_text(errors="replace").strip()[-1500:]
+            stop(root)
+            why = f"exited with code {proc.returncode}" if proc.returncode is not None else f"no answer in {timeout}s"
+            raise S3Error(f"moto_server on port {port}: {why}: {text}")
+        time.sleep(0.2)
+    return server
+
+
+def stop(root: str | Path, timeout: float = 15) -> None:
+    """TERM the server started in `root` (its own process group), KILL it if it lingers, delete `root`."""
+    root = Path(root)
+    try:
+        pid = int((root / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.time() + timeout
+            while time.time() < deadline and _alive(pid):
+                time.sleep(0.1)
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs; reaps it when it is our child and has exited."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:  # not our child (stopped from another process): ask the kernel
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextmanager
+def s3_server(base_dir: str | None = None) -> Iterator[S3Server]:
+    """A running throwaway server; stopped and its folder deleted on exit, whatever happened inside."""
+    server = start(base_dir)
+    try:
+        yield server
+    finally:
+        stop(server.root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="s3.py", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("start", help="start a throwaway server in the background; prints its AWS_* exports")
+    s.add_argument("--port", type=int)
+    s.add_argument("--base-dir", help="where to make the temp folder (default: the system temp dir)")
+    t = sub.add_parser("stop", help="stop the server started in DIR and delete DIR")
+    t.add_argument("dir")
+    args = p.parse_args(argv)
+    if args.cmd == "stop":
+        stop(args.dir)
+        return 0
+    try:
+        server = start(args.base_dir, args.port)
+    except (S3Unavailable, S3Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for key, value in server.aws_env().items():
+        print(f"export {key}={value}")
+    print(f"# make a bucket (aws s3 mb s3://lake, or boto3), then ALVH_LAKE_URI=s3://lake/<prefix>\n"
+          f"# stop with: python {sys.argv[0]} stop {server.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
