@@ -56,7 +56,6 @@ def nightly_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition
     return nightly
 
 
-
 # ---- declarative automation: every layer after the first follows its upstream ------------------
 #
 # The rule is Dagster's `eager()` without its `in_latest_time_window()` (which would follow only the
@@ -64,15 +63,17 @@ def nightly_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition
 # `newly_missing()` branch without that window would request every session since 1999): a
 # partition is requested once after a dependency's partition of the same session was updated,
 # when no dependency of that session is missing or being computed, every blocking check on them
-# passed, and it is not being computed itself. `on_cron` does not fit: it waits for a cron tick and
+# passed, and it is not being computed itself; so each layer follows one tick (30 s) after the one
+# before it has landed and passed its gate. `on_cron` does not fit: it waits for a cron tick and
 # for *all* deps to update after it, which one day of one table never does.
 #
 # Why three small conditions instead of composing Dagster's built-ins (`any_deps_updated()
 # .since_last_handled() & ~any_deps_missing() & ...`): the automation cursor stores every cursored
 # node's subsets, and a subset of `trading_days` serializes the whole partitions definition with
 # its 270 holiday exclusions (27 KB). The built-in composition keeps ~70 such nodes for a books
-# asset (one per dep per `~`): 25-40 MB of cursor written on every tick. These conditions keep one
-# (the pending partitions, as a JSON list) per asset: ~55 KB an asset, ~1.7 MB a tick in all.
+# asset (one per dep per `~`): 25-40 MB of cursor for these layers, serialized and written on every
+# tick. These conditions keep one (the pending partitions, as a JSON list) per asset: ~45 KB an
+# asset, 0.9 MB a tick for the 21 assets, evaluated in ~0.5-1 s.
 # They are Python, so `layer_automation_sensor` evaluates them on the user code server.
 #
 # What Dagster's partition mapping does not see: the look-backs (features read up to a year of
@@ -180,8 +181,10 @@ class UpstreamUpdated(dg.AutomationCondition):
                 continue
             triggered.add(part)
         requested = context.get_previous_requested_subset(context.key)
-        handled = set(requested.expensively_compute_partition_keys()) if requested and partitioned else (
-            {None} if requested is not None and not requested.is_empty else set())
+        if requested is None or requested.is_empty:
+            handled: set[str | None] = set()
+        else:
+            handled = set(requested.expensively_compute_partition_keys()) if partitioned else {None}
         pending = (pending - handled - set(mine)) | triggered
         if partitioned:
             true = context.candidate_subset.compute_intersection_with_partition_keys({p for p in pending if p})

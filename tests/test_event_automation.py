@@ -17,7 +17,6 @@ import pytest
 from dagster_shared.serdes import serialize_value
 
 from alvh_pipeline.automation import layer_automation_sensor
-from alvh_pipeline.definitions import build_definitions
 from alvh_pipeline.layers import LAYERS
 from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN, trading_days
 from alvh_pipeline.recovery import HOST_TAG
@@ -60,7 +59,9 @@ def sessions_of(requests: list[dg.RunRequest]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def defs() -> dg.Definitions:
-    return build_definitions()
+    from alvh_pipeline.definitions import defs as project  # built once, at import
+
+    return project
 
 
 class Folder:
@@ -259,6 +260,10 @@ def test_one_day_of_ingest_brings_every_layer_of_that_day_up_to_date(defs):
     assert lineage.tick() == {}
     lineage.run(INGEST, DAY)  # e.g. a UI run of `ingest` for one day
     assert lineage.tick() == layer(lineage, "features", DAY)
+    # the cursor written every tick: ~45 KB an asset, most of it the partitions definition's 270
+    # holidays in the two stored subsets (Dagster's built-in eager() composition: 0.8-2.5 MB an asset)
+    automated = lineage.keys(*(g for e in LAYERS[1:] for g in e.groups))
+    assert len(serialize_value(lineage.cursor)) < 60_000 * len(automated)
     assert lineage.tick() == {}  # handled: nothing twice
     lineage.run(("features",), DAY)
     assert lineage.tick() == layer(lineage, "signals", DAY)
@@ -291,8 +296,7 @@ def test_consecutive_new_days_of_books_are_requested_together_in_order(defs):
     assert lineage.tick() == {}
     days = ["2024-03-04", "2024-03-05", "2024-03-06"]
     for day in days:
-        lineage.run(INGEST + ("features",), day)
-        lineage.run(("signals",), day)
+        lineage.run(INGEST + ("features", "signals"), day)
     assert lineage.tick() == layer(lineage, "books", *days)  # one request: a single-run backfill, in order
 
 
@@ -319,18 +323,6 @@ def test_cli_runs_and_runs_of_several_layers_trigger_nothing_twice(defs):
     lineage.run(INGEST + ("features", "signals", "books", "attribution"), PREV)  # e.g. the nightly all_layers
     # every partitioned layer was computed after its upstream in that run; only the reports follow
     assert lineage.tick() == {"attribution/performance": ["-"], "attribution/stress": ["-"]}
-
-
-def test_the_automation_cursor_stays_small(defs):
-    lineage = Lineage(defs)
-    lineage.tick()
-    lineage.run(INGEST, DAY)
-    lineage.tick()
-    automated = lineage.keys(*(g for e in LAYERS[1:] for g in e.groups))
-    size = len(serialize_value(lineage.cursor))
-    # ~55 KB an asset, most of it the partitions definition's 270 holidays in the stored subsets;
-    # Dagster's built-in eager() composition stores 0.8-2.5 MB an asset here
-    assert size < 80_000 * len(automated), f"{size / 1e6:.1f} MB for {len(automated)} assets"
 
 
 def test_every_asset_after_the_first_layer_follows_its_upstream(defs):
