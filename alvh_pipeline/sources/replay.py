@@ -113,10 +113,9 @@ def _index_levels(state, vix_prov, real_ohlc, dates) -> pd.DataFrame:
 
 def _vix_futures(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame:
     cfe = real_data.load_cfe_settlements()
-    cfe_dates = set(pd.DatetimeIndex(cfe["date"]))
-    model = [d for d in dates if d not in cfe_dates]
+    model = dates[~dates.isin(cfe["date"])]  # vectorized: a set of every CFE row's Timestamp cost 0.25 s a call
     parts = []
-    if model:
+    if len(model):
         parts.append(synthetic.generate_from_state(state, "vix_futures", model).assign(provenance="model"))
     real = cfe[cfe["date"].isin(dates)].sort_values(["date", "expiry"])
     for d, g in real.groupby("date", sort=True):  # a day's quote noise needs its own stream
