@@ -1,8 +1,10 @@
-"""`make ui` serves the code location: the Dagster webserver starts on workspace.yaml and its
-GraphQL API lists every asset with its checks (what the UI's asset graph shows)."""
+"""`make ui` serves the code location: the Dagster webserver starts on workspace.yaml over the shipped
+instance settings (dagster.yaml.example), and its GraphQL API lists every asset with its checks (what
+the UI's asset graph shows) and no first-run modal."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,8 +28,18 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(resp.read())
 
 
+def test_shipped_instance_turns_the_first_run_modal_off(tmp_path, monkeypatch):
+    import dagster as dg
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the shipped event log storage lives under it
+    shutil.copy(ROOT / "dagster.yaml.example", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.nux_enabled is False
+
+
 def test_webserver_serves_the_asset_graph(tmp_path):
     port = _free_port()
+    shutil.copy(ROOT / "dagster.yaml.example", tmp_path / "dagster.yaml")  # what `make install` ships
     server = Path(sys.executable).with_name("dagster-webserver")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     proc = subprocess.Popen([str(server), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT,
@@ -37,13 +49,15 @@ def test_webserver_serves_the_asset_graph(tmp_path):
         data = None
         while time.time() < deadline:  # bounded wait for the server and the code location to load
             try:
-                data = _graphql(port, "{ assetNodes { assetKey { path } hasAssetChecks } }")
+                data = _graphql(port, "{ shouldShowNux assetNodes { assetKey { path } hasAssetChecks } }")
                 if data.get("data", {}).get("assetNodes"):
                     break
             except OSError:
                 pass
             time.sleep(1)
         assert data and data["data"]["assetNodes"], data
+        # the 'join the community' modal would cover every page of a fresh instance (nux: enabled: false)
+        assert data["data"]["shouldShowNux"] is False
         keys = {"/".join(n["assetKey"]["path"]) for n in data["data"]["assetNodes"]}
         assert {"raw/vix_futures", "validated/spx_options", "features/pairs", "signals/statarb", "books/alvh"} <= keys
         from alvh_pipeline.definitions import defs
