@@ -1,9 +1,10 @@
 """The executor of every job: Dagster's own, chosen by configuration (`resources.executor_settings`,
 env `ALVH_EXECUTOR`), never an engine of ours.
 
-- `multiprocess` (default, = Dagster's default executor): one process per step on this machine;
-  run config `execution: {config: {in_process: {}}}` still selects in-process.
-- `in_process`: every step in the run's own process.
+- `in_process` (default): every step in the run's own process; on the 2-core machine the project
+  targets, a process per step (each importing the project) cost more than the steps themselves.
+- `multiprocess` (Dagster's default executor): one process per step on this machine; run config
+  `execution: {config: {in_process: {}}}` still selects in-process.
 - `celery`: dagster-celery's executor; each step is a Celery task on the broker
   (`ALVH_CELERY_BROKER`, e.g. Redis), picked up by `dagster-celery worker start` workers that import
   this project and reach the same Dagster instance and lake.

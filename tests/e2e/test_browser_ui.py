@@ -112,10 +112,8 @@ def _stop(proc: subprocess.Popen) -> None:
 def _dagster_dev(home: Path, lake: Path, log_path: Path) -> Iterator[int]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALVH_")}  # only this test's settings
-    # ALVH_EXECUTOR=in_process: one process per run. The default multiprocess executor starts a
-    # subprocess per step (27 in ingest), each importing the project: ~6 min for the 5-session
-    # backfill on a loaded 2-core machine, ~30 s in one process.
-    env.update(DAGSTER_HOME=str(home), ALVH_LAKE_URI=str(lake), ALVH_SOURCE="synthetic", ALVH_EXECUTOR="in_process",
+    # the project's default executor (in_process: one process per run, as a user's `make ui` has it)
+    env.update(DAGSTER_HOME=str(home), ALVH_LAKE_URI=str(lake), ALVH_SOURCE="synthetic",
                GX_ANALYTICS_ENABLED="False", PYTHONWARNINGS="ignore::DeprecationWarning")
     dagster = Path(sys.executable).with_name("dagster")
     with open(log_path, "w") as log:
