@@ -56,7 +56,7 @@ class LakeWriteError(OSError):
     nothing is left behind (no temp file, no partial object)."""
 
 
-def local_root(uri: str) -> str:
+def normalize_root(uri: str) -> str:
     """The root of a lake URI: a plain path, a `file://` URI (as a path) or an `s3://` URI (as is);
     any other scheme is refused."""
     if uri.startswith("file://"):
@@ -107,13 +107,13 @@ class Lake:
     s3_endpoint: str | None = None  # an S3-compatible server (http://host:port); None: AWS's own
 
     def __post_init__(self) -> None:
-        local_root(self.root)  # refuses an unsupported scheme however the Lake is built
+        normalize_root(self.root)  # refuses an unsupported scheme however the Lake is built
         if self.on_s3 and not self.root[len("s3://"):].strip("/"):
             raise ValueError(f"lake URI {self.root!r}: name a bucket (s3://bucket/prefix)")
 
     @classmethod
     def from_uri(cls, uri: str, s3_endpoint: str | None = None) -> Lake:
-        return cls(local_root(uri), s3_endpoint or None)
+        return cls(normalize_root(uri), s3_endpoint or None)
 
     # ---- where things are -------------------------------------------------------------------
     @property
