@@ -5,7 +5,10 @@
   local folder named `gs:`. Reads and listings go through one `pyarrow.fs` filesystem
   (`LocalFileSystem` or `S3FileSystem`); only the way a file is written differs by backend.
 - Writes are all-or-nothing: locally a temp file in the same folder, fsync, then `os.replace` (a
-  reader never sees a half-written partition; a crash mid-write leaves the previous file intact);
+  reader never sees a half-written partition; a crash mid-write leaves the previous file intact).
+  Inside `with lake.batch():` (a range of partitions) the temp files are written, synced once
+  (`os.sync`: one flush for the batch instead of an fsync per file, which cost 5-15 ms each on a
+  VM disk: ~0.1 s per ingested session), then renamed; an error before that removes them all;
   on S3 the bytes are serialized in memory first, then sent as one PUT (an object appears whole
   or not at all; no temp object, no rename; pyarrow switches to a multipart upload above its
   10 MiB part size, which S3 also publishes only on completion).
@@ -25,7 +28,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -69,23 +73,35 @@ def normalize_root(uri: str) -> str:
     return uri
 
 
-def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Write through `write(fh)` into a temp file beside `path`, fsync, then rename over `path`.
-    On any failure the temp file is removed and the error names `path`."""
+def write_temp(path: Path, write: Callable[[BinaryIO], object], sync: bool = False) -> str:
+    """Write through `write(fh)` into a temp file beside `path` (fsync'd if `sync`); its name. On
+    any failure the temp file is removed and the error names `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+            if sync:
+                os.fsync(fh.fileno())
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise LakeWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Write through `write(fh)` into a temp file beside `path`, fsync, then rename over `path`.
+    On any failure the temp file is removed and the error names `path`."""
+    tmp = write_temp(path, write, sync=True)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise LakeWriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 
@@ -156,9 +172,37 @@ class Lake:
         return self._is_file(f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}")
 
     # ---- the two ways a file is written ------------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Local writes inside are published together at the end (module doc): temp files, one
+        sync, then the renames in order; on an error inside, none is published. Nested batches
+        join the outer one; on S3 every PUT is already atomic and this changes nothing."""
+        if self.on_s3 or self.__dict__.get("_pending") is not None:
+            yield
+            return
+        pending: list[tuple[str, Path]] = []
+        self.__dict__["_pending"] = pending  # frozen dataclass: per-instance state outside the fields
+        try:
+            yield
+            if pending:
+                os.sync()
+            for tmp, path in pending:
+                os.replace(tmp, path)
+        except BaseException:
+            for tmp, _ in pending:
+                Path(tmp).unlink(missing_ok=True)
+            raise
+        finally:
+            self.__dict__["_pending"] = None
+
     def _write(self, rel: str, write: Callable[[BinaryIO], object]) -> Location:
         """All-or-nothing write of `rel`: temp file + rename locally, one PUT on S3."""
         if not self.on_s3:
+            pending = self.__dict__.get("_pending")
+            if pending is not None:
+                path = Path(self.root) / rel
+                pending.append((write_temp(path, write), path))
+                return path
             return atomic_write_bytes(Path(self.root) / rel, write)
         where = self._location(rel)
         try:
@@ -248,9 +292,10 @@ class Lake:
         `dates`, an empty file where a day has no rows)."""
         by_day = dict(iter(frame.groupby(pd.to_datetime(frame["date"]).dt.normalize(), sort=True)))
         out = {}
-        for d in dates:
-            part = by_day.get(pd.Timestamp(d), frame.iloc[0:0])
-            out[_date_str(d)] = self.write_partition(layer, table, d, part, schema)
+        with self.batch():
+            for d in dates:
+                part = by_day.get(pd.Timestamp(d), frame.iloc[0:0])
+                out[_date_str(d)] = self.write_partition(layer, table, d, part, schema)
         return out
 
     # ---- reads ---------------------------------------------------------------------------

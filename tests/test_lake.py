@@ -86,3 +86,38 @@ def test_failed_atomic_write_leaves_no_temp_file_and_names_the_path(lake, monkey
         lake.write_partition("raw", "rates", "2024-03-04", pd.DataFrame({"date": [1], "x": [1.0]}))
     leftovers = [p for p in Path(lake.root).rglob("*") if p.name.startswith(".tmp-")]
     assert leftovers == []
+
+
+def test_a_batch_publishes_its_files_together_with_one_sync(lake, monkeypatch):
+    frame = pd.DataFrame({"date": pd.to_datetime(["2024-01-02"]), "x": [1.0]})
+    lake.write_partition("validated", "t", "2024-01-02", frame)
+    old = lake.partition_path("validated", "t", "2024-01-02").read_bytes()
+    syncs, fsyncs = [], []
+    monkeypatch.setattr("alvh_pipeline.lake.os.sync", lambda: syncs.append(1))
+    monkeypatch.setattr("alvh_pipeline.lake.os.fsync", lambda fd: fsyncs.append(fd))
+    with lake.batch():
+        lake.write_partition("validated", "t", "2024-01-02", frame.assign(x=2.0))
+        with lake.batch():  # a nested batch joins the outer one
+            lake.write_partition("validated", "t", "2024-01-03", frame.assign(date=pd.Timestamp("2024-01-03")))
+        # nothing is published before the batch ends
+        assert lake.partition_path("validated", "t", "2024-01-02").read_bytes() == old
+        assert not lake.exists("validated", "t", "2024-01-03")
+    assert syncs == [1] and fsyncs == []  # one sync for the batch, no fsync per file
+    assert lake.read_partition("validated", "t", "2024-01-02")["x"].tolist() == [2.0]
+    assert lake.exists("validated", "t", "2024-01-03")
+    assert not list(Path(lake.root).rglob(".tmp-*"))
+
+
+def test_an_error_inside_a_batch_publishes_nothing_and_leaves_no_temp(lake):
+    frame = pd.DataFrame({"date": pd.to_datetime(["2024-01-02"]), "x": [1.0]})
+    lake.write_partition("validated", "t", "2024-01-02", frame)
+    with pytest.raises(RuntimeError, match="mid-range"):
+        with lake.batch():
+            lake.write_partition("validated", "t", "2024-01-02", frame.assign(x=9.0))
+            lake.write_partition("validated", "t", "2024-01-03", frame.assign(date=pd.Timestamp("2024-01-03")))
+            raise RuntimeError("mid-range")
+    assert lake.read_partition("validated", "t", "2024-01-02")["x"].tolist() == [1.0]
+    assert not lake.exists("validated", "t", "2024-01-03")
+    assert not list(Path(lake.root).rglob(".tmp-*"))
+    lake.write_partition("validated", "t", "2024-01-04", frame.assign(date=pd.Timestamp("2024-01-04")))
+    assert lake.exists("validated", "t", "2024-01-04")  # the batch is over: writes publish at once again

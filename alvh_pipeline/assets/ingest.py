@@ -37,13 +37,14 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
                                                               for n, t, d in contract.columns])})
     def raw_asset(context: dg.AssetExecutionContext, source: MarketSource, lake: LakeResource) -> dg.MaterializeResult:
         rows, refused = {}, []
-        for key in context.partition_keys:  # per partition: rows land in the file of the day they were asked for
-            frame = source.fetch(table, [key])
-            if frame.empty and had_rows(lake.lake, raw, key):
-                refused.append(key)  # an empty delivery never replaces rows already delivered
-                continue
-            lake.lake.write_partition(raw.layer, table, key, frame)
-            rows[key] = len(frame)
+        with lake.lake.batch():  # the range's files published together, one sync
+            for key in context.partition_keys:  # per partition: rows land in the file of the day they were asked for
+                frame = source.fetch(table, [key])
+                if frame.empty and had_rows(lake.lake, raw, key):
+                    refused.append(key)  # an empty delivery never replaces rows already delivered
+                    continue
+                lake.lake.write_partition(raw.layer, table, key, frame)
+                rows[key] = len(frame)
         if refused:
             raise EmptyDeliveryError(
                 f"raw/{table}: the {source.kind} source delivered 0 rows for {len(refused)} partition(s) that already "

@@ -142,18 +142,19 @@ def run_gate(lake: Lake, table: str, partitions: list[str],
                             row_partitions=row_parts, peers=_peers(lake, table, readable))
     if unreadable:
         report.failures.append(Failure("read_parquet", "*", "corrupt or missing raw file", 0, sorted(unreadable)))
-    for p, err in unreadable.items():
-        quarantine_unreadable(lake, table, p, err)
-    for p, rows in report.quarantine_rows().items():
-        as_text = {c: str for c in rows.columns if rows[c].dtype == object}
-        lake.write_partition(QUARANTINE, table, p, rows.astype(as_text))
-    failed = set(report.failed_partitions)
-    version = suite_version(stale_threshold)
-    for p in readable:
-        lake.write_json(VERDICTS, table, verdict_name(p), {
-            "table": table, "partition": p, "passed": p not in failed, "suite_version": version,
-            "stale_threshold": stale_threshold, "raw_sha256": hashes[p],
-        })
+    with lake.batch():  # quarantine copies and verdicts of the range, published together
+        for p, err in unreadable.items():
+            quarantine_unreadable(lake, table, p, err)
+        for p, rows in report.quarantine_rows().items():
+            as_text = {c: str for c in rows.columns if rows[c].dtype == object}
+            lake.write_partition(QUARANTINE, table, p, rows.astype(as_text))
+        failed = set(report.failed_partitions)
+        version = suite_version(stale_threshold)
+        for p in readable:
+            lake.write_json(VERDICTS, table, verdict_name(p), {
+                "table": table, "partition": p, "passed": p not in failed, "suite_version": version,
+                "stale_threshold": stale_threshold, "raw_sha256": hashes[p],
+            })
     return GateResult(report, unreadable)
 
 
@@ -178,8 +179,9 @@ def publish_validated(lake: Lake, table: str, partitions: list[str]) -> dict[str
             f"validated/{table}: {len(refused)} partition(s) have no passing GE verdict for their current raw "
             f"file (failed check, raw changed since, or suite changed since): {', '.join(refused[:10])}")
     rows = {}
-    for p in partitions:
-        frame = frames[p].sort_values(list(contract.keys), kind="stable").reset_index(drop=True)
-        lake.write_partition("validated", table, p, frame, contract.schema)
-        rows[p] = len(frame)
+    with lake.batch():
+        for p in partitions:
+            frame = frames[p].sort_values(list(contract.keys), kind="stable").reset_index(drop=True)
+            lake.write_partition("validated", table, p, frame, contract.schema)
+            rows[p] = len(frame)
     return rows
