@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from alvh_pipeline.core import feature_sets, signal_sets
-from alvh_pipeline.core.calendar import window_start
+from alvh_pipeline.core.calendar import FIRST_PARTITION, window_start
 from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
 
 
@@ -87,9 +87,10 @@ class Step:
 
 def plan(start, end, layers: Sequence[Layer] = LAYERS) -> list[Step]:
     """The runs that materialize [start, end] of the last layer from the source: each layer over
-    the range the layer after it reads, in lineage order."""
+    the range the layer after it reads, in lineage order. No layer starts before the first
+    partition: there is no history to read before it (the checks say so where a look-back is short)."""
     steps, first = [], pd.Timestamp(start)
     for entry in reversed(layers):
         steps.append(Step(entry, first, pd.Timestamp(end)))
-        first = entry.reads_from(first)
+        first = max(entry.reads_from(first), pd.Timestamp(FIRST_PARTITION))
     return steps[::-1]

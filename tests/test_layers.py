@@ -68,6 +68,12 @@ def test_plan_chains_each_layers_look_back():
     assert all(s.end == pd.Timestamp("2024-03-28") for s in steps)
 
 
+def test_no_layer_is_planned_before_the_first_partition():
+    steps = plan("1999-01-04", "1999-03-31")
+    assert all(s.start >= pd.Timestamp("1999-01-04") for s in steps)
+    assert [s.start for s in steps][-1] == pd.Timestamp("1999-01-04")
+
+
 def test_day_local_layers_backfill_a_year_per_run():
     assert all(entry.backfill_policy.max_partitions_per_run == 252 for entry in LAYERS if not entry.stateful)
 
