@@ -103,6 +103,18 @@ def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
     return steps
 
 
+def run_chunks(step: Step) -> list[tuple[str, str]]:
+    """The runs of one step, as the layer's backfill policy cuts a UI backfill: a stateful layer in
+    one run, a day-local one in runs of at most SESSIONS_PER_BACKFILL_RUN sessions, in order (a run
+    holds its whole range in memory: one 1,051-session features run peaked at 4 GiB)."""
+    from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
+
+    days = sessions_between(step.start, step.end)
+    size = len(days) if step.layer.stateful else SESSIONS_PER_BACKFILL_RUN
+    return [(days[i].strftime("%Y-%m-%d"), days[min(i + size, len(days)) - 1].strftime("%Y-%m-%d"))
+            for i in range(0, len(days), max(size, 1))]
+
+
 def run_job(job_name: str, start: str, end: str) -> bool:
     import uuid
 
@@ -174,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {run_id}: its process was killed; marked FAILURE", file=sys.stderr)
     ok = True
     for step in steps:
-        ok = ok and run_job(step.layer.name, step.start.strftime("%Y-%m-%d"), step.end.strftime("%Y-%m-%d"))
+        for first, last in run_chunks(step):
+            ok = ok and run_job(step.layer.name, first, last)
 
     lake = lake_from_env()
     root = lake.uri

@@ -4,9 +4,12 @@ one clear message, exit code 2, nothing written."""
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from alvh_pipeline import cli
+from alvh_pipeline.core.calendar import sessions_between
+from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
 
 
 @pytest.mark.parametrize("args, message", [
@@ -44,3 +47,15 @@ def test_skip_history_on_an_empty_lake_says_what_to_materialize_first(capsys, mo
 def test_skip_history_runs_every_layer_over_the_range_only():
     steps = cli.run_plan("2024-03-04", "2024-03-08", skip_history=True)
     assert {(s.start.date().isoformat(), s.end.date().isoformat()) for s in steps} == {("2024-03-04", "2024-03-08")}
+
+
+def test_day_local_layers_run_in_backfill_sized_chunks_and_books_in_one():
+    steps = {s.layer.name: s for s in cli.run_plan("2007-06-01", "2009-06-30")}
+    ingest = cli.run_chunks(steps["ingest"])
+    days = sessions_between(steps["ingest"].start, steps["ingest"].end)
+    assert ingest[0][0] == days[0].strftime("%Y-%m-%d") and ingest[-1][1] == days[-1].strftime("%Y-%m-%d")
+    sizes = [len(sessions_between(a, b)) for a, b in ingest]
+    assert sum(sizes) == len(days) and max(sizes) == SESSIONS_PER_BACKFILL_RUN  # no session twice, none lost
+    assert all(pd.Timestamp(b) < pd.Timestamp(c) for (_, b), (c, _) in zip(ingest[:-1], ingest[1:]))  # in order
+    books = steps["books"]
+    assert cli.run_chunks(books) == [(books.start.strftime("%Y-%m-%d"), books.end.strftime("%Y-%m-%d"))]
