@@ -31,8 +31,6 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection, Engine
 
-from alvh_pipeline.resources import dagster_home
-
 SYNCHRONOUS = "NORMAL"
 OPEN_SHARDS = 4  # the index plus the few runs a process writes at once; older ones are closed
 BUSY_TIMEOUT_SECONDS = 30.0  # Dagster's own SQLITE_BUSY_TIMEOUT_SECONDS
@@ -52,17 +50,21 @@ class NormalSyncSqliteEventLogStorage(SqliteEventLogStorage):
     def config_type(cls) -> dict:
         return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
 
+    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None) -> None:
+        if base_dir is None:  # Dagster's default place, known once the instance registers (its own folder)
+            self._deferred_inst_data = inst_data
+            return
+        super().__init__(base_dir, inst_data)
+
+    def register_instance(self, instance: dg.DagsterInstance) -> None:
+        if not hasattr(self, "_base_dir"):  # $DAGSTER_HOME/history/runs, as Dagster's default storage has it
+            super().__init__(os.path.join(instance.root_directory, "history", "runs"), self._deferred_inst_data)
+        super().register_instance(instance)
+
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: dict
                           ) -> "NormalSyncSqliteEventLogStorage":
-        # Dagster's default place, so the shipped dagster.yaml needs no path: $DAGSTER_HOME/history/runs
-        base_dir = config_value.get("base_dir")
-        if not base_dir:
-            home = dagster_home()
-            if home == "(ephemeral)":
-                raise ValueError("NormalSyncSqliteEventLogStorage: set DAGSTER_HOME (or base_dir in dagster.yaml)")
-            base_dir = os.path.join(home, "history", "runs")
-        return cls(base_dir=base_dir, inst_data=inst_data)
+        return cls(base_dir=config_value.get("base_dir"), inst_data=inst_data)
 
     def _engine(self, shard: str) -> Engine:
         engines = self.__dict__.setdefault("_open_engines", OrderedDict())

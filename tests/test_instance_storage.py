@@ -71,3 +71,13 @@ def test_a_runs_events_reach_its_db_file_while_it_runs(tmp_path):
     assert logs
     inst.dispose()
 
+
+
+def test_the_shipped_yaml_opens_by_path_without_dagster_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml.example").read_text())
+    inst = dg.DagsterInstance.from_config(str(tmp_path))
+    assert isinstance(inst.event_log_storage, NormalSyncSqliteEventLogStorage)
+    inst.report_runless_asset_event(dg.AssetMaterialization(asset_key="t", partition="2024-01-02"))
+    assert (tmp_path / "history" / "runs" / "index.db").exists()  # Dagster's default place, in this home
+    inst.dispose()
