@@ -46,6 +46,7 @@ bench: install
 	$(PY) bench/cointegration.py
 	$(PY) bench/features.py
 	$(PY) bench/books.py
+	$(PY) bench/backfill.py
 
 clean:
 	rm -rf data_lake/raw data_lake/validated data_lake/quarantine data_lake/_verdicts data_lake/features data_lake/signals data_lake/books data_lake/attribution data_lake/replay $(DAGSTER_HOME)
