@@ -28,6 +28,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,6 +106,16 @@ def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     return path
 
 
+_BATCH_STATE = threading.local()
+
+
+def _batches() -> dict[str, list[tuple[str, Path]]]:
+    """The open `Lake.batch` of each root in this thread: its pending (temp file, final path) pairs."""
+    if not hasattr(_BATCH_STATE, "by_root"):
+        _BATCH_STATE.by_root = {}
+    return _BATCH_STATE.by_root
+
+
 def _date_str(date: DateLike) -> str:
     return pd.Timestamp(date).strftime("%Y-%m-%d")
 
@@ -177,11 +188,12 @@ class Lake:
         """Local writes inside are published together at the end (module doc): temp files, one
         sync, then the renames in order; on an error inside, none is published. Nested batches
         join the outer one; on S3 every PUT is already atomic and this changes nothing."""
-        if self.on_s3 or self.__dict__.get("_pending") is not None:
+        batches = _batches()
+        if self.on_s3 or self.root in batches:
             yield
             return
         pending: list[tuple[str, Path]] = []
-        self.__dict__["_pending"] = pending  # frozen dataclass: per-instance state outside the fields
+        batches[self.root] = pending  # per root, so every Lake object of this root in this thread joins
         try:
             yield
             if pending:
@@ -193,12 +205,12 @@ class Lake:
                 Path(tmp).unlink(missing_ok=True)
             raise
         finally:
-            self.__dict__["_pending"] = None
+            del batches[self.root]
 
     def _write(self, rel: str, write: Callable[[BinaryIO], object]) -> Location:
         """All-or-nothing write of `rel`: temp file + rename locally, one PUT on S3."""
         if not self.on_s3:
-            pending = self.__dict__.get("_pending")
+            pending = _batches().get(self.root)
             if pending is not None:
                 path = Path(self.root) / rel
                 pending.append((write_temp(path, write), path))

@@ -97,8 +97,9 @@ def test_a_batch_publishes_its_files_together_with_one_sync(lake, monkeypatch):
     monkeypatch.setattr("alvh_pipeline.lake.os.fsync", lambda fd: fsyncs.append(fd))
     with lake.batch():
         lake.write_partition("validated", "t", "2024-01-02", frame.assign(x=2.0))
-        with lake.batch():  # a nested batch joins the outer one
-            lake.write_partition("validated", "t", "2024-01-03", frame.assign(date=pd.Timestamp("2024-01-03")))
+        with lake.batch():  # a nested batch joins the outer one, as does another Lake object of the root
+            Lake.from_uri(lake.root).write_partition("validated", "t", "2024-01-03",
+                                                     frame.assign(date=pd.Timestamp("2024-01-03")))
         # nothing is published before the batch ends
         assert lake.partition_path("validated", "t", "2024-01-02").read_bytes() == old
         assert not lake.exists("validated", "t", "2024-01-03")
