@@ -15,17 +15,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from webserver import free_port, graphql
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
@@ -45,18 +44,6 @@ UI_TIMEOUT_MS = 60_000  # the webserver answers slowly while a run shares the 2 
 SERVER_START_S = 180
 BACKFILL_S = 240
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _graphql(port: int, query: str) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
 
 
 def _chromium() -> Path:
@@ -110,7 +97,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def _dagster_dev(home: Path, lake: Path, log_path: Path) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALVH_")}  # only this test's settings
     # the project's default executor (in_process: one process per run, as a user's `make ui` has it)
     env.update(DAGSTER_HOME=str(home), ALVH_LAKE_URI=str(lake), ALVH_SOURCE="synthetic",
@@ -125,7 +112,7 @@ def _dagster_dev(home: Path, lake: Path, log_path: Path) -> Iterator[int]:
             while time.monotonic() < deadline:  # bounded wait for the webserver and the code location
                 assert proc.poll() is None, f"dagster dev exited ({proc.returncode}); log: {log_path}"
                 with suppress(OSError):
-                    data = _graphql(port, "{ shouldShowNux assetNodes { id } }").get("data") or {}
+                    data = graphql(port, "{ shouldShowNux assetNodes { id } }").get("data") or {}
                     if data.get("assetNodes"):
                         break
                 time.sleep(1)

@@ -2,30 +2,16 @@
 instance settings (dagster.yaml.example), and its GraphQL API lists every asset with its checks (what
 the UI's asset graph shows) and no first-run modal."""
 
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from webserver import free_port, graphql
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _graphql(port: int, query: str) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
 
 
 def test_shipped_instance_turns_the_first_run_modal_off(tmp_path, monkeypatch):
@@ -38,7 +24,7 @@ def test_shipped_instance_turns_the_first_run_modal_off(tmp_path, monkeypatch):
 
 
 def test_webserver_serves_the_asset_graph(tmp_path):
-    port = _free_port()
+    port = free_port()
     shutil.copy(ROOT / "dagster.yaml.example", tmp_path / "dagster.yaml")  # what `make install` ships
     server = Path(sys.executable).with_name("dagster-webserver")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
@@ -49,7 +35,7 @@ def test_webserver_serves_the_asset_graph(tmp_path):
         data = None
         while time.time() < deadline:  # bounded wait for the server and the code location to load
             try:
-                data = _graphql(port, "{ shouldShowNux assetNodes { assetKey { path } hasAssetChecks } }")
+                data = graphql(port, "{ shouldShowNux assetNodes { assetKey { path } hasAssetChecks } }")
                 if data.get("data", {}).get("assetNodes"):
                     break
             except OSError:
