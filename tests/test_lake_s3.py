@@ -16,10 +16,8 @@ endpoint and credentials in the standard AWS variables.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
-import sys
 import uuid
 import warnings
 from collections import Counter
@@ -33,6 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+import server_scripts
 
 from alvh_pipeline.cli import print_verdict
 from alvh_pipeline.core.calendar import all_sessions
@@ -52,16 +51,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours the request lines of 4x
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
-def _load_servers():
-    # by path: scripts/ is not a package
-    spec = importlib.util.spec_from_file_location("alvh_servers_s3", ROOT / "scripts" / "servers" / "s3.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load_servers()
+servers = server_scripts.load("s3")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ over two workers; a month of features would first need ~3 years of validated loo
 lakes and would take this test past its budget on a shared 2-core machine.
 """
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import server_scripts
 
 from alvh_pipeline.definitions import defs
 from alvh_pipeline.resources import LakeResource
@@ -34,16 +34,7 @@ RANGE_TAGS = {"dagster/asset_partition_range_start": START, "dagster/asset_parti
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
-def _servers():
-    # by path: the module is named redis.py and must not shadow redis-py
-    spec = importlib.util.spec_from_file_location("alvh_servers_redis", ROOT / "scripts" / "servers" / "redis.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _servers()
+servers = server_scripts.load("redis")
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -19,7 +19,6 @@ the storage.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,6 +33,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+import server_scripts
 
 from alvh_pipeline.assets import attribution as attribution_assets
 from alvh_pipeline.assets import books as books_assets
@@ -50,7 +50,6 @@ from alvh_pipeline.sources import synthetic
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_SCRIPT = ROOT / "scripts" / "servers" / "postgres.py"
 INSTALL_SCRIPT = ROOT / "scripts" / "servers" / "install.sh"
 S = all_sessions()
 # the second session of a month: the walk-forward model's refit in force is the session before
@@ -67,15 +66,7 @@ BACKFILL = ("import sys\nfrom alvh_pipeline import cli\nfrom alvh_pipeline.layer
             "sys.exit(0 if all(cli.run_job(entry.name, {start!r}, {end!r}) for entry in LAYERS) else 1)\n")
 
 
-def _load_server_module():
-    spec = importlib.util.spec_from_file_location("alvh_postgres_server", SERVER_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-pg = _load_server_module()
+pg = server_scripts.load("postgres")
 
 
 # ---- the look-back, seeded ------------------------------------------------------------------
