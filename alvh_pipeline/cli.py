@@ -107,10 +107,8 @@ def run_chunks(step: Step) -> list[tuple[str, str]]:
     """The runs of one step, as the layer's backfill policy cuts a UI backfill: a stateful layer in
     one run, a day-local one in runs of at most SESSIONS_PER_BACKFILL_RUN sessions, in order (a run
     holds its whole range in memory: one 1,051-session features run peaked at 4 GiB)."""
-    from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
-
     days = sessions_between(step.start, step.end)
-    size = len(days) if step.layer.stateful else SESSIONS_PER_BACKFILL_RUN
+    size = step.layer.backfill_policy.max_partitions_per_run or len(days)  # None: single_run
     return [(days[i].strftime("%Y-%m-%d"), days[min(i + size, len(days)) - 1].strftime("%Y-%m-%d"))
             for i in range(0, len(days), max(size, 1))]
 
