@@ -2,10 +2,12 @@
 range of sessions on the project's Dagster instance (DAGSTER_HOME), then print where the results
 are and what the checks said.
 
-One single run per layer of `layers.LAYERS`, in lineage order, each over the range the layer after
-it reads (`layers.plan`): the last layer over the requested range, the ones before over that plus
-their look-back (signals: a year of vol surface and the model's training window; features: a year
-of validated prices).
+Each layer of `layers.LAYERS` over the range the layer after it reads (`layers.plan`): the last
+layer over the requested range, the ones before over that plus their look-back (signals: a year of
+vol surface and the model's training window; features: a year of validated prices). A layer's range
+is cut into runs as its backfill policy cuts a UI backfill (`run_chunks`), and the runs go on
+`ALVH_RUN_WORKERS` worker processes (default 2), each as soon as what it reads is written
+(`run_schedule`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 from alvh_pipeline.core.calendar import FIRST_PARTITION, all_sessions, sessions_between
 from alvh_pipeline.layers import LAYERS, Layer, Step, plan
+from alvh_pipeline.run_schedule import PlannedRun, execute, planned_runs
 
 if TYPE_CHECKING:
     from alvh_pipeline.lake import Lake
@@ -113,7 +116,9 @@ def run_chunks(step: Step) -> list[tuple[str, str]]:
             for i in range(0, len(days), max(size, 1))]
 
 
-def run_job(job_name: str, start: str, end: str) -> bool:
+def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False) -> bool:
+    """One run of the layer's job over [start, end], in this process, on DAGSTER_HOME's instance;
+    `shared_terminal`: other runs print at the same time (progress as lines naming the range)."""
     import uuid
 
     import dagster as dg
@@ -128,13 +133,15 @@ def run_job(job_name: str, start: str, end: str) -> bool:
     run_id = str(uuid.uuid4())
     partitions = len(sessions_between(start, end))
     print(f"\n{job_name}: sessions {start}..{end} ({partitions}), {len(job.graph.nodes)} steps", flush=True)
-    with RunProgress(instance, run_id, job_name, len(job.graph.nodes), partitions):
+    label = f"{job_name} {start}..{end}" if shared_terminal else job_name
+    with RunProgress(instance, run_id, label, len(job.graph.nodes), partitions,
+                     tty=False if shared_terminal else None):
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=LOG_QUIET, run_id=run_id,
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end,
                   HOST_TAG: this_host()},  # lets recovery fail this run if its process is killed
         )
-    print(f"{job_name}: done in {time.time() - t0:.1f}s (run {result.run_id})")
+    print(f"{label}: done in {time.time() - t0:.1f}s (run {result.run_id})")
     rows = {}
     for ev in result.get_asset_materialization_events():  # one event per partition, same run metadata
         mat = ev.event_specific_data.materialization
@@ -150,6 +157,17 @@ def run_job(job_name: str, start: str, end: str) -> bool:
     return result.success
 
 
+def scheduled_runs(steps: list[Step]) -> list[PlannedRun]:
+    return planned_runs((s.layer.name, s.layer.runs_in_order, run_chunks(s)) for s in steps)
+
+
+def run_planned(run: PlannedRun) -> tuple[bool, None]:
+    """`run_schedule`'s work: the run, in a worker process when there are several."""
+    import multiprocessing
+
+    return run_job(run.layer, run.first, run.last, shared_terminal=multiprocessing.parent_process() is not None), None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alvh_pipeline.cli")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -160,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--skip-history", action="store_true",
                    help="the lake already holds every layer's look-back: run the range only")
     args = p.parse_args(argv)
-    from alvh_pipeline.resources import dagster_home, lake_from_env
+    from alvh_pipeline.resources import dagster_home, lake_from_env, run_workers
 
     if bool(args.start) != bool(args.end):
         p.error("give both --start and --end, or neither (then --days)")
@@ -182,10 +200,11 @@ def main(argv: list[str] | None = None) -> int:
 
     for run_id in fail_orphaned_runs(dg.DagsterInstance.get()):  # a killed earlier run would hold a queue slot
         print(f"run {run_id}: its process was killed; marked FAILURE", file=sys.stderr)
-    ok = True
-    for step in steps:
-        for first, last in run_chunks(step):
-            ok = ok and run_job(step.layer.name, first, last)
+    runs = scheduled_runs(steps)
+    workers = min(run_workers(), len(runs))
+    print(f"{len(runs)} runs over {steps[0].start.date()}..{steps[-1].end.date()}, {workers} at a time", flush=True)
+    done = execute(runs, run_planned, workers)
+    ok = len(done) == len(runs) and all(succeeded for succeeded, _ in done.values())
 
     lake = lake_from_env()
     root = lake.uri

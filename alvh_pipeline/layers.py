@@ -3,7 +3,8 @@ order and its history planning, and the end-to-end tests are all generated from 
 
 A layer names its asset groups (= the lake layers it writes), the module that builds its assets
 and checks (`assets`, `checks` lists), whether it is stateful (day t starts from day t-1: backfilled
-in one run, in order) and `reads_from(start)`: the first day of the layer before that a run
+in one run, in order), whether its runs must follow each other (`ordered_runs`: a run reads what
+the layer's earlier runs wrote; `run_schedule` runs the others side by side) and `reads_from(start)`: the first day of the layer before that a run
 starting at `start` reads (its look-back).
 
 Adding a layer = a core module + `assets/<layer>.py` + one entry here.
@@ -38,6 +39,7 @@ class Layer:
     module: str  # builds `assets` and `checks`
     description: str
     stateful: bool = False
+    ordered_runs: bool = False
     reads_from: Callable[[pd.Timestamp], pd.Timestamp] = _same_start
 
     @property
@@ -47,6 +49,10 @@ class Layer:
             return dg.BackfillPolicy.single_run()
         return dg.BackfillPolicy.multi_run(max_partitions_per_run=SESSIONS_PER_BACKFILL_RUN)
 
+    @property
+    def runs_in_order(self) -> bool:
+        return self.stateful or self.ordered_runs
+
     def definitions(self) -> tuple[list, list]:
         """(assets, asset checks) of the layer."""
         module = importlib.import_module(self.module)
@@ -55,7 +61,8 @@ class Layer:
 
 LAYERS: tuple[Layer, ...] = (
     Layer("ingest", ("raw", "validated"), "alvh_pipeline.assets.ingest",
-          "raw/* -> GE checks -> validated/* for the selected trading days"),
+          "raw/* -> GE checks -> validated/* for the selected trading days",
+          ordered_runs=True),  # the gate compares each session's delivery with the 20 raw sessions before it
     Layer("features", ("features",), "alvh_pipeline.assets.features",
           "features/* for the selected days (their look-back must be in validated/*)",
           reads_from=feature_sets.history_start),
@@ -67,7 +74,8 @@ LAYERS: tuple[Layer, ...] = (
           "books state of the session before", stateful=True),
     Layer("attribution", ("attribution",), "alvh_pipeline.assets.attribution",
           "attribution/daily_pnl for the selected days, then performance, stress windows, the verdict and the "
-          "tearsheet over everything the books hold", reads_from=_previous_session),
+          "tearsheet over everything the books hold", reads_from=_previous_session,
+          ordered_runs=True),  # each run's reports summarise every day before: the last run writes the final ones
 )
 
 

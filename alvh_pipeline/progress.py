@@ -28,11 +28,13 @@ class RunProgress:
     """Polls the instance for the run's events in a background thread while it executes."""
 
     def __init__(self, instance: dg.DagsterInstance, run_id: str, label: str, steps_total: int,
-                 partitions: int, out: TextIO | None = None, interval: float = 1.0) -> None:
+                 partitions: int, out: TextIO | None = None, interval: float = 1.0,
+                 tty: bool | None = None) -> None:
         self.instance, self.run_id, self.label = instance, run_id, label
         self.steps_total, self.partitions = steps_total, partitions
         self.out = out or sys.stdout
-        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        # None: rewrite one line in place on a terminal; False: lines (CI logs, or runs side by side)
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)()) if tty is None else tty
         self.interval = interval
         self.cursor: str | None = None
         self.steps_done = 0

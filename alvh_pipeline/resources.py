@@ -5,6 +5,9 @@
   `ALVH_N_EQUITIES`, `ALVH_FILES_ROOT`).
 - `StrategyConfig`: what a user tunes about the strategy and the gate (hedge cap, stress move,
   account equity, costs, allocation modes, stale-quote threshold).
+- `run_workers()`: how many runs `cli run` executes at once (`ALVH_RUN_WORKERS`, default 2: this
+  project's 2-core machine, and the run queue's limit in dagster.yaml; 1 = one after the other in
+  the CLI's own process).
 - `ExecutorSettings`: which Dagster executor runs a launched run's steps (`ALVH_EXECUTOR`,
   `ALVH_CELERY_BROKER`, `ALVH_CELERY_BACKEND`; see `executors.py`).
 
@@ -166,3 +169,14 @@ def executor_settings() -> ExecutorSettings:
         raise ValueError(f"environment variable ALVH_EXECUTOR={kind!r} is not one of {', '.join(EXECUTORS)}")
     broker = os.environ.get("ALVH_CELERY_BROKER") or DEFAULT_CELERY_BROKER
     return ExecutorSettings(kind, broker, os.environ.get("ALVH_CELERY_BACKEND") or broker)
+
+
+RUN_WORKERS = 2
+
+
+def run_workers() -> int:
+    """`cli run`'s worker processes (`run_schedule.execute`)."""
+    value = os.environ.get("ALVH_RUN_WORKERS") or str(RUN_WORKERS)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"environment variable ALVH_RUN_WORKERS={value!r} is not a whole number >= 1")
+    return int(value)
