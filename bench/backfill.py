@@ -10,18 +10,24 @@ sessions fewer; the figures say how many). The look-back is read, not redone. Wh
 shorter than the lineage's look-back (about 3.2 years), every layer runs over the same range and
 the checks that need the look-back fail (reported, not hidden).
 
-How: one process per layer and mode, interleaved (Dagster layer L, then direct layer L, so a
-shared machine's load drifts over both alike), each chunked as the layer's backfill policy does:
-runs of <= 252 sessions for day-local layers, one run for the stateful books; a layer's
-unpartitioned assets (attribution's reports) once after its partitioned runs, as an asset backfill
-does. Dagster side: the layer's job, `execute_in_process` on `DagsterInstance.get()` with the run
-config and tags of `cli.run_job`. Direct side: each asset / check definition called with a
-context holding the partition range and the definitions' resources, in dependency order, a
-failed blocking check skipping what is downstream of it in the same run, as Dagster does.
-Peak RSS and CPU are the layer process's own (`os.wait4`). Both lakes must hold the same files;
-a sample of partitions is compared byte for byte.
+How: the plan's runs, cut as each layer's backfill policy cuts them (runs of <= 252 sessions for
+day-local layers, one run for the stateful books, and a layer's unpartitioned assets (attribution's
+reports) in one run after its partitioned ones, as an asset backfill does), scheduled by
+`alvh_pipeline.run_schedule` as `cli run` schedules them: `--workers` long-lived worker processes
+(default 2, `ALVH_RUN_WORKERS`), each run as soon as what it reads is written (ingest's runs in
+order, features and signals beside them). Dagster side: the layer's job, `execute_in_process` on
+`DagsterInstance.get()` with the run config and tags of `cli.run_job`. Direct side: the same runs on
+the same schedule, each asset / check definition called with a context holding the partition range
+and the definitions' resources, in dependency order, a failed blocking check skipping what is
+downstream of it in the same run, as Dagster does. Wall time is the whole schedule's; a layer's
+seconds per session are its runs' own time (they overlap other layers'); CPU is each worker's own
+(getrusage) per run; a run's peak RSS is sampled while it runs, a process's is the kernel's
+ru_maxrss. Both lakes must hold the same files; a sample of partitions is compared byte for byte.
+`--worker MODE --layer L --start D --end D` runs one layer's runs one after the other in one
+process (for profiling a layer).
 
-usage: python bench/backfill.py [--years 10] [--names 100] [--end 2019-12-31] [--keep DIR] [--skip-direct]
+usage: python bench/backfill.py [--years 10] [--names 100] [--end 2019-12-31] [--workers 2] [--keep DIR]
+       [--skip-direct]
 The last line is one JSON object with the figures.
 """
 
@@ -29,12 +35,13 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import functools
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -141,9 +148,9 @@ class RunTally:
 
 # ---- the two workers (each its own process) ---------------------------------------------------
 
-def dagster_worker(layer_name: str, start: str, end: str) -> RunTally:
-    """The layer's job on the instance of DAGSTER_HOME, one run per policy chunk, as `cli.run_job`
-    launches it (same run config and tags)."""
+def dagster_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, tally: RunTally) -> None:
+    """One run of the layer's job on the instance of DAGSTER_HOME, as `cli.run_job` launches it
+    (same run config and tags); `chunk` None: the layer's unpartitioned assets."""
     import dagster as dg
 
     from alvh_pipeline.cli import LOG_QUIET
@@ -151,31 +158,35 @@ def dagster_worker(layer_name: str, start: str, end: str) -> RunTally:
     from alvh_pipeline.recovery import HOST_TAG, this_host
 
     job = defs.resolve_job_def(layer_name)
-    instance = dg.DagsterInstance.get()
     _, unpartitioned, _ = split_assets(layer_name)
+    keys = [k for a in assets for k in a.keys]
+    tags = {HOST_TAG: this_host()}
+    if chunk:
+        tags.update({"dagster/asset_partition_range_start": chunk[0],
+                     "dagster/asset_partition_range_end": chunk[1]})
+    t0 = time.perf_counter()
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=LOG_QUIET, run_id=str(uuid.uuid4()),
+        tags=tags, asset_selection=keys if unpartitioned else None)  # None: the whole job, as cli.run_job runs it
+    tally.run_s += time.perf_counter() - t0
+    tally.runs += 1
+    tally.success &= result.success
+    tally.materialized += len(result.get_asset_materialization_events())
+    for c in result.get_asset_check_evaluations():
+        if c.passed:
+            tally.checks_passed += 1
+        else:
+            tally.checks_failed.append(f"{c.asset_key.to_user_string()}:{c.check_name}")
+    tally.skipped += [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+    tally.failed_steps += [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    print(f"  dagster {layer_name} {chunk or 'reports'}: {time.perf_counter() - t0:.1f}s", flush=True)
+
+
+def dagster_worker(layer_name: str, start: str, end: str) -> RunTally:
+    """The layer's runs one after the other in this process (`--worker dagster`)."""
     tally = RunTally()
     for chunk, assets in runs(layer_name, start, end):
-        keys = [k for a in assets for k in a.keys]
-        tags = {HOST_TAG: this_host()}
-        if chunk:
-            tags.update({"dagster/asset_partition_range_start": chunk[0],
-                         "dagster/asset_partition_range_end": chunk[1]})
-        t0 = time.perf_counter()
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=LOG_QUIET, run_id=str(uuid.uuid4()), tags=tags,
-            asset_selection=keys if unpartitioned else None)  # None: the whole job, as cli.run_job runs it
-        tally.run_s += time.perf_counter() - t0
-        tally.runs += 1
-        tally.success &= result.success
-        tally.materialized += len(result.get_asset_materialization_events())
-        for c in result.get_asset_check_evaluations():
-            if c.passed:
-                tally.checks_passed += 1
-            else:
-                tally.checks_failed.append(f"{c.asset_key.to_user_string()}:{c.check_name}")
-        tally.skipped += [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
-        tally.failed_steps += [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        print(f"  dagster {layer_name} {chunk or 'reports'}: {time.perf_counter() - t0:.1f}s", flush=True)
+        dagster_run(layer_name, chunk, assets, tally)
     return tally
 
 
@@ -217,8 +228,15 @@ def _drain(out: Any) -> list:
     return [out]
 
 
-def direct_worker(layer_name: str, start: str, end: str) -> RunTally:
-    """The same runs with the definitions' own functions invoked directly: a context holding the
+@functools.cache
+def _ephemeral_instance() -> Any:
+    import dagster as dg
+
+    return dg.DagsterInstance.ephemeral()  # in memory; direct invocation records nothing in it
+
+
+def direct_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, tally: RunTally) -> None:
+    """The same run with the definitions' own functions invoked directly: a context holding the
     run's partition range and the resources the definitions are built with."""
     import dagster as dg
 
@@ -229,52 +247,57 @@ def direct_worker(layer_name: str, start: str, end: str) -> RunTally:
     from alvh_pipeline.resources import build_resources
 
     resources = build_resources()
-    instance = dg.DagsterInstance.ephemeral()  # in memory; direct invocation records nothing in it
+    instance = _ephemeral_instance()
     _, _, checks = split_assets(layer_name)
-    tally = RunTally()
-    for chunk, assets in runs(layer_name, start, end):
-        keys_range = dg.PartitionKeyRange(*chunk) if chunk else None
-        n_parts = _sessions(*chunk) if chunk else 1
-        blocked: set = set()  # asset keys whose blocking check failed in this run
-        t0 = time.perf_counter()
-        for kind, d in _ordered(assets, checks):
-            if kind == "asset":
-                if any(k in blocked for k in d.dependency_keys):
-                    tally.skipped += [k.to_user_string() for k in d.keys]
-                    blocked |= set(d.keys)  # Dagster skips what is downstream of a skipped step too
-                    continue
-                ctx = dg.build_asset_context(partition_key_range=keys_range, resources=resources, instance=instance)
-                try:
-                    results = _drain(d(ctx))
-                except Exception as exc:  # a failed step: Dagster records it and goes on with the others
-                    tally.failed_steps.append(f"{'/'.join(next(iter(d.keys)).path)}: {type(exc).__name__}")
-                    tally.success = False
-                    blocked |= set(d.keys)
-                    continue
-                tally.materialized += len(results) * n_parts
+    keys_range = dg.PartitionKeyRange(*chunk) if chunk else None
+    n_parts = _sessions(*chunk) if chunk else 1
+    blocked: set = set()  # asset keys whose blocking check failed in this run
+    t0 = time.perf_counter()
+    for kind, d in _ordered(assets, checks):
+        if kind == "asset":
+            if any(k in blocked for k in d.dependency_keys):
+                tally.skipped += [k.to_user_string() for k in d.keys]
+                blocked |= set(d.keys)  # Dagster skips what is downstream of a skipped step too
                 continue
-            if any(ck.asset_key in blocked for ck in d.check_keys):
-                continue
-            ctx = DirectAssetCheckExecutionContext(
-                dg.build_op_context(partition_key_range=keys_range, resources=resources, instance=instance))
+            ctx = dg.build_asset_context(partition_key_range=keys_range, resources=resources, instance=instance)
             try:
                 results = _drain(d(ctx))
-            except Exception as exc:
-                tally.failed_steps.append(f"{d.check_specs[0].name}: {type(exc).__name__}")
+            except Exception as exc:  # a failed step: Dagster records it and goes on with the others
+                tally.failed_steps.append(f"{'/'.join(next(iter(d.keys)).path)}: {type(exc).__name__}")
                 tally.success = False
-                blocked |= {spec.asset_key for spec in d.check_specs if spec.blocking}
+                blocked |= set(d.keys)
                 continue
-            for r, spec in zip(results, d.check_specs):
-                if r.passed:
-                    tally.checks_passed += 1
-                    continue
-                tally.checks_failed.append(f"{spec.asset_key.to_user_string()}:{spec.name}")
-                tally.success = False
-                if spec.blocking:
-                    blocked.add(spec.asset_key)
-        tally.run_s += time.perf_counter() - t0
-        tally.runs += 1
-        print(f"  direct  {layer_name} {chunk or 'reports'}: {time.perf_counter() - t0:.1f}s", flush=True)
+            tally.materialized += len(results) * n_parts
+            continue
+        if any(ck.asset_key in blocked for ck in d.check_keys):
+            continue
+        ctx = DirectAssetCheckExecutionContext(
+            dg.build_op_context(partition_key_range=keys_range, resources=resources, instance=instance))
+        try:
+            results = _drain(d(ctx))
+        except Exception as exc:
+            tally.failed_steps.append(f"{d.check_specs[0].name}: {type(exc).__name__}")
+            tally.success = False
+            blocked |= {spec.asset_key for spec in d.check_specs if spec.blocking}
+            continue
+        for r, spec in zip(results, d.check_specs):
+            if r.passed:
+                tally.checks_passed += 1
+                continue
+            tally.checks_failed.append(f"{spec.asset_key.to_user_string()}:{spec.name}")
+            tally.success = False
+            if spec.blocking:
+                blocked.add(spec.asset_key)
+    tally.run_s += time.perf_counter() - t0
+    tally.runs += 1
+    print(f"  direct  {layer_name} {chunk or 'reports'}: {time.perf_counter() - t0:.1f}s", flush=True)
+
+
+def direct_worker(layer_name: str, start: str, end: str) -> RunTally:
+    """The layer's runs one after the other in this process (`--worker direct`)."""
+    tally = RunTally()
+    for chunk, assets in runs(layer_name, start, end):
+        direct_run(layer_name, chunk, assets, tally)
     return tally
 
 
@@ -294,44 +317,116 @@ def worker_main(mode: str, layer_name: str, start: str, end: str) -> None:
 
 # ---- the driver -------------------------------------------------------------------------------
 
+# ---- the scheduled lineage: the plan's runs on a pool of worker processes ----------------------
+
+REPORTS = "/reports"  # a layer's unpartitioned assets: one run after its partitioned ones
+
+
+def planned(steps: list[LayerRange]) -> list[Any]:
+    """The runs of the lineage as `run_schedule` orders them: each layer's policy chunks, then a
+    run of its unpartitioned assets (attribution's reports) after all of them, as an asset
+    backfill does. A layer whose runs are ordered only because of those reports (attribution) has
+    its partitioned runs side by side."""
+    from alvh_pipeline.layers import layer
+    from alvh_pipeline.run_schedule import planned_runs
+
+    entries = []
+    for st in steps:
+        _, unpartitioned, _ = split_assets(st.layer)
+        entries.append((st.layer, layer(st.layer).runs_in_order and not unpartitioned,
+                        chunks(st.layer, st.start, st.end)))
+        if unpartitioned:
+            entries.append((st.layer + REPORTS, False, [(st.start, st.end)]))
+    return planned_runs(entries)
+
+
+class RssSampler:
+    """The largest resident set of this process while the block runs (sampled every 20 ms): a
+    run's own peak, where the kernel's ru_maxrss is the whole process's."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> RssSampler:
+        self.peak = self._rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def _task(mode: str, run: Any) -> tuple[bool, dict[str, Any]]:
+    import resource
+
+    layer_name = run.layer.removesuffix(REPORTS)
+    partitioned, unpartitioned, _ = split_assets(layer_name)
+    chunk, assets = (None, unpartitioned) if run.layer.endswith(REPORTS) else ((run.first, run.last), partitioned)
+    tally = RunTally()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with RssSampler() as rss:
+        (dagster_run if mode == "dagster" else direct_run)(layer_name, chunk, assets, tally)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    # every run reports success to the scheduler: a failed check is a figure here, not a reason to stop
+    return True, {"layer": layer_name, "sessions": _sessions(*chunk) if chunk else 0,
+                  "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+                  "peak_rss_mib": rss.peak / 2**20, "process_peak_rss_mib": after.ru_maxrss / 1024,
+                  "pid": os.getpid(), **tally.__dict__}
+
+
+def dagster_task(run: Any) -> tuple[bool, dict[str, Any]]:
+    return _task("dagster", run)
+
+
+def direct_task(run: Any) -> tuple[bool, dict[str, Any]]:
+    return _task("direct", run)
+
+
 @dataclass
-class Measured:
+class Lineage:
     wall_s: float
-    cpu_s: float
-    peak_rss_mib: float
-    report: dict
+    runs: list[dict[str, Any]]
+
+    def layer(self, name: str) -> dict[str, Any]:
+        mine = [r for r in self.runs if r["layer"] == name]
+        return {"runs": len(mine), "sessions": sum(r["sessions"] for r in mine),
+                "run_s": sum(r["run_s"] for r in mine), "cpu_s": sum(r["cpu_s"] for r in mine),
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in mine),
+                "checks_passed": sum(r["checks_passed"] for r in mine),
+                "checks_failed": [c for r in mine for c in r["checks_failed"]],
+                "failed_steps": [c for r in mine for c in r["failed_steps"]]}
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(r["cpu_s"] for r in self.runs)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(r["process_peak_rss_mib"] for r in self.runs)
 
 
-def run_worker(mode: str, step: LayerRange, env: dict[str, str], logs: Path) -> Measured:
-    """One layer in its own process; wall time from here, CPU and peak RSS from the kernel's
-    accounting of that process (os.wait4). Its stderr (Dagster's step errors) goes to a file."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--layer", step.layer,
-           "--start", step.start, "--end", step.end]
+def run_lineage(mode: str, runs: list[Any], env: dict[str, str], workers: int) -> Lineage:
+    """Every run of the lineage on `workers` processes, as `cli run` schedules them; wall time from
+    the first launch to the last run's end."""
+    from alvh_pipeline.run_schedule import execute
+
+    os.environ.update(env)  # the worker processes start with this environment
     t0 = time.perf_counter()
-    err = logs / f"{mode}_{step.layer}.stderr"
-    with err.open("w") as stderr:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=REPO)
-        last = _relay(proc)
-        _, status, usage = os.wait4(proc.pid, 0)
+    done = execute(runs, dagster_task if mode == "dagster" else direct_task, workers)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0 or not last:
-        sys.stderr.write(err.read_text()[-5000:])
-        raise RuntimeError(f"{mode} worker for {step.layer} exited with {proc.returncode} (stderr above)")
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, json.loads(last))
-
-
-def _relay(proc: subprocess.Popen) -> str:
-    """Print the worker's lines as they come; return its last JSON line."""
-    last = ""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip("\n")
-        if line.startswith("{"):
-            last = line
-        elif line:
-            print(line, flush=True)
-    return last
+    return Lineage(wall, [payload for _, payload in done.values()])
 
 
 def lake_files(root: Path) -> dict[str, Path]:
@@ -359,10 +454,13 @@ def load() -> float:
 
 
 def main() -> None:
+    from alvh_pipeline.resources import run_workers
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--years", type=float, default=10)
     ap.add_argument("--names", type=int, default=100)
     ap.add_argument("--end", default="2019-12-31")
+    ap.add_argument("--workers", type=int, default=run_workers(), help="runs at once (default: cli run's)")
     ap.add_argument("--keep", help="keep the Dagster home and both lakes under this folder")
     ap.add_argument("--skip-direct", action="store_true", help="Dagster only (no overhead figure)")
     ap.add_argument("--worker", choices=("dagster", "direct"), help=argparse.SUPPRESS)
@@ -374,36 +472,37 @@ def main() -> None:
         return
 
     steps, how = lineage_ranges(args.years, args.end)
+    runs = planned(steps)
     base = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="alvh-backfill-"))
     home, lakes = base / "dagster_home", {m: base / f"lake_{m}" for m in ("dagster", "direct")}
     home.mkdir(parents=True, exist_ok=True)
-    logs = base / "logs"
-    logs.mkdir(exist_ok=True)
     shutil.copy(REPO / "dagster.yaml.example", home / "dagster.yaml")
     modes = ("dagster",) if args.skip_direct else ("dagster", "direct")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALVH_", "DAGSTER_"))}  # only what we set
-    env.update(ALVH_SOURCE="synthetic", ALVH_N_EQUITIES=str(args.names), GX_ANALYTICS_ENABLED="False",
-               PYTHONWARNINGS="ignore")
+    for k in [k for k in os.environ if k.startswith(("ALVH_", "DAGSTER_"))]:
+        del os.environ[k]  # only what we set
+    env = dict(ALVH_SOURCE="synthetic", ALVH_N_EQUITIES=str(args.names), GX_ANALYTICS_ENABLED="False",
+               PYTHONWARNINGS="ignore", DAGSTER_HOME=str(home))
     print(f"backfill: {steps[0].sessions} sessions of {steps[0].layer} ending {args.end}, {args.names} names, "
           f"synthetic; {how}")
     for st in steps:
         print(f"  {st.layer:12s} {st.start}..{st.end} ({st.sessions} sessions, "
               f"{len(chunks(st.layer, st.start, st.end))} partitioned run(s))")
-    print(f"DAGSTER_HOME={home} (dagster.yaml.example); lakes under {base}; load {load()} on {os.cpu_count()} cores",
+    print(f"{len(runs)} runs on {args.workers} worker processes (run_schedule, as `cli run`); "
+          f"DAGSTER_HOME={home} (dagster.yaml.example); lakes under {base}; load {load()} on {os.cpu_count()} cores",
           flush=True)
     load_start = load()
-    measured: dict[str, dict[str, Measured]] = {m: {} for m in modes}
+    measured: dict[str, Lineage] = {}
     same: dict[str, Any] | None = None
     try:
-        for st in steps:
-            for mode in modes:
-                m = run_worker(mode, st, {**env, "DAGSTER_HOME": str(home), "ALVH_LAKE_URI": str(lakes[mode])},
-                               logs)
-                measured[mode][st.layer] = m
-                r = m.report
-                print(f"{mode:8s} {st.layer:12s} {m.wall_s:7.1f}s wall ({r['run_s']:.1f}s in {r['runs']} run(s)), "
-                      f"{m.wall_s / st.sessions:.4f} s/session, cpu {m.cpu_s:.1f}s, peak RSS {m.peak_rss_mib:.0f} MiB, "
-                      f"checks {r['checks_passed']} passed / {len(r['checks_failed'])} failed"
+        for mode in modes:
+            m = measured[mode] = run_lineage(mode, runs, {**env, "ALVH_LAKE_URI": str(lakes[mode])}, args.workers)
+            print(f"\n{mode}: {m.wall_s:.1f}s wall, cpu {m.cpu_s:.1f}s, peak RSS {m.peak_rss_mib:.0f} MiB", flush=True)
+            for st in steps:
+                r = m.layer(st.layer)
+                print(f"  {st.layer:12s} {r['run_s']:7.1f}s in {r['runs']} run(s), "
+                      f"{r['run_s'] / st.sessions:.4f} s/session, cpu {r['cpu_s']:.1f}s, "
+                      f"peak RSS {r['peak_rss_mib']:.0f} MiB, checks {r['checks_passed']} passed / "
+                      f"{len(r['checks_failed'])} failed"
                       + (f", failed steps {r['failed_steps'][:3]}" if r["failed_steps"] else ""), flush=True)
         same = compare_lakes(lakes["dagster"], lakes["direct"]) if "direct" in modes else None
     finally:
@@ -411,38 +510,32 @@ def main() -> None:
             shutil.rmtree(base, ignore_errors=True)
 
     dag = measured["dagster"]
-    wall = sum(m.wall_s for m in dag.values())
     per_layer: dict[str, dict[str, Any]] = {}
     for st in steps:
-        d = dag[st.layer]
-        row = {"range": [st.start, st.end], "sessions": st.sessions, "runs": d.report["runs"],
-               "wall_s": round(d.wall_s, 2), "s_per_session": round(d.wall_s / st.sessions, 4),
-               "run_s": round(d.report["run_s"], 2), "cpu_s": round(d.cpu_s, 2),
-               "peak_rss_mib": round(d.peak_rss_mib, 1), "checks_failed": d.report["checks_failed"][:10],
-               "failed_steps": d.report["failed_steps"][:10]}
+        d = dag.layer(st.layer)
+        row = {"range": [st.start, st.end], "sessions": st.sessions, "runs": d["runs"],
+               "run_s": round(d["run_s"], 2), "s_per_session": round(d["run_s"] / st.sessions, 4),
+               "cpu_s": round(d["cpu_s"], 2), "peak_rss_mib": round(d["peak_rss_mib"], 1),
+               "checks_failed": d["checks_failed"][:10], "failed_steps": d["failed_steps"][:10]}
         if "direct" in modes:
-            x = measured["direct"][st.layer]
-            row.update(direct_wall_s=round(x.wall_s, 2), direct_run_s=round(x.report["run_s"], 2),
-                       direct_cpu_s=round(x.cpu_s, 2), direct_peak_rss_mib=round(x.peak_rss_mib, 1),
-                       overhead=round(d.wall_s / x.wall_s, 3),
-                       overhead_in_runs=round(d.report["run_s"] / x.report["run_s"], 3) if x.report["run_s"] else None)
+            x = measured["direct"].layer(st.layer)
+            row.update(direct_run_s=round(x["run_s"], 2), direct_s_per_session=round(x["run_s"] / st.sessions, 4),
+                       direct_cpu_s=round(x["cpu_s"], 2), direct_peak_rss_mib=round(x["peak_rss_mib"], 1),
+                       overhead_in_runs=round(d["run_s"] / x["run_s"], 3) if x["run_s"] else None)
         per_layer[st.layer] = row
     figures: dict[str, Any] = {
         "sessions": steps[0].sessions, "names": args.names, "end": args.end, "plan": how,
-        "wall_s": round(wall, 1), "per_layer": per_layer,
-        "peak_rss_mib_max": round(max(m.peak_rss_mib for ms in measured.values() for m in ms.values()), 1),
-        "cpu_s": round(sum(m.cpu_s for m in dag.values()), 1),
-        "checks_failed": sum(len(m.report["checks_failed"]) for m in dag.values()),
+        "workers": args.workers, "runs": len(runs), "wall_s": round(dag.wall_s, 1), "per_layer": per_layer,
+        "peak_rss_mib_max": round(max(m.peak_rss_mib for m in measured.values()), 1),
+        "cpu_s": round(dag.cpu_s, 1), "checks_failed": sum(len(r["checks_failed"]) for r in dag.runs),
         "cores": os.cpu_count(), "load_1min": [load_start, load()], **TARGETS,
     }
     if "direct" in modes:
-        direct = sum(m.wall_s for m in measured["direct"].values())
-        direct_cpu = sum(m.cpu_s for m in measured["direct"].values())
-        figures.update(direct_wall_s=round(direct, 1), overhead=round(wall / direct, 3),
-                       direct_cpu_s=round(direct_cpu, 1), overhead_cpu=round(figures["cpu_s"] / direct_cpu, 3),
-                       direct_checks_failed=sum(len(m.report["checks_failed"]) for m in measured["direct"].values()),
-                       lakes=same)
-    print(f"\nDagster: {wall:.1f}s wall for the lineage (target {TARGETS['target_wall_s']}s), peak RSS "
+        direct = measured["direct"]
+        figures.update(direct_wall_s=round(direct.wall_s, 1), overhead=round(dag.wall_s / direct.wall_s, 3),
+                       direct_cpu_s=round(direct.cpu_s, 1), overhead_cpu=round(dag.cpu_s / direct.cpu_s, 3),
+                       direct_checks_failed=sum(len(r["checks_failed"]) for r in direct.runs), lakes=same)
+    print(f"\nDagster: {dag.wall_s:.1f}s wall for the lineage (target {TARGETS['target_wall_s']}s), peak RSS "
           f"{figures['peak_rss_mib_max']:.0f} MiB (target {TARGETS['target_rss_mib']})")
     if "direct" in modes:
         print(f"direct:  {figures['direct_wall_s']}s wall; overhead {figures['overhead']}x wall, "
