@@ -1,7 +1,9 @@
 """Technical indicators on wide price panels (rows = trading days, columns = symbols).
 
-Everything is vectorised across symbols and days (pandas ``ewm`` recursions run in compiled
-code); no Python loop touches a row or a day.  Each column is processed over its own *valid*
+Everything is vectorised across symbols: the recursions (``ewm_mean``) step through the rows
+once, each step one numpy operation over every column, with pandas' ``ewm(adjust=False,
+ignore_na=True).mean()`` arithmetic to the bit (pandas applies its compiled recursion column by
+column: a (250 × 25,000) panel of per-day windows took ~1 s per call, ~20 ms here).  Each column is processed over its own *valid*
 observations: leading NaNs (a name not yet listed) delay that column's warm-up, interior NaNs
 (a missing bar) are skipped -- the next change is measured from the last valid close -- and the
 output is NaN wherever the input close is NaN.
@@ -40,13 +42,39 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-__all__ = ["MACD", "PairDivergence", "macd", "pair_difference", "pair_divergence", "rsi_wilder"]
+__all__ = ["MACD", "PairDivergence", "ewm_mean", "macd", "pair_difference", "pair_divergence", "rsi_wilder"]
 
 
 def _as_frame(x: pd.DataFrame | pd.Series) -> tuple[pd.DataFrame, bool]:
     if isinstance(x, pd.Series):
         return x.to_frame(), True
     return x, False
+
+
+def ewm_mean(x: pd.DataFrame, *, alpha: float | None = None, span: float | None = None) -> pd.DataFrame:
+    """``x.ewm(alpha=alpha | span=span, adjust=False, ignore_na=True).mean()``, bit for bit, with
+    the loop over rows instead of columns. pandas' recursion (window/aggregations.pyx ``ewm``) per
+    column: the first valid value seeds the average; each later valid value ``c`` gives
+    ``w = ((1 - a) w + a c) / ((1 - a) + a)`` (unchanged when ``w == c``), a NaN leaves it as it
+    is; ``a = 1 / (1 + com)``, the centre of mass derived as pandas derives it."""
+    com = (1.0 - alpha) / alpha if alpha is not None else (float(span) - 1) / 2.0
+    a = 1.0 / (1.0 + com)
+    old = 1.0 - a
+    denom = old + a
+    v = x.to_numpy(dtype=np.float64)
+    out = np.empty_like(v)
+    if len(v):
+        w = v[0].copy()
+        out[0] = w
+        for i in range(1, len(v)):  # rows: each step is vectorised over every column
+            cur = v[i]
+            seen = w == w
+            move = seen & (cur == cur) & (w != cur)
+            w[move] = (old * w[move] + a * cur[move]) / denom
+            start = ~seen & (cur == cur)
+            w[start] = cur[start]
+            out[i] = w
+    return pd.DataFrame(out, index=x.index, columns=x.columns)
 
 
 def _last_valid_change(close: pd.DataFrame) -> pd.DataFrame:
@@ -81,7 +109,7 @@ def rsi_wilder(close: pd.DataFrame | pd.Series, n: int = 14) -> pd.DataFrame | p
         # over the valid observations, starting from the seed.
         seeded = x.fillna(0.0).cumsum() / n
         z = x.where(after, seeded.where(seed))
-        return z.ewm(alpha=1.0 / n, adjust=False, ignore_na=True).mean()
+        return ewm_mean(z, alpha=1.0 / n)
 
     au, ad = wilder(up), wilder(dn)
     total = au + ad
@@ -101,7 +129,7 @@ class MACD(NamedTuple):
 def _ema(x: pd.DataFrame, span: int) -> pd.DataFrame:
     """EMA with alpha = 2/(span+1), adjust=False, seeded at each column's first valid value,
     skipping NaNs (the value carried over a NaN row is masked by the caller)."""
-    return x.ewm(span=span, adjust=False, ignore_na=True).mean()
+    return ewm_mean(x, span=span)
 
 
 def macd(

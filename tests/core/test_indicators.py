@@ -156,3 +156,23 @@ def test_no_look_ahead(panel):
         a, b = f(panel), f(changed)
         pd.testing.assert_frame_equal(a.iloc[: t + 1], b.iloc[: t + 1], check_exact=True)
         assert not a.iloc[t + 1 :].equals(b.iloc[t + 1 :])
+
+
+def test_ewm_mean_is_pandas_ewm_bit_for_bit():
+    """The row-stepping recursion equals pandas' ewm(adjust=False, ignore_na=True).mean() exactly:
+    leading and interior NaNs, constant columns (pandas skips the update when w == c), and both
+    ways of giving the decay (alpha for Wilder, span for the MACD EMAs)."""
+    from alvh_pipeline.core.indicators import ewm_mean
+
+    rng = np.random.default_rng(11)
+    x = pd.DataFrame(rng.normal(0, 1, (400, 60)).cumsum(axis=0) + 100)
+    x = x.mask(rng.random(x.shape) < 0.1)
+    x.iloc[:120, 3] = np.nan
+    x.iloc[:, 5] = 42.0
+    x.iloc[200:, 7] = 7.5
+    x.iloc[:, 9] = np.nan
+    for kw in ({"alpha": 1 / 14}, {"span": 12}, {"span": 26}, {"span": 9}, {"alpha": 0.3}):
+        ref = x.ewm(**kw, adjust=False, ignore_na=True).mean()
+        got = ewm_mean(x, **kw)
+        assert np.array_equal(ref.to_numpy(), got.to_numpy(), equal_nan=True), kw
+        assert got.index.equals(x.index) and got.columns.equals(x.columns)
