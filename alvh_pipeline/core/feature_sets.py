@@ -178,9 +178,19 @@ def compute_pair_inputs(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame
              # divergence proper: is the momentum gap turning while the spread is stretched?
              "rsi_div_change_5d": div.rsi.diff(DIVERGENCE_LAG),
              "macd_div_change_5d": div.macd_hist.diff(DIVERGENCE_LAG)}
-    out = pd.concat({k: v.reindex(dates).stack(level=[0, 1], future_stack=True) for k, v in parts.items()}, axis=1)
-    out.index.names = ["date", "symbol_y", "symbol_x"]
-    return out.reset_index()
+    return _long_pairs(parts, dates)
+
+
+def _long_pairs(parts: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """date x pair frames (columns (y, x)) as one long frame: a row per (date, pair) in date then
+    column order, a column per part. What `stack` does, from the raveled arrays (stacking MultiIndex
+    columns rebuilt the index per part: ~3 s a year of 100 names)."""
+    cols = next(iter(parts.values())).columns
+    values = {k: v.reindex(index=dates, columns=cols).to_numpy().ravel() for k, v in parts.items()}
+    out = pd.DataFrame({"date": np.repeat(dates.to_numpy(), len(cols)),
+                        "symbol_y": np.tile(cols.get_level_values(0).to_numpy(), len(dates)),
+                        "symbol_x": np.tile(cols.get_level_values(1).to_numpy(), len(dates)), **values})
+    return out
 
 
 def compute_vol_surface(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
