@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.lake import Lake, LakeReadError
@@ -58,6 +61,29 @@ def read_raw(lake: Lake, table: str, partition: str) -> tuple[str, pd.DataFrame]
     return lake.read_partition_with_digest("raw", table, partition)
 
 
+def read_raw_arrow(lake: Lake, table: str, partition: str,
+                   columns: list[str] | None = None) -> tuple[str, pa.Table]:
+    """`read_raw` without the pandas conversion: (sha256, Arrow rows) from one read of the bytes,
+    the same errors as `Lake.read_partition_with_digest` (a file is parsed once, converted once
+    per batch by `_frame_of`)."""
+    digest, data = lake.read_partition_bytes("raw", table, partition)
+    try:
+        return digest, pq.read_table(pa.BufferReader(data), columns=columns, use_threads=False)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise LakeReadError(f"raw/{table} partition {partition}: cannot read "
+                            f"{lake.partition_path('raw', table, partition)}: {exc}") from exc
+
+
+def _frame_of(tables: list[pa.Table]) -> pd.DataFrame:
+    """The files' rows as one frame, equal to concatenating each file's own frame: one pandas
+    conversion when every file has the same schema and no pandas metadata (an index to restore),
+    else file by file as delivered."""
+    first = tables[0].schema
+    if first.metadata is None and all(t.schema.equals(first, check_metadata=True) for t in tables[1:]):
+        return pa.concat_tables(tables).to_pandas()
+    return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+
+
 def verdict_name(partition: str) -> str:
     return f"date={partition}.json"
 
@@ -86,16 +112,16 @@ class GateResult:
 def read_raw_partitions(lake: Lake, table: str, partitions: list[str]
                         ) -> tuple[pd.DataFrame, np.ndarray, dict[str, str], dict[str, str]]:
     """(rows of all readable partitions, each row's partition, sha256 per partition, unreadable)."""
-    frames, row_parts, hashes, unreadable = [], [], {}, {}
+    tables, row_parts, hashes, unreadable = [], [], {}, {}
     for p in partitions:  # per file: a raw file keeps its delivered dtypes, which may be wrong
         try:
-            hashes[p], f = read_raw(lake, table, p)
+            hashes[p], t = read_raw_arrow(lake, table, p)
         except (LakeReadError, FileNotFoundError) as exc:
             unreadable[p] = str(exc)
             continue
-        frames.append(f)
-        row_parts.append(np.full(len(f), p, dtype=object))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTRACTS[table].column_names)
+        tables.append(t)
+        row_parts.append(np.full(t.num_rows, p, dtype=object))
+    frame = _frame_of(tables) if tables else pd.DataFrame(columns=CONTRACTS[table].column_names)
     parts = np.concatenate(row_parts) if row_parts else np.array([], dtype=object)
     return frame, parts, hashes, unreadable
 
@@ -103,13 +129,19 @@ def read_raw_partitions(lake: Lake, table: str, partitions: list[str]
 def _history(lake: Lake, table: str, first_partition: str) -> pd.DataFrame | None:
     """The table's raw rows of the sessions before the batch (oldest first), for the jump,
     completeness and stale-quote rules; only the columns those rules read."""
-    frames = []
-    for p in history_sessions(first_partition):
+    tables = _read_columns(lake, table, history_sessions(first_partition), history_columns(table))
+    return _frame_of(tables) if tables else None
+
+
+def _read_columns(lake: Lake, table: str, partitions: list[str], columns: list[str] | None) -> list[pa.Table]:
+    """`columns` of each readable raw file of `partitions` (a missing file or column skips that file)."""
+    out = []
+    for p in partitions:
         try:
-            frames.append(lake.read_partition("raw", table, p, columns=history_columns(table)))
+            out.append(read_raw_arrow(lake, table, p, columns)[1])
         except (LakeReadError, FileNotFoundError, KeyError):
             continue
-    return pd.concat(frames, ignore_index=True) if frames else None
+    return out
 
 
 def _peers(lake: Lake, table: str, partitions: list[str]) -> dict[str, pd.DataFrame]:
@@ -117,14 +149,9 @@ def _peers(lake: Lake, table: str, partitions: list[str]) -> dict[str, pd.DataFr
     peer is absent passes that day)."""
     out = {}
     for peer, cols in PEER_TABLES.get(table, {}).items():
-        frames = []
-        for p in partitions:
-            try:
-                frames.append(lake.read_partition("raw", peer, p, columns=cols))
-            except (LakeReadError, FileNotFoundError, KeyError):
-                continue  # a missing column raises LakeReadError too
-        if frames:
-            out[peer] = pd.concat(frames, ignore_index=True)
+        tables = _read_columns(lake, peer, partitions, cols)  # a missing column raises LakeReadError too
+        if tables:
+            out[peer] = _frame_of(tables)
     return out
 
 
@@ -158,16 +185,42 @@ def run_gate(lake: Lake, table: str, partitions: list[str],
     return GateResult(report, unreadable)
 
 
+def _castable(raw: pa.DataType, contract: pa.DataType) -> bool:
+    """Whether Arrow's cast of `raw` to `contract` equals the pandas round trip of `lake.to_arrow`:
+    same type, a string of either width, or a naive timestamp to a date (its calendar day)."""
+    return raw == contract or (pa.types.is_string(contract) and pa.types.is_large_string(raw)) \
+        or (pa.types.is_date32(contract) and pa.types.is_timestamp(raw) and raw.tz is None)
+
+
+def contract_table(raw: pa.Table, table: str) -> pa.Table | None:
+    """Raw rows sorted by the contract keys (stable) and cast to the contract schema in Arrow: the
+    table `lake.write_partition(frame.sort_values(keys, kind="stable"), schema)` writes from the
+    same rows, without two pandas conversions. None when a column needs pandas' coercions (other
+    types, or NaN that pandas would store as null): publish it through pandas."""
+    contract = CONTRACTS[table]
+    types = dict(zip(raw.schema.names, raw.schema.types))
+    if raw.schema.metadata is not None or any(f.name not in types or not _castable(types[f.name], f.type)
+                                              for f in contract.schema):
+        return None
+    if any(pa.types.is_floating(t) and pc.any(pc.is_nan(raw.column(n))).as_py() for n, t in types.items()
+           if n in contract.column_names):
+        return None
+    order = pc.sort_indices(raw, sort_keys=[(k, "ascending") for k in contract.keys])  # stable, like pandas'
+    rows = raw.take(order)
+    return pa.table({f.name: rows.column(f.name).cast(f.type).combine_chunks() for f in contract.schema},
+                    schema=contract.schema)
+
+
 def publish_validated(lake: Lake, table: str, partitions: list[str]) -> dict[str, int]:
     """Write validated/<table> for partitions whose raw file carries a passing verdict for its
     current content, from the suite as it is now; raise NotValidatedError naming every partition
     that does not."""
     contract = CONTRACTS[table]
-    refused, frames = [], {}
+    refused, raws = [], {}
     for p in partitions:  # the bytes hashed are the bytes published: no window for a raw rewrite
         verdict = lake.read_json(VERDICTS, table, verdict_name(p))
         try:
-            digest, frames[p] = read_raw(lake, table, p)
+            digest, raws[p] = read_raw_arrow(lake, table, p)
         except (LakeReadError, FileNotFoundError):
             digest = None
         if digest is None or verdict is None or not verdict["passed"] \
@@ -181,7 +234,11 @@ def publish_validated(lake: Lake, table: str, partitions: list[str]) -> dict[str
     rows = {}
     with lake.batch():
         for p in partitions:
-            frame = frames[p].sort_values(list(contract.keys), kind="stable").reset_index(drop=True)
-            lake.write_partition("validated", table, p, frame, contract.schema)
-            rows[p] = len(frame)
+            arrow = contract_table(raws[p], table)
+            if arrow is None:
+                frame = raws[p].to_pandas().sort_values(list(contract.keys), kind="stable").reset_index(drop=True)
+                lake.write_partition("validated", table, p, frame, contract.schema)
+            else:
+                lake.write_arrow("validated", table, p, arrow)
+            rows[p] = raws[p].num_rows
     return rows

@@ -35,6 +35,16 @@ class MarketSource(dg.ConfigurableResource):
             return files.generate(table, dates, self.files_root)
         raise ValueError(f"unknown source kind {self.kind!r}; expected one of {SOURCE_KINDS}")
 
+    def fetch_days(self, table: str, dates: Sequence) -> list[pd.DataFrame]:
+        """One frame per day, each what `fetch(table, [day])` returns (rows stay with the day they
+        were asked for); the synthetic source builds them without a market look-up per day."""
+        if self.kind == "synthetic":
+            from alvh_pipeline.core.market_sim import SimConfig
+            from alvh_pipeline.sources import synthetic
+
+            return synthetic.generate_days(table, dates, SimConfig(seed=self.seed, n_equities=self.n_equities))
+        return [self.fetch(table, [d]) for d in dates]
+
     def ground_truth(self) -> dict:
         from alvh_pipeline.core.market_sim import SimConfig
         from alvh_pipeline.sources import synthetic

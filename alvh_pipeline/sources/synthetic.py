@@ -389,6 +389,19 @@ def generate_from_state(state: ms.MarketState, table: str, dates: Sequence) -> p
     return _per_day(state, table, dates, _BUILDERS[table])
 
 
+def generate_days(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> list[pd.DataFrame]:
+    """One frame per day, each equal to `generate(table, [day], config)`, from one look-up of the
+    market state and one parse of the dates (per call they cost more than a small table's day)."""
+    state = ms.market_state(config or ms.SimConfig())
+    dates = _dates(dates)
+    if table == "rates":  # one row per day: cut from the range's frame
+        whole = _rates(state, dates)
+        return [whole.iloc[k:k + 1].reset_index(drop=True) for k in range(len(dates))]
+    build = _BUILDERS[table]
+    return [build(state, d, i, ms.day_rng(state.config.seed, table, d)).reset_index(drop=True)
+            for d, i in zip(dates, state.index_of(dates))]
+
+
 def ground_truth(config: ms.SimConfig | None = None) -> dict:
     """What the synthetic market planted: cointegrated pairs and the regime of every day."""
     state = ms.market_state(config or ms.SimConfig())
