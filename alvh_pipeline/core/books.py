@@ -308,7 +308,7 @@ class _Chain:
 
     def __init__(self, chain: pd.DataFrame, kind: str) -> None:
         self.n = len(chain)
-        self._rows: dict[tuple, int] | None = None
+        self._rows: dict[int, dict[tuple, int]] = {}  # expiry (ns) -> (strike, right) -> first row
         if not self.n:
             self.cols: dict[str, np.ndarray] = {}
             return
@@ -316,8 +316,7 @@ class _Chain:
         # the level each option's delta is taken against: SPX spot, or the VIX option's VX future
         level = chain["underlying"] if kind == "spx" else chain["future_price"]
         self.cols = {
-            "date": pd.to_datetime(chain["date"]).to_numpy("datetime64[ns]"),
-            "expiry": pd.to_datetime(chain["expiry"]).to_numpy("datetime64[ns]"),
+            "date": m["date"], "expiry": m["expiry"],
             "strike": m["strike"], "option_type": chain["option_type"].to_numpy(object),
             "bid": chain["bid"].to_numpy(float), "ask": chain["ask"].to_numpy(float), "rate": m["rate"],
             "mid": m["mid"], "dte": m["dte"], "t": m["t"], "forward": m["forward"], "iv": m["iv"],
@@ -325,14 +324,21 @@ class _Chain:
         }
 
     def find(self, expiry: np.ndarray, strike: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Row of each (expiry, strike, right); -1 where the chain does not list it."""
-        if self._rows is None:
-            self._rows = {}
-            for i, key in enumerate(zip(self.cols["expiry"].view("i8").tolist(), self.cols["strike"].tolist(),
-                                        self.cols["option_type"].tolist())):
-                self._rows.setdefault(key, i)
-        keys = zip(expiry.astype("datetime64[ns]").view("i8").tolist(), strike.tolist(), right.tolist())
-        return np.array([self._rows.get(k, -1) for k in keys], dtype=np.intp)
+        """Row of each (expiry, strike, right) (the first, if listed twice); -1 where the chain
+        does not list it."""
+        keys = list(zip(expiry.astype("datetime64[ns]").view("i8").tolist(), strike.tolist(), right.tolist()))
+        return np.array([self._expiry_rows(e).get((k, r), -1) for e, k, r in keys], dtype=np.intp)
+
+    def _expiry_rows(self, expiry: int) -> dict[tuple, int]:
+        """(strike, right) -> first row, of one expiry: built for the expiries legs are held on only."""
+        if expiry not in self._rows:
+            at = np.flatnonzero(self.cols["expiry"].view("i8") == expiry)
+            rows: dict[tuple, int] = {}
+            for i, key in zip(at.tolist(), zip(self.cols["strike"][at].tolist(),
+                                               self.cols["option_type"][at].tolist())):
+                rows.setdefault(key, i)
+            self._rows[expiry] = rows
+        return self._rows[expiry]
 
     def frame(self, rows: np.ndarray | slice = slice(None)) -> pd.DataFrame:
         """Marked rows (in chain order) as the frame the selection functions take."""
@@ -945,22 +951,27 @@ def _statarb(d: _Day, capital: float) -> None:
     if not _signals_may_act(q.memo("signals", lambda: _signal_rows(sig)), pairs):
         return
     prices = q.memo("stock closes", lambda: d.day.equities.set_index("symbol")["close"])
-    held = pd.DataFrame([{"symbol_y": y, "symbol_x": x, **p} for (y, x), p in pairs.items()], columns=PAIR_COLUMNS)
-    targets = sab.pair_targets(sig, held, prices, d.day.equity_vols, capital, d.cfg.statarb_rules)
-    if not len(targets):
+    targets = sab.pair_target_arrays(sig, pairs, prices, d.day.equity_vols, capital, d.cfg.statarb_rules)
+    if targets is None:  # inputs pair_target_arrays does not take: the frame formulation
+        held = pd.DataFrame([{"symbol_y": y, "symbol_x": x, **p} for (y, x), p in pairs.items()],
+                            columns=PAIR_COLUMNS)
+        t = sab.pair_targets(sig, held, prices, d.day.equity_vols, capital, d.cfg.statarb_rules)
+        targets = sab.Targets(t["symbol_y"].tolist(), t["symbol_x"].tolist(),
+                              *(t[c].to_numpy(np.int64) for c in ("direction", "qty_y", "qty_x")),
+                              t["action_taken"].to_numpy(object))
+    if not len(targets.action_taken):
         return
-    y, x = targets["symbol_y"].astype(str).tolist(), targets["symbol_x"].astype(str).tolist()
+    y, x = targets.symbol_y, targets.symbol_x
     pid = np.array([f"pair:{a}|{b}" for a, b in zip(y, x)], dtype=object)
-    action = targets["action_taken"].to_numpy(object)
+    action = targets.action_taken
     for taken in sorted(set(action.tolist()) - {"open", "hold"}):
         closing = set(pid[action == taken].tolist())
         d.close(np.array([p in closing for p in d.legs["position_id"].tolist()], dtype=bool), f"statarb {taken}")
     opens = np.flatnonzero(action == "open")
     if not len(opens):
         return
-    o = targets.iloc[opens]
-    sym = np.concatenate([o["symbol_y"].to_numpy(object), o["symbol_x"].to_numpy(object)])
-    qty = np.concatenate([o["qty_y"].to_numpy(float), o["qty_x"].to_numpy(float)])
+    sym = np.concatenate([np.array(y, dtype=object)[opens], np.array(x, dtype=object)[opens]])
+    qty = np.concatenate([targets.qty_y[opens], targets.qty_x[opens]]).astype(float)
     ids = np.concatenate([pid[opens], pid[opens]])
     ok = (qty != 0) & np.array([s in q.stocks for s in sym.tolist()], dtype=bool)
     rows = {c: q.stocks.values(sym[ok], f) for c, f in (("bid", "bid"), ("ask", "ask"), ("mid", "close"))}
@@ -1242,10 +1253,21 @@ class _ByDate:
         return set(self.provenance[a:b].tolist())
 
 
+def _with_datetime_expiry(chain: pd.DataFrame) -> pd.DataFrame:
+    """The chain with `expiry` as datetime64[ns] (the lake gives dates as objects): converted once
+    per chunk, from its few distinct values, rather than every row of every day's chain."""
+    if not len(chain) or "expiry" not in chain or chain["expiry"].dtype != object:
+        return chain
+    codes, uniques = pd.factorize(chain["expiry"])
+    values = pd.to_datetime(pd.Index(uniques)).to_numpy("datetime64[ns]")
+    return chain.assign(expiry=np.where(codes >= 0, values[np.maximum(codes, 0)], np.datetime64("NaT", "ns")))
+
+
 def market_days(frames: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> list[MarketDay]:
     """Per-day inputs from multi-day frames (each may start before `dates[0]` for look-backs).
     frames: spx_options, vix_options, vix_futures, index_levels, equity_bars, rates (validated),
     regime, statarb (signals), fundamentals (features)."""
+    frames = {**frames, **{name: _with_datetime_expiry(frames[name]) for name in ("spx_options", "vix_options")}}
     by = {name: _ByDate(frames[name]) for name in ("spx_options", "vix_options", "vix_futures", "index_levels",
                                                     "regime", "statarb", "equity_bars")}
     idx = frames["index_levels"].assign(date=lambda x: pd.to_datetime(x["date"]))

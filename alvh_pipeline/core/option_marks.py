@@ -99,8 +99,8 @@ def mark_chain(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> pd.DataFrame
 
 
 def mark_inputs(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> dict[str, np.ndarray]:
-    """The per-row numbers `mark_chain` marks with (arrays aligned with `chain`'s rows): mid, dte,
-    t, forward, iv, iv_from_model, and what `mark_greeks` needs. The implied vols are solved on the
+    """The per-row numbers `mark_chain` marks with (arrays aligned with `chain`'s rows): date and
+    expiry (datetime64[ns]), mid, dte, t, forward, iv, iv_from_model, and what `mark_greeks` needs. The implied vols are solved on the
     whole chain at once (their values depend on it: see `_implied_vols`); the greeks are
     row-by-row, so `mark_greeks` may mark only the rows a caller needs."""
     if kind not in ("spx", "vix"):
@@ -125,7 +125,7 @@ def mark_inputs(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> dict[str, n
     iv = _implied_vols(mid, forward, chain["strike"].to_numpy(float), t, discount, call, bid, ask)
     model_iv = chain["model_iv"].to_numpy(float) if "model_iv" in chain else np.full(len(chain), np.nan)
     return {
-        "mid": mid, "dte": dte, "t": t, "forward": forward, "iv": iv,
+        "date": date, "expiry": expiry, "mid": mid, "dte": dte, "t": t, "forward": forward, "iv": iv,
         "iv_from_model": ~np.isfinite(iv) & np.isfinite(model_iv),
         "strike": chain["strike"].to_numpy(float), "call": call, "rate": r, "underlying": underlying,
         "spot_df": spot_df, "carry": carry, "discount": discount,

@@ -16,6 +16,7 @@ D F (2N(σ√T/2) - 1) at σ = 0; not 0: a zero-vol ATM option with time left st
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import ndtr
 
 ArrayLike = np.ndarray | float
@@ -40,6 +41,10 @@ def _is_call(option_type) -> np.ndarray:
     ot = np.asarray(option_type)
     if ot.dtype.kind in "bi":
         return ot.astype(bool)
+    if ot.dtype == object and ot.ndim == 1 and len(ot) > 16:
+        # a chain repeats two labels: upper-case each distinct one, not every row (a missing label is not "C")
+        codes, labels = pd.factorize(ot)
+        return np.where(codes >= 0, (np.char.upper(np.asarray(labels).astype(str)) == "C")[codes], False)
     return np.char.upper(ot.astype(str)) == "C"
 
 

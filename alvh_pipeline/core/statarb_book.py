@@ -159,3 +159,105 @@ def pair_targets(signals_day: pd.DataFrame, open_pairs: pd.DataFrame, prices: pd
     out = pd.concat(parts, ignore_index=True)[TARGET_COLUMNS]
     out = out.astype({"direction": np.int64, "qty_y": np.int64, "qty_x": np.int64, "conviction": float})
     return out.sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """`pair_targets`' rows as arrays, in its row order (by symbol_y, symbol_x)."""
+
+    symbol_y: list[str]
+    symbol_x: list[str]
+    direction: np.ndarray  # int64
+    qty_y: np.ndarray  # int64
+    qty_x: np.ndarray  # int64
+    action_taken: np.ndarray  # object
+
+
+def pair_target_arrays(signals_day: pd.DataFrame, held: dict[tuple[str, str], dict], prices: pd.Series,
+                       vols: pd.Series, capital: float, rules: StatArbRules) -> Targets | None:
+    """`pair_targets` on arrays, the same rows and numbers (no frames, merges or sorts of frames:
+    ~20x faster on a day's few hundred signal rows), for the inputs the books pass when they are
+    plain: text keys, one row per pair, a bool or absent `selected`, unique price and vol symbols,
+    held quantities known. `held`: (symbol_y, symbol_x) -> direction, qty_y, qty_x. None otherwise
+    (call `pair_targets`)."""
+    sy, sx = signals_day["symbol_y"].tolist(), signals_day["symbol_x"].tolist()
+    keys = list(zip(sy, sx))
+    if (not all(isinstance(a, str) and isinstance(b, str) for a, b in keys) or len(set(keys)) < len(keys)
+            or not prices.index.is_unique or not vols.index.is_unique):
+        return None
+    n = len(keys)
+    if "selected" in signals_day:
+        if signals_day["selected"].dtype != bool:
+            return None
+        selected = signals_day["selected"].to_numpy(bool)
+    else:
+        selected = np.ones(n, dtype=bool)
+    if any(signals_day[c].dtype.kind not in "fi" for c in ("direction", "conviction", "pvalue") if c in signals_day):
+        return None
+    pvalue = signals_day["pvalue"].to_numpy(float) if "pvalue" in signals_day else np.full(n, np.nan)
+    action = signals_day["action"].to_numpy(object)
+    is_entry = (signals_day["action"] == "entry").to_numpy(bool)
+    direction = signals_day["direction"].to_numpy(float)
+    conviction = signals_day["conviction"].to_numpy(float)
+    op = [(k, p) for k, p in held.items() if (p["qty_y"] != 0 and not pd.isna(p["qty_y"]))
+          or (p["qty_x"] != 0 and not pd.isna(p["qty_x"]))]  # _open_frame: a pair at 0 is not held
+    if any(pd.isna(p["qty_y"]) or pd.isna(p["qty_x"]) for _, p in op):
+        return None
+    px = dict(zip(prices.index.tolist(), prices.to_numpy(float).tolist()))
+    vol = dict(zip(vols.index.tolist(), vols.to_numpy(float).tolist()))
+    row = {k: i for i, k in enumerate(keys)}
+
+    # ---- held pairs: hold or close (pair_targets' rules, row by row)
+    out = []  # (key, direction, qty_y, qty_x, action)
+    hold_terms = []
+    n_holding = 0
+    for k, p in op:
+        i = row.get(k)
+        act = "none" if i is None or pd.isna(action[i]) else action[i]
+        broken = i is not None and (not selected[i] or pvalue[i] > BROKEN_P)
+        sig_d = 0.0 if i is None or np.isnan(direction[i]) else direction[i]
+        reversed_ = act == "entry" and sig_d != 0 and sig_d != float(p["direction"])
+        taken = ("close_broken" if broken else "close_stop" if act == "stop"
+                 else "close_exit" if act == "exit" or reversed_ else "hold")
+        if taken == "hold":
+            n_holding += 1
+            hold_terms.append(abs(float(p["qty_y"])) * px.get(k[0], np.nan)
+                              + abs(float(p["qty_x"])) * px.get(k[1], np.nan))
+            out.append((k, p["direction"], p["qty_y"], p["qty_x"], taken))
+        else:
+            out.append((k, p["direction"], 0, 0, taken))
+    hold_gross = float(np.nansum(np.array(hold_terms, dtype=float)))
+
+    # ---- new pairs: entries with a direction on pairs not held
+    held_keys = {k for k, _ in op}
+    e = np.array([i for i in range(n) if is_entry[i] and not np.isnan(direction[i]) and direction[i] != 0
+                  and keys[i] not in held_keys], dtype=np.intp)
+    ey, ex = [sy[i] for i in e], [sx[i] for i in e]
+    py = np.array([px.get(s, np.nan) for s in ey], dtype=float)
+    pxx = np.array([px.get(s, np.nan) for s in ex], dtype=float)
+    sd = spread_sigma(np.array([vol.get(s, np.nan) for s in ey], dtype=float),
+                      np.array([vol.get(s, np.nan) for s in ex], dtype=float))
+    conv = conviction[e]
+    ok = (np.isfinite(conv) & (conv > 0) & np.isfinite(py) & (py > 0) & np.isfinite(pxx) & (pxx > 0)
+          & np.isfinite(sd) & (sd > 0))
+    cap = float(capital) if np.isfinite(capital) and capital > 0 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dollars = np.where(ok, rules.risk_per_pair * cap * conv / sd, 0.0)
+    qy, qx = dollar_neutral_shares(direction[e], np.where(ok, py, 1.0), np.where(ok, pxx, 1.0), dollars)
+    # highest conviction first, ties by symbols (a stable sort, as pair_targets')
+    rank = sorted(np.flatnonzero((qy != 0) & (qx != 0)).tolist(), key=lambda j: (-conv[j], ey[j], ex[j]))
+    rank = np.array(rank[:max(rules.max_pairs - n_holding, 0)], dtype=np.intp)
+    budget = max(rules.max_gross_leverage * cap - hold_gross, 0.0)
+    full = 2 * dollars[rank]
+    room = budget - (np.cumsum(full) - full)
+    qy, qx = dollar_neutral_shares(direction[e][rank], py[rank], pxx[rank], np.clip(room, 0.0, full) / 2)
+    for j, a, b in zip(rank.tolist(), qy.tolist(), qx.tolist()):
+        if a != 0 and b != 0:
+            out.append(((ey[j], ex[j]), direction[e[j]], a, b, "open"))
+
+    out.sort(key=lambda r: r[0])  # stable: keys are unique
+    return Targets([r[0][0] for r in out], [r[0][1] for r in out],
+                   np.array([r[1] for r in out], dtype=float).astype(np.int64),
+                   np.array([r[2] for r in out], dtype=float).astype(np.int64),
+                   np.array([r[3] for r in out], dtype=float).astype(np.int64),
+                   np.array([r[4] for r in out], dtype=object))
