@@ -251,6 +251,18 @@ def test_every_check_evaluated_and_passed_read_back(backfill):
     for _, key in CHECKS:
         history = instance.event_log_storage.get_asset_check_execution_history(key, limit=5)
         assert history and history[0].status.value == "SUCCEEDED", key.to_user_string()
+    # per partition (the UI's partition health, the layer automation): each range run's result on
+    # every session it planned (alvh_pipeline/postgres_storage.py), not 20 rows left PLANNED
+    from alvh_pipeline.postgres_storage import RangeCheckPostgresEventLogStorage
+
+    assert isinstance(instance.event_log_storage, RangeCheckPostgresEventLogStorage)
+    partitioned = [key for _, key in CHECKS if any(
+        i.partition_key for i in instance.event_log_storage.get_asset_check_partition_info([key]))]
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "spx_options"]), "ge_suite") in partitioned
+    for key in partitioned:
+        status = {i.partition_key: i.latest_execution_status.value
+                  for i in instance.event_log_storage.get_asset_check_partition_info([key])}
+        assert status == {p: "SUCCEEDED" for p in PARTITION_KEYS}, key.to_user_string()
 
 
 @pytest.mark.slow
