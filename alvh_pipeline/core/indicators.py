@@ -3,10 +3,10 @@
 Everything is vectorised across symbols: the recursions (``ewm_mean``) step through the rows
 once, each step one numpy operation over every column, with pandas' ``ewm(adjust=False,
 ignore_na=True).mean()`` arithmetic to the bit (pandas applies its compiled recursion column by
-column: a (250 × 25,000) panel of per-day windows took ~1 s per call, ~20 ms here).  Each column is processed over its own *valid*
-observations: leading NaNs (a name not yet listed) delay that column's warm-up, interior NaNs
-(a missing bar) are skipped -- the next change is measured from the last valid close -- and the
-output is NaN wherever the input close is NaN.
+column: a (250 × 25,000) panel of per-day windows took ~1 s per call, ~20 ms here).  Each column
+is processed over its own *valid* observations: leading NaNs (a name not yet listed) delay that
+column's warm-up, interior NaNs (a missing bar) are skipped -- the next change is measured from
+the last valid close -- and the output is NaN wherever the input close is NaN.
 
 RSI (J. Welles Wilder, *New Concepts in Technical Trading Systems*, 1978), period ``n``::
 
