@@ -767,11 +767,73 @@ def step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes | 
 
 
 def _with_table(state: ModeState) -> ModeState:
-    return state if isinstance(state.legs, Table) else replace(state, legs=Table.from_frame(state.legs, LEG_COLUMNS))
+    """The state `_step` works on: legs as a Table, sleeve returns as `_Returns` (when they can be)."""
+    if not isinstance(state.legs, Table):
+        state = replace(state, legs=Table.from_frame(state.legs, LEG_COLUMNS))
+    if isinstance(state.sleeve_returns, pd.DataFrame) and _Returns.fits(state.sleeve_returns):
+        state = replace(state, sleeve_returns=_Returns.from_frame(state.sleeve_returns))
+    return state
 
 
 def _with_frame(state: ModeState) -> ModeState:
-    return replace(state, legs=state.legs.to_frame()) if isinstance(state.legs, Table) else state
+    if isinstance(state.legs, Table):
+        state = replace(state, legs=state.legs.to_frame())
+    if isinstance(state.sleeve_returns, _Returns):
+        state = replace(state, sleeve_returns=state.sleeve_returns.to_frame())
+    return state
+
+
+class _Returns:
+    """Trailing sleeve returns as arrays (dates strictly increasing, one column per SLEEVES): what
+    `alloc.mode_weights` selects from a frame, without a frame built and sorted every day."""
+
+    __slots__ = ("dates", "values")
+
+    def __init__(self, dates: np.ndarray, values: np.ndarray) -> None:
+        self.dates, self.values = dates, values
+
+    @staticmethod
+    def fits(frame: pd.DataFrame) -> bool:
+        """Whether `frame` is held as is: the sleeves' columns as floats, dates strictly increasing
+        (mode_weights' sort is then a no-op); otherwise the frame is kept and mode_weights reads it."""
+        if not all(s in frame and frame[s].dtype == float for s in alloc.SLEEVES):
+            return False
+        dates = pd.DatetimeIndex(frame.index)
+        return dates.is_monotonic_increasing and dates.is_unique and not dates.hasnans
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> _Returns:
+        return cls(pd.DatetimeIndex(frame.index).to_numpy("datetime64[ns]"),
+                   frame[list(alloc.SLEEVES)].to_numpy(float))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.values, index=pd.DatetimeIndex(self.dates), columns=list(alloc.SLEEVES))
+
+    def trailing(self, day: pd.Timestamp, window: int) -> np.ndarray:
+        """mode_weights' rows: dated before `day`, the last `window`, those without a NaN."""
+        rows = self.values[self.dates < day.to_datetime64()]
+        rows = rows[max(len(rows) - window, 0):]
+        return rows[~np.isnan(rows).any(axis=1)]
+
+
+def _weights(returns: pd.DataFrame | _Returns, date: pd.Timestamp, mode: str, cfg: BookConfig) -> dict[str, float]:
+    if isinstance(returns, _Returns):
+        return alloc.weights_from_history(returns.trailing(date, cfg.allocation_window), mode,
+                                          cfg.promoter_hedge_floor)
+    return alloc.mode_weights(returns, date, mode, window=cfg.allocation_window, hedge_floor=cfg.promoter_hedge_floor)
+
+
+def _append_returns(history: pd.DataFrame | _Returns, date: pd.Timestamp, returns: dict[str, float],
+                    keep: int) -> pd.DataFrame | _Returns:
+    """`history` and today's row, the last `keep` rows."""
+    if isinstance(history, _Returns) and (not len(history.dates) or date.to_datetime64() > history.dates[-1]):
+        row = np.array([[returns[s] for s in alloc.SLEEVES]], dtype=float)
+        dates = np.append(history.dates, date.to_datetime64().astype("datetime64[ns]"))
+        return _Returns(dates[-keep:], np.vstack([history.values, row])[-keep:])
+    if isinstance(history, _Returns):
+        history = history.to_frame()
+    history = pd.concat([history, pd.DataFrame([returns], index=[date])])
+    return history.iloc[-keep:]
 
 
 def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
@@ -788,8 +850,7 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
     _hedge_rolls(d)
 
     equity_open = d.equity()
-    weights = alloc.mode_weights(state.sleeve_returns, day.date, state.mode, window=cfg.allocation_window,
-                                 hedge_floor=cfg.promoter_hedge_floor)
+    weights = _weights(state.sleeve_returns, day.date, state.mode, cfg)
     capital = {s: weights[s] * max(equity_open, 0.0) for s in alloc.SLEEVES}
     _statarb(d, capital["statarb"])
     _open_condor(d, capital["condor"])
@@ -822,8 +883,7 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
     held = {sleeve_of(b) for b in np.unique(state.legs["book"])} if len(state.legs) else set()
     returns = {s: pnl[s] / prev_capital[s] if s in held and prev_capital[s] and np.isfinite(prev_capital[s])
                else np.nan for s in alloc.SLEEVES}
-    history = pd.concat([state.sleeve_returns, pd.DataFrame([returns], index=[day.date])])
-    history = history.iloc[-(cfg.allocation_window + 5):]
+    history = _append_returns(state.sleeve_returns, day.date, returns, cfg.allocation_window + 5)
 
     trades = Table.concat(d.trades) if d.trades else None
     cml = condor_max_loss(legs)
