@@ -42,8 +42,37 @@ class MissingStateError(RuntimeError):
     pass
 
 
-def read_chunk(lake: Lake, dates: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
-    return {i.table: layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns) for i in INPUTS}
+# small inputs (a few rows a day) read once per run and cut per chunk: each read of a table costs about
+# the same however few days it covers (the scan lists the table's partitions), and they are read with
+# a look-back, so chunk by chunk they were most of the books' reading
+RUN_WIDE = ("vix_futures", "index_levels", "rates", "regime", "fundamentals")
+
+
+def read_run(lake: Lake, dates: pd.DatetimeIndex) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    """The RUN_WIDE inputs over the whole run, with each row's day."""
+    out = {}
+    for i in INPUTS:
+        if i.table in RUN_WIDE:
+            frame = layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns)
+            out[i.table] = frame, pd.to_datetime(frame["date"]).to_numpy("datetime64[D]")
+    return out
+
+
+def read_chunk(lake: Lake, dates: pd.DatetimeIndex,
+               run: dict[str, tuple[pd.DataFrame, np.ndarray]] | None = None) -> dict[str, pd.DataFrame]:
+    """Every input over the chunk `dates` (from each one's first day): the rows a read of that range
+    gives, in its order (by day, then file order), from `run` (`read_run`) for the tables it holds."""
+    run = run or {}
+    out = {}
+    for i in INPUTS:
+        first = i.first_day(dates)
+        if i.table in run:
+            frame, day = run[i.table]
+            keep = (day >= first.to_datetime64()) & (day <= dates[-1].to_datetime64())
+            out[i.table] = frame[keep].reset_index(drop=True)
+        else:
+            out[i.table] = layer_table(i.layer, i.table).read(lake, first, dates[-1], i.columns)
+    return out
 
 
 def write_chunk(lake: Lake, name: str, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> int:
@@ -106,9 +135,10 @@ def books_simulation(context: dg.AssetExecutionContext, lake: LakeResource,
     cfg = strategy.book_config()
     states, origin = initial_states(lake.lake, dates[0], cfg)
     counts = dict.fromkeys(TABLES, 0)
+    run = read_run(lake.lake, dates)
     for start in range(0, len(dates), CHUNK_SESSIONS):  # in order: each chunk starts from the last one's state
         chunk = dates[start:start + CHUNK_SESSIONS]
-        days = engine.market_days(read_chunk(lake.lake, chunk), chunk)
+        days = engine.market_days(read_chunk(lake.lake, chunk, run), chunk)
         states, legs, trades, account = engine.simulate(days, states, cfg)
         frames = {b: legs[legs["book"] == b] for b in engine.BOOKS}
         frames.update(account=account, trades=trades)
