@@ -10,6 +10,7 @@ back to `model_iv`; quotes whose bid would be negative are floored at 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -130,8 +131,15 @@ def _years_to(d, expiries) -> np.ndarray:
     return (pd.DatetimeIndex(expiries) - pd.Timestamp(d)).days.to_numpy() / 365.0
 
 
+@lru_cache(maxsize=512)
+def _listed_vix_futures(d: pd.Timestamp) -> pd.DataFrame:
+    """`cal.listed_vix_futures`, once per day: vix_futures and vix_options (its underlyings) both
+    ask for it. Read only (copy-on-write frames)."""
+    return cal.listed_vix_futures(d)
+
+
 def _vix_futures_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
-    listed = cal.listed_vix_futures(d)
+    listed = _listed_vix_futures(pd.Timestamp(d))
     tau = _years_to(d, listed["expiry"])
     fair = ms.vix_future_fair(state.variance[i], tau, state.config)
     # Small contract-specific noise that vanishes at expiry keeps the curve from being a
@@ -201,28 +209,36 @@ def vix_strike_grid(lo: float, hi: float) -> np.ndarray:
 
 def vix_chain(d, futures: pd.DataFrame, rate: float, stress: float, rng: np.random.Generator,
               provenance="synthetic", n_months: int = 4) -> pd.DataFrame:
-    """Black-76 chain on each of the first `n_months` VX futures, with a call skew."""
+    """Black-76 chain on each of the first `n_months` VX futures, with a call skew. Built in arrays
+    with one frame at the end (a frame per expiry cost more than the pricing)."""
     fut = futures.nsmallest(n_months, "month_index")
-    parts = []
-    for f, expiry in zip(fut["settle"].to_numpy(), pd.DatetimeIndex(fut["expiry"])):  # ≤ 4 expiries
+    if fut.empty:
+        return pd.concat([])  # nothing to quote: the error a chain without expiries always raised
+    expiries = pd.DatetimeIndex(fut["expiry"])
+    settle = fut["settle"].to_numpy()
+    strikes, taus, atms = [], [], []
+    for f, expiry in zip(settle, expiries):  # ≤ 4 expiries
         tau = max((expiry - pd.Timestamp(d)).days, 1) / 365.0
         # VIX options: ~85% ATM vol one month out, higher in stress, decaying with term.
         atm = (0.85 + 0.4 * stress) * (12 * tau) ** -0.25
         sd = atm * np.sqrt(tau)
-        k = vix_strike_grid(f * np.exp(-1.2 * sd), f * np.exp(3.0 * sd))
-        parts.append(pd.DataFrame({"expiry": expiry, "strike": k, "tau": tau, "atm": atm, "future_price": f}))
-    chain = pd.concat(parts, ignore_index=True)
-    chain = pd.concat([chain.assign(option_type="C"), chain.assign(option_type="P")], ignore_index=True)
-    x = np.log(chain["strike"] / chain["future_price"]) / (chain["atm"] * np.sqrt(chain["tau"]))
-    vol = chain["atm"].to_numpy() * np.clip(1 + 0.18 * x + 0.02 * x * x, 0.5, 3.0)
-    price = black(chain["future_price"].to_numpy(), chain["strike"].to_numpy(), chain["tau"].to_numpy(), vol,
-                  np.exp(-rate * chain["tau"].to_numpy()), chain["option_type"].to_numpy())
-    bid, ask, bs, asz = option_quotes(price, stress, chain["tau"].to_numpy() * 12, 0.05, 0.05, rng, 300)
+        strikes.append(vix_strike_grid(f * np.exp(-1.2 * sd), f * np.exp(3.0 * sd)))
+        taus.append(tau)
+        atms.append(atm)
+    counts = [len(k) for k in strikes]
+    e_idx = np.tile(np.repeat(np.arange(len(fut)), counts), 2)  # calls, then puts of the same strikes
+    strike = np.tile(np.concatenate(strikes), 2)
+    opt = np.repeat(np.array(["C", "P"]), sum(counts))
+    tau, atm, fwd = np.asarray(taus)[e_idx], np.asarray(atms, dtype=float)[e_idx], settle[e_idx]
+    x = np.log(strike / fwd) / (atm * np.sqrt(tau))
+    vol = atm * np.clip(1 + 0.18 * x + 0.02 * x * x, 0.5, 3.0)
+    price = black(fwd, strike, tau, vol, np.exp(-rate * tau), opt)
+    bid, ask, bs, asz = option_quotes(price, stress, tau * 12, 0.05, 0.05, rng, 300)
     return pd.DataFrame(
         {
-            "date": pd.Timestamp(d), "expiry": chain["expiry"], "strike": chain["strike"],
-            "option_type": chain["option_type"], "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz,
-            "future_price": chain["future_price"], "rate": rate, "model_iv": vol, "provenance": provenance,
+            "date": pd.Timestamp(d), "expiry": expiries[e_idx], "strike": strike, "option_type": opt,
+            "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz, "future_price": fwd, "rate": rate,
+            "model_iv": vol, "provenance": provenance,
         }
     )
 
@@ -276,8 +292,16 @@ FOMC_MONTHS = (1, 3, 5, 6, 7, 9, 11, 12)
 def macro_calendar(start, end) -> pd.DataFrame:
     """Scheduled releases: 8 FOMC decisions a year (a Wednesday in the second half of the
     month), CPI around the 13th and PPI around the 14th of every month, moved to a session."""
-    months = pd.period_range(pd.Timestamp(start) - pd.DateOffset(months=1),
-                             pd.Timestamp(end) + pd.DateOffset(months=1), freq="M")
+    out = _releases(pd.Period(pd.Timestamp(start) - pd.DateOffset(months=1), "M"),
+                    pd.Period(pd.Timestamp(end) + pd.DateOffset(months=1), "M"))
+    return out[(out.event_date >= pd.Timestamp(start)) & (out.event_date <= pd.Timestamp(end))]
+
+
+@lru_cache(maxsize=64)
+def _releases(first_month: pd.Period, last_month: pd.Period) -> pd.DataFrame:
+    """The releases of every month from `first_month` to `last_month`: every day of a month asks
+    for the same window, so it is computed once per window (a release stays in its month)."""
+    months = pd.period_range(first_month, last_month, freq="M")
     first = months.to_timestamp()
     # third Wednesday of the FOMC months
     wed = first + pd.to_timedelta((2 - first.weekday) % 7 + 14, unit="D")
@@ -290,7 +314,7 @@ def macro_calendar(start, end) -> pd.DataFrame:
          (("FOMC", cal.previous_session(fomc)), ("CPI", cpi), ("PPI", ppi))],
         ignore_index=True,
     )
-    return out[(out.event_date >= pd.Timestamp(start)) & (out.event_date <= pd.Timestamp(end))]
+    return out
 
 
 def macro_events_day(seed: int, d, provenance="synthetic") -> pd.DataFrame:
@@ -312,36 +336,41 @@ def _macro_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
 # ---- fundamentals -------------------------------------------------------------------------------
 
 def fundamentals_asof(seed: int, symbols: np.ndarray, close_at, d, provenance="synthetic") -> pd.DataFrame:
-    """Latest quarterly report per symbol published on or before `d`. Each report's values are
-    fixed by (seed, symbol, quarter) and the price at quarter end (`close_at(dates) -> (n_dates, N)`),
-    so they are identical from every as-of date."""
+    """Latest quarterly report per symbol published on or before `d`, by symbol. Each report's
+    values are fixed by (seed, symbol, quarter) and the price at quarter end (`close_at(dates) ->
+    (n_dates, N)`), so they are identical from every as-of date. In (quarter x symbol) arrays, one
+    frame at the end (frames per quarter, a sort and a group-by cost more than the values)."""
     d = pd.Timestamp(d)
     q_ends = pd.period_range(d - pd.DateOffset(months=9), d, freq="Q").to_timestamp(how="end").normalize()
     q_ends = q_ends[q_ends < d]
+    if not len(q_ends):
+        return pd.concat([])  # no quarter before `d`: the error it always raised
+    symbols = np.asarray(symbols)
     n = len(symbols)
     rng0 = np.random.default_rng([seed, 200])
     ep_base = rng0.uniform(0.03, 0.08, n)
     cf_mult = rng0.uniform(1.2, 2.0, n)
     payout = rng0.uniform(0.0, 0.6, n)
     shares = rng0.integers(50_000_000, 5_000_000_000, n)
-    recs = []
+    reports, eps = [], []
     for qe in q_ends:  # at most 3 quarters
         rng = ms.day_rng(seed, "fundamentals", qe)
         lag = rng.integers(20, 46, n)
         noise = np.exp(0.1 * rng.standard_normal(n))
         px = close_at(pd.DatetimeIndex([qe]))[0]
-        eps = px * ep_base * noise
-        recs.append(pd.DataFrame({
-            "symbol": symbols, "fiscal_period_end": qe, "report_date": qe + pd.to_timedelta(lag, unit="D"),
-            "eps_ttm": eps, "cfps_ttm": eps * cf_mult, "dps_ttm": np.maximum(eps, 0) * payout,
-            "shares_outstanding": shares.astype(np.int64),
-        }))
-    allq = pd.concat(recs, ignore_index=True)
-    known = allq[allq.report_date <= d].sort_values(["symbol", "fiscal_period_end"])
-    latest = known.groupby("symbol", sort=True).tail(1)
-    latest.insert(0, "date", d)
-    latest["provenance"] = provenance
-    return latest.reset_index(drop=True)
+        reports.append((qe + pd.to_timedelta(lag, unit="D")).to_numpy())
+        eps.append(px * ep_base * noise)
+    report, eps = np.stack(reports), np.stack(eps)
+    known = report <= d.to_datetime64()
+    latest = len(q_ends) - 1 - np.argmax(known[::-1], axis=0)  # quarters are in order: the last known one
+    order = np.argsort(symbols, kind="stable")
+    order = order[known.any(axis=0)[order]]
+    q, e = latest[order], eps[latest[order], order]
+    return pd.DataFrame({
+        "date": d, "symbol": symbols[order], "fiscal_period_end": q_ends[q], "report_date": report[q, order],
+        "eps_ttm": e, "cfps_ttm": e * cf_mult[order], "dps_ttm": np.maximum(e, 0) * payout[order],
+        "shares_outstanding": shares.astype(np.int64)[order], "provenance": provenance,
+    })
 
 
 def _fundamentals_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
