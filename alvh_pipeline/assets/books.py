@@ -23,7 +23,7 @@ from alvh_pipeline.resources import LakeResource, StrategyConfig
 from alvh_pipeline.schemas import book_schema
 
 LAYER = layer("books")
-CHUNK_SESSIONS = 63  # sessions of chains read and simulated at a time: bounded memory over a decade
+CHUNK_SESSIONS = 126  # sessions of chains read and simulated at a time: bounded memory over a decade
 TABLES = {  # name -> sort keys of its rows
     "condor": engine.LEG_SORT, "statarb": engine.LEG_SORT, "alvh": engine.LEG_SORT,
     "account": ("date", "mode"), "trades": engine.TRADE_SORT,
