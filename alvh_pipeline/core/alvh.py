@@ -192,12 +192,32 @@ def _no_pick(chain: pd.DataFrame) -> pd.DataFrame:
     return chain.iloc[0:0].assign(side=pd.Series(dtype=int), fill=pd.Series(dtype=float)).reset_index(drop=True)
 
 
-def _nearest_delta(chain: pd.DataFrame, rows: np.ndarray, target: float) -> pd.DataFrame:
-    """The row among `rows` (a mask) with |Δ| nearest `target`, with side and fill; a stable sort:
-    ties keep the chain's order, so the pick is deterministic (rows are taken by position)."""
+def _nearest_delta(delta: np.ndarray, rows: np.ndarray, target: float) -> int:
+    """The position among `rows` (a mask) with |Δ| nearest `target`; a stable sort: ties keep the
+    chain's order, so the pick is deterministic (rows are taken by position)."""
     at = np.flatnonzero(rows)
-    dist = np.abs(np.abs(chain["delta"].to_numpy(float)[at]) - target)
-    return _with_fill(chain.iloc[[at[np.argsort(dist, kind="stable")[0]]]])
+    dist = np.abs(np.abs(delta[at]) - target)
+    return int(at[np.argsort(dist, kind="stable")[0]])
+
+
+def l1_call_row(call: np.ndarray, dte: np.ndarray, ask: np.ndarray, delta: np.ndarray, target_dte: int,
+                rules: LadderRules = LadderRules()) -> int | None:
+    """`select_l1_call`'s pick as a position in a marked chain's arrays (None: no pick)."""
+    ok = call & (dte >= rules.l1_min_dte) & (dte <= rules.l1_max_dte) & (ask > 0) & np.isfinite(delta)
+    if not ok.any():
+        return None
+    dtes = np.unique(dte[ok])
+    dist = np.abs(dtes - target_dte)
+    return _nearest_delta(delta, ok & (dte == dtes[dist == dist.min()].max()), rules.l1_delta)
+
+
+def l3_put_row(call: np.ndarray, dte: np.ndarray, ask: np.ndarray, delta: np.ndarray,
+               rules: LadderRules = LadderRules()) -> int | None:
+    """`select_l3_put`'s pick as a position in a marked chain's arrays (None: no pick)."""
+    ok = ~call & (dte >= rules.l3_min_dte) & (dte <= rules.l3_max_dte) & (ask > 0) & np.isfinite(delta)
+    if not ok.any():
+        return None
+    return _nearest_delta(delta, ok & (dte == dte[ok].max()), rules.l3_delta)
 
 
 def select_l1_call(marked_vix_day: pd.DataFrame, target_dte: int, rules: LadderRules = LadderRules()) -> pd.DataFrame:
@@ -205,14 +225,9 @@ def select_l1_call(marked_vix_day: pd.DataFrame, target_dte: int, rules: LadderR
     ``target_dte`` (a tie goes to the longer expiry: fewer rolls), |Δ| nearest ``l1_delta``, ask > 0.
     Columns as marked plus side (+1) and fill (= ask)."""
     c = marked_vix_day
-    dte = c["dte"].to_numpy()
-    ok = (_is_call(c) & (dte >= rules.l1_min_dte) & (dte <= rules.l1_max_dte) & (c["ask"].to_numpy(float) > 0)
-          & np.isfinite(c["delta"].to_numpy(float)))
-    if not ok.any():
-        return _no_pick(c)
-    dtes = np.unique(dte[ok])
-    dist = np.abs(dtes - target_dte)
-    return _nearest_delta(c, ok & (dte == dtes[dist == dist.min()].max()), rules.l1_delta)
+    i = l1_call_row(_is_call(c), c["dte"].to_numpy(), c["ask"].to_numpy(float), c["delta"].to_numpy(float),
+                    target_dte, rules)
+    return _no_pick(c) if i is None else _with_fill(c.iloc[[i]])
 
 
 def select_l3_put(marked_spx_day: pd.DataFrame, rules: LadderRules = LadderRules()) -> pd.DataFrame:
@@ -220,12 +235,8 @@ def select_l3_put(marked_spx_day: pd.DataFrame, rules: LadderRules = LadderRules
     on the longest such expiry (the most time before the ``l3_roll_dte`` roll). Columns as marked plus
     side (+1) and fill (= ask)."""
     c = marked_spx_day
-    dte = c["dte"].to_numpy()
-    ok = (~_is_call(c) & (dte >= rules.l3_min_dte) & (dte <= rules.l3_max_dte) & (c["ask"].to_numpy(float) > 0)
-          & np.isfinite(c["delta"].to_numpy(float)))
-    if not ok.any():
-        return _no_pick(c)
-    return _nearest_delta(c, ok & (dte == dte[ok].max()), rules.l3_delta)
+    i = l3_put_row(_is_call(c), c["dte"].to_numpy(), c["ask"].to_numpy(float), c["delta"].to_numpy(float), rules)
+    return _no_pick(c) if i is None else _with_fill(c.iloc[[i]])
 
 
 # ---- L2 futures calendar -------------------------------------------------------------------------

@@ -311,6 +311,7 @@ class _Chain:
         self._rows: dict[int, dict[tuple, int]] = {}  # expiry (ns) -> (strike, right) -> first row
         if not self.n:
             self.cols: dict[str, np.ndarray] = {}
+            self.call = np.zeros(0, dtype=bool)
             return
         m = mark_inputs(chain, kind)
         # the level each option's delta is taken against: SPX spot, or the VIX option's VX future
@@ -322,6 +323,7 @@ class _Chain:
             "mid": m["mid"], "dte": m["dte"], "t": m["t"], "forward": m["forward"], "iv": m["iv"],
             **mark_greeks(m), "underlying_level": level.to_numpy(float),
         }
+        self.call = m["call"]  # option_type == "C", as alvh's selections read it
 
     def find(self, expiry: np.ndarray, strike: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Row of each (expiry, strike, right) (the first, if listed twice); -1 where the chain
@@ -339,6 +341,10 @@ class _Chain:
                 rows.setdefault(key, i)
             self._rows[expiry] = rows
         return self._rows[expiry]
+
+    def row(self, i: int | None) -> dict[str, np.ndarray] | None:
+        """Row `i` as one-row arrays of COLUMNS (a pick for `_new_legs`); None for no pick."""
+        return None if i is None else {c: self.cols[c][[i]] for c in self.COLUMNS}
 
     def frame(self, rows: np.ndarray | slice = slice(None)) -> pd.DataFrame:
         """Marked rows (in chain order) as the frame the selection functions take."""
@@ -605,7 +611,10 @@ def _leg_beta(legs: Table | pd.DataFrame, day: MarketDay, quotes: DayQuotes | No
     legs by the future with their expiry)."""
     q = quotes if quotes is not None else DayQuotes(day)
     month = q.futures.values(_col(legs, "contract"), "month_index")
-    expiry = pd.to_datetime(_col(legs, "expiry")).to_numpy("datetime64[ns]").view("i8")
+    expiry = _col(legs, "expiry")
+    if expiry.dtype != np.dtype("datetime64[ns]"):  # a Table's already is
+        expiry = pd.to_datetime(expiry).to_numpy("datetime64[ns]")
+    expiry = expiry.view("i8")
     by_expiry = np.array([q.month_by_expiry.get(e, np.nan) for e in expiry.tolist()], dtype=float)
     month = np.where(np.isnan(month), by_expiry, month)
     beta = np.array([q.beta.get(m, np.nan) for m in month.tolist()], dtype=float)
@@ -1165,23 +1174,26 @@ def _open_hedge(d: _Day, capital: float, hedge_weight: float) -> None:
             w["L1"], w["L2"] = w["L1"] + w["L2"], 0.0
     if "L1" not in held and w["L1"] > 0 and q.chain("VIX").n:
         target = alvh.l1_target_dte(day.beta_rising, r)
-        call = q.memo(("L1", r, target), lambda: alvh.select_l1_call(
-            q.chain("VIX").frame_within_dte(r.l1_min_dte, r.l1_max_dte), target, r))  # all it reads
+        vix = q.chain("VIX")
+        call = q.memo(("L1", r, target), lambda: vix.row(alvh.l1_call_row(
+            vix.call, vix.cols["dte"], vix.cols["ask"], vix.cols["delta"], target, r)))
         _buy_premium(d, call, w["L1"] * monthly_budget, "L1", "VIX", VIX_OPT_MULT)
     if "L3" not in held and w["L3"] > 0 and q.chain("SPX").n:
-        put = q.memo(("L3", r), lambda: alvh.select_l3_put(
-            q.chain("SPX").frame_within_dte(r.l3_min_dte, r.l3_max_dte), r))  # all it reads
+        spx = q.chain("SPX")
+        put = q.memo(("L3", r), lambda: spx.row(alvh.l3_put_row(
+            spx.call, spx.cols["dte"], spx.cols["ask"], spx.cols["delta"], r)))
         _buy_premium(d, put, w["L3"] * monthly_budget, "L3", "SPX", SPX_MULT)
 
 
-def _buy_premium(d: _Day, row: pd.DataFrame, budget: float, layer: str, instrument: str, mult: float) -> None:
-    if not len(row):
+def _buy_premium(d: _Day, row: dict[str, np.ndarray] | None, budget: float, layer: str, instrument: str,
+                 mult: float) -> None:
+    if row is None:
         return
-    ask = float(row["ask"].iloc[0])
+    ask = float(row["ask"][0])
     n = int(np.floor(min(budget, d.hedge_budget_left) / (ask * mult))) if ask > 0 else 0
     if n < 1:
         return
-    new = _new_legs(row, d.day, d.mode, "alvh", layer, f"{layer}:{d.day.date:%Y%m%d}", np.full(len(row), n),
+    new = _new_legs(row, d.day, d.mode, "alvh", layer, f"{layer}:{d.day.date:%Y%m%d}", np.full(1, n),
                     instrument, "option", mult)
     d.open(new, f"{layer} open")
     d.hedge_budget_left -= n * ask * mult
