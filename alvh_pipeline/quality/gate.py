@@ -153,7 +153,7 @@ def _read_columns(lake: Lake, table: str, partitions: list[str], columns: list[s
     for p in partitions:
         try:
             out.append(read_raw_arrow(lake, table, p, columns)[1])
-        except (LakeReadError, FileNotFoundError, KeyError):
+        except (LakeReadError, OSError, KeyError):  # OSError: as `Lake.read_partition` wraps it
             continue
     return out
 
