@@ -318,15 +318,22 @@ def _releases(first_month: pd.Period, last_month: pd.Period) -> pd.DataFrame:
 
 
 def macro_events_day(seed: int, d, provenance="synthetic") -> pd.DataFrame:
+    """The releases within 90 days of `d`, by date then type; the surprise of those published by
+    `d`. In arrays, one frame at the end (its sort and inserts cost more than the values)."""
     d = pd.Timestamp(d)
-    ev = macro_calendar(d - pd.Timedelta(days=90), d + pd.Timedelta(days=90)).reset_index(drop=True)
-    # The surprise of a release is fixed by (seed, event, date), so every as-of day agrees on it.
-    surprise = np.array([ms.day_rng(seed, f"macro_{t}", e).standard_normal()
-                         for t, e in zip(ev.event_type, ev.event_date)])
-    ev["surprise"] = np.where(ev.event_date <= d, surprise, np.nan)
-    ev.insert(0, "date", d)
-    ev["provenance"] = provenance
-    return ev.sort_values(["event_date", "event_type"]).reset_index(drop=True)
+    ev = macro_calendar(d - pd.Timedelta(days=90), d + pd.Timedelta(days=90))
+    types, dates = ev["event_type"].to_numpy(), pd.DatetimeIndex(ev["event_date"])
+    order = np.lexsort((np.unique(types, return_inverse=True)[1], dates.asi8))  # (date, type) is unique
+    types, dates = types[order], dates[order]
+    surprise = np.array([_surprise(seed, t, e) for t, e in zip(types, dates)])
+    return pd.DataFrame({"date": d, "event_type": types, "event_date": dates,
+                         "surprise": np.where(dates <= d, surprise, np.nan), "provenance": provenance})
+
+
+@lru_cache(maxsize=4096)
+def _surprise(seed: int, event_type: str, event_date: pd.Timestamp) -> float:
+    """A release's surprise, fixed by (seed, event, date), so every as-of day agrees on it."""
+    return ms.day_rng(seed, f"macro_{event_type}", event_date).standard_normal()
 
 
 def _macro_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
