@@ -42,10 +42,10 @@ class MissingStateError(RuntimeError):
     pass
 
 
-# small inputs (a few rows a day) read once per run and cut per chunk: each read of a table costs about
-# the same however few days it covers (the scan lists the table's partitions), and they are read with
-# a look-back, so chunk by chunk they were most of the books' reading
-RUN_WIDE = ("vix_futures", "index_levels", "rates", "regime", "fundamentals")
+# inputs of a few rows a day (equity bars: one per name) read once per run and cut per chunk: each
+# read of a table costs about the same however few days it covers (the scan lists the table's
+# partitions), and they are read with a look-back, so chunk by chunk they were most of the reading
+RUN_WIDE = ("vix_futures", "index_levels", "rates", "regime", "fundamentals", "equity_bars")
 
 
 def read_run(lake: Lake, dates: pd.DatetimeIndex) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
