@@ -59,11 +59,12 @@ from dagster._serdes import ConfigurableClassData, serialize_value
 from dagster_shared.record import replace
 from sqlalchemy.engine import Connection, Engine
 
+from alvh_pipeline.resources import enable_event_batches
+
 SYNCHRONOUS = "NORMAL"
 OPEN_SHARDS = 4  # the index plus the few runs a process writes at once; older ones are closed
 BUSY_TIMEOUT_SECONDS = 30.0  # Dagster's own SQLITE_BUSY_TIMEOUT_SECONDS
 CHECKPOINT_EVERY_SECONDS = 1.0  # a run's events reach its .db file (and the UI's watcher) this often
-EVENT_BATCH_SIZE = 1000  # events per stored batch: a 252-session run's materializations of one asset in one
 BATCHED = ASSET_EVENTS - {DagsterEventType.ASSET_FAILED_TO_MATERIALIZE}  # what `store_event` mirrors plainly
 
 
@@ -126,9 +127,7 @@ class NormalSyncSqliteEventLogStorage(RangeRunCheckRows, SqliteEventLogStorage):
         return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None) -> None:
-        # Dagster buffers batchable events only when this is set (read at each event): this storage
-        # writes a batch in one go, so it turns batching on in the processes that use it
-        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+        enable_event_batches()
         if base_dir is None:  # Dagster's default place, known once the instance registers (its own folder)
             self._deferred_inst_data = inst_data
             return

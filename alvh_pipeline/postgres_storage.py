@@ -8,7 +8,6 @@ It also turns on Dagster's event batches (`DAGSTER_EVENT_BATCH_SIZE`, unless the
 it): dagster-postgres writes a batch of materializations in one multi-row insert.
 """
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,14 +15,15 @@ from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
-from alvh_pipeline.instance_storage import EVENT_BATCH_SIZE, RangeRunCheckRows
+from alvh_pipeline.instance_storage import RangeRunCheckRows
+from alvh_pipeline.resources import enable_event_batches
 
 
 class RangeCheckPostgresEventLogStorage(RangeRunCheckRows, PostgresEventLogStorage):
     """`PostgresEventLogStorage` with range runs' check rows (module doc)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+        enable_event_batches()
         super().__init__(*args, **kwargs)
 
     @classmethod

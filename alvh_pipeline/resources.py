@@ -180,3 +180,13 @@ def run_workers() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"environment variable ALVH_RUN_WORKERS={value!r} is not a whole number >= 1")
     return int(value)
+
+
+EVENT_BATCH_SIZE = 1000  # events per stored batch: a 252-session run's materializations of one asset in one
+
+
+def enable_event_batches() -> None:
+    """Dagster buffers batchable events (a range run's planned events, an asset's per-partition
+    materializations) only when DAGSTER_EVENT_BATCH_SIZE is set, read at each event: the project's
+    event log storages write a batch in one go, so they turn it on (a user's own value wins)."""
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))

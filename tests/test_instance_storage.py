@@ -157,7 +157,7 @@ def test_a_batch_stores_the_rows_storing_each_event_would(tmp_path, monkeypatch)
     """The same range run with Dagster's batches on (this storage's default) and off: the same
     rows in the index (events, each asset's latest materialization, tags, check rows), the same
     events in the run's own database, and what Dagster reads back agrees."""
-    from alvh_pipeline.instance_storage import EVENT_BATCH_SIZE
+    from alvh_pipeline.resources import EVENT_BATCH_SIZE
 
     out = {}
     for batch in (str(EVENT_BATCH_SIZE), "0"):

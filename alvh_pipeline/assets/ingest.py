@@ -36,7 +36,7 @@ def day_tables(frames: list[pd.DataFrame]) -> list[pa.Table]:
     whose Arrow type depends on its values), one conversion of the range cut at the day
     boundaries: the same tables without a pandas -> Arrow conversion per file."""
     first = frames[0] if frames else None
-    if first is None or any(d == object for d in first.dtypes) or any(
+    if first is None or any(d.kind == "O" for d in first.dtypes) or any(
             list(f.columns) != list(first.columns) or not f.dtypes.equals(first.dtypes) for f in frames[1:]):
         return [to_arrow(f) for f in frames]
     whole = to_arrow(pd.concat(frames, ignore_index=True))
