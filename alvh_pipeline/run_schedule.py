@@ -53,20 +53,19 @@ def prerequisites(run: PlannedRun, runs: Sequence[PlannedRun]) -> list[PlannedRu
             or (run.ordered and r.position == run.position and r.first < run.first)]
 
 
-def _inline(work: Callable[..., Any]) -> Any:
-    class _Now:  # a pool of one: the run executes in this process, as the sequential CLI did
-        def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-            future: Future = Future()
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - handed back through the future, as a pool does
-                future.set_exception(exc)
-            return future
+class _InProcessPool:
+    """A pool of one: each run executes in this process when submitted, as the sequential CLI did."""
 
-        def shutdown(self, wait: bool = True) -> None:
-            pass
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed back through the future, as a pool does
+            future.set_exception(exc)
+        return future
 
-    return _Now()
+    def shutdown(self, wait: bool = True) -> None:
+        pass
 
 
 def execute(runs: Sequence[PlannedRun], work: Callable[[PlannedRun], tuple[bool, Any]], workers: int,
@@ -76,15 +75,14 @@ def execute(runs: Sequence[PlannedRun], work: Callable[[PlannedRun], tuple[bool,
     Returns what each launched run returned; a run never launched (after a failure) is absent."""
     needs = {r: set(prerequisites(r, runs)) for r in runs}
     pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1
-            else _inline(work))
+            else _InProcessPool())
     done: dict[PlannedRun, tuple[bool, Any]] = {}
     going: dict[Future, PlannedRun] = {}
     failed = False
     try:
         while True:
             ready = [] if failed else sorted(
-                (r for r in runs if r not in done and r not in going.values() and needs[r] <= done.keys()
-                 and all(done[n][0] for n in needs[r])),
+                (r for r in runs if r not in done and r not in going.values() and needs[r] <= done.keys()),
                 key=lambda r: (r.position, r.first))
             for run in ready[:max(workers - len(going), 0)]:
                 going[pool.submit(work, run)] = run
