@@ -7,7 +7,8 @@ layer over the requested range, the ones before over that plus their look-back (
 vol surface and the model's training window; features: a year of validated prices). A layer's range
 is cut into runs as its backfill policy cuts a UI backfill (`run_chunks`), and the runs go on
 `ALVH_RUN_WORKERS` worker processes (default 2), each as soon as what it reads is written
-(`run_schedule`).
+(`run_schedule`); a layer's reports (attribution's performance, verdict, tearsheet) in one run after
+all its partitioned runs, as a UI asset backfill materializes them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from alvh_pipeline.core.calendar import FIRST_PARTITION, all_sessions, sessions_between
-from alvh_pipeline.layers import LAYERS, Layer, Step, plan
+from alvh_pipeline.layers import LAYERS, REPORTS_RUN, Layer, Step, layer, plan
 from alvh_pipeline.run_schedule import PlannedRun, execute, planned_runs
 
 if TYPE_CHECKING:
@@ -116,9 +117,11 @@ def run_chunks(step: Step) -> list[tuple[str, str]]:
             for i in range(0, len(days), max(size, 1))]
 
 
-def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False) -> bool:
+def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, part: str = "all") -> bool:
     """One run of the layer's job over [start, end], in this process, on DAGSTER_HOME's instance;
-    `shared_terminal`: other runs print at the same time (progress as lines naming the range)."""
+    `part`: "all" assets, only the "partitioned" ones, or only the "reports" (no partitions, over
+    every session the lake holds); `shared_terminal`: other runs print at the same time (progress
+    as lines naming the range)."""
     import uuid
 
     import dagster as dg
@@ -129,18 +132,23 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False) 
 
     t0 = time.time()
     job = defs.resolve_job_def(job_name)
+    keys = None if part == "all" else layer(job_name).asset_keys(partitioned=part == "partitioned")
+    steps = len((job.get_subset(asset_selection=set(keys)) if keys else job).graph.nodes)
     instance = dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())
-    partitions = len(sessions_between(start, end))
-    print(f"\n{job_name}: sessions {start}..{end} ({partitions}), {len(job.graph.nodes)} steps", flush=True)
-    label = f"{job_name} {start}..{end}" if shared_terminal else job_name
-    with RunProgress(instance, run_id, label, len(job.graph.nodes), partitions,
-                     tty=False if shared_terminal else None):
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=LOG_QUIET, run_id=run_id,
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end,
-                  HOST_TAG: this_host()},  # lets recovery fail this run if its process is killed
-        )
+    tags = {HOST_TAG: this_host()}  # lets recovery fail this run if its process is killed
+    if part == "reports":
+        partitions, what = 0, f"reports over every session the lake holds (through {end})"
+    else:
+        partitions, what = len(sessions_between(start, end)), f"sessions {start}..{end}"
+        tags |= {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+        what += f" ({partitions})"
+    print(f"\n{job_name}: {what}, {steps} steps", flush=True)
+    label = (f"{job_name} reports" if part == "reports" else f"{job_name} {start}..{end}") if shared_terminal \
+        else job_name
+    with RunProgress(instance, run_id, label, steps, partitions, tty=False if shared_terminal else None):
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=LOG_QUIET,
+                                        run_id=run_id, tags=tags, asset_selection=keys)
     print(f"{label}: done in {time.time() - t0:.1f}s (run {result.run_id})")
     rows = {}
     for ev in result.get_asset_materialization_events():  # one event per partition, same run metadata
@@ -158,14 +166,22 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False) 
 
 
 def scheduled_runs(steps: list[Step]) -> list[PlannedRun]:
-    return planned_runs((s.layer.name, s.layer.runs_in_order, run_chunks(s)) for s in steps)
+    """The plan's runs: each layer's chunks, then (a layer with reports) one run of its reports."""
+    entries = []
+    for s in steps:
+        entries.append((s.layer.name, s.layer.runs_in_order, run_chunks(s)))
+        if s.layer.asset_keys(partitioned=False):
+            entries.append((s.layer.name + REPORTS_RUN, False, [(f"{s.start:%Y-%m-%d}", f"{s.end:%Y-%m-%d}")]))
+    return planned_runs(entries)
 
 
 def run_planned(run: PlannedRun) -> tuple[bool, None]:
     """`run_schedule`'s work: the run, in a worker process when there are several."""
     import multiprocessing
 
-    return run_job(run.layer, run.first, run.last, shared_terminal=multiprocessing.parent_process() is not None), None
+    name = run.layer.removesuffix(REPORTS_RUN)
+    part = "reports" if name != run.layer else "partitioned" if layer(name).asset_keys(partitioned=False) else "all"
+    return run_job(name, run.first, run.last, multiprocessing.parent_process() is not None, part), None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ order and its history planning, and the end-to-end tests are all generated from 
 A layer names its asset groups (= the lake layers it writes), the module that builds its assets
 and checks (`assets`, `checks` lists), whether it is stateful (day t starts from day t-1: backfilled
 in one run, in order), whether its runs must follow each other (`ordered_runs`: a run reads what
-the layer's earlier runs wrote; `run_schedule` runs the others side by side) and
+the layer's earlier runs wrote; `run_schedule` runs the others side by side), its reports (assets
+without partitions, over every session: one run after all its partitioned ones, as an asset
+backfill materializes them) and
 `reads_from(start)`: the first day of the layer before that a run starting at `start` reads (its
 look-back).
 
@@ -59,6 +61,11 @@ class Layer:
         module = importlib.import_module(self.module)
         return list(module.assets), list(module.checks)
 
+    def asset_keys(self, partitioned: bool) -> list[dg.AssetKey]:
+        """The keys of the layer's partitioned assets, or of its reports (no partitions)."""
+        return [key for asset in self.definitions()[0] if (asset.partitions_def is not None) == partitioned
+                for key in asset.keys]
+
 
 LAYERS: tuple[Layer, ...] = (
     Layer("ingest", ("raw", "validated"), "alvh_pipeline.assets.ingest",
@@ -75,9 +82,10 @@ LAYERS: tuple[Layer, ...] = (
           "books state of the session before", stateful=True),
     Layer("attribution", ("attribution",), "alvh_pipeline.assets.attribution",
           "attribution/daily_pnl for the selected days, then performance, stress windows, the verdict and the "
-          "tearsheet over everything the books hold", reads_from=_previous_session,
-          ordered_runs=True),  # each run's reports summarise every day before: the last run writes the final ones
+          "tearsheet over everything the books hold", reads_from=_previous_session),
 )
+
+REPORTS_RUN = "/reports"  # a planned run's layer name + this: the layer's reports, after all its partitioned runs
 
 
 def layer(name: str, layers: Sequence[Layer] = LAYERS) -> Layer:

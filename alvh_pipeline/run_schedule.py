@@ -6,7 +6,8 @@ A run of layer L over [first, last] waits for
 - every run of the layer before L that starts on or before `last`: no run reads a session after
   its own last one (no look-ahead), and its look-back lies in those earlier runs;
 - with `Layer.ordered_runs`, every earlier run of L itself (ingest: the gate compares each session
-  with the 20 before it; attribution: each run's reports summarise all earlier days).
+  with the 20 before it).
+A layer's reports (`layers.REPORTS_RUN`, planned as the next position) so wait for all its runs.
 
 So on 2 cores ingest's runs follow each other on one worker while the other computes the features
 and signals of the years ingest has finished; the books (one stateful run) start once the last

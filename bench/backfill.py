@@ -105,13 +105,18 @@ def lineage_ranges(years: float, end: str) -> tuple[list[LayerRange], str]:
 
 
 def chunks(layer_name: str, start: str, end: str) -> list[tuple[str, str]]:
-    """The runs the layer's backfill policy makes of [start, end]."""
-    from alvh_pipeline.core.calendar import sessions_between
-    from alvh_pipeline.layers import layer
+    """The runs the layer's backfill policy makes of [start, end] (`cli.run_chunks`)."""
+    from alvh_pipeline.cli import run_chunks
 
-    days = [d.strftime("%Y-%m-%d") for d in sessions_between(start, end)]
-    size = layer(layer_name).backfill_policy.max_partitions_per_run or len(days)
-    return [(days[i], days[min(i + size, len(days)) - 1]) for i in range(0, len(days), size)]
+    return run_chunks(_step(layer_name, start, end))
+
+
+def _step(layer_name: str, start: str, end: str) -> Any:
+    import pandas as pd
+
+    from alvh_pipeline.layers import Step, layer
+
+    return Step(layer(layer_name), pd.Timestamp(start), pd.Timestamp(end))
 
 
 def split_assets(layer_name: str) -> tuple[list, list, list]:
@@ -319,25 +324,12 @@ def worker_main(mode: str, layer_name: str, start: str, end: str) -> None:
 
 # ---- the scheduled lineage: the plan's runs on a pool of worker processes ----------------------
 
-REPORTS = "/reports"  # a layer's unpartitioned assets: one run after its partitioned ones
-
-
 def planned(steps: list[LayerRange]) -> list[Any]:
-    """The runs of the lineage as `run_schedule` orders them: each layer's policy chunks, then a
-    run of its unpartitioned assets (attribution's reports) after all of them, as an asset
-    backfill does. A layer whose runs are ordered only because of those reports (attribution) has
-    its partitioned runs side by side."""
-    from alvh_pipeline.layers import layer
-    from alvh_pipeline.run_schedule import planned_runs
+    """The runs of the lineage as `cli run` schedules them (`cli.scheduled_runs`): each layer's
+    policy chunks, then a run of its reports (attribution's) after all of them."""
+    from alvh_pipeline.cli import scheduled_runs
 
-    entries = []
-    for st in steps:
-        _, unpartitioned, _ = split_assets(st.layer)
-        entries.append((st.layer, layer(st.layer).runs_in_order and not unpartitioned,
-                        chunks(st.layer, st.start, st.end)))
-        if unpartitioned:
-            entries.append((st.layer + REPORTS, False, [(st.start, st.end)]))
-    return planned_runs(entries)
+    return scheduled_runs([_step(st.layer, st.start, st.end) for st in steps])
 
 
 class RssSampler:
@@ -371,9 +363,11 @@ class RssSampler:
 def _task(mode: str, run: Any) -> tuple[bool, dict[str, Any]]:
     import resource
 
-    layer_name = run.layer.removesuffix(REPORTS)
+    from alvh_pipeline.layers import REPORTS_RUN
+
+    layer_name = run.layer.removesuffix(REPORTS_RUN)
     partitioned, unpartitioned, _ = split_assets(layer_name)
-    chunk, assets = (None, unpartitioned) if run.layer.endswith(REPORTS) else ((run.first, run.last), partitioned)
+    chunk, assets = (None, unpartitioned) if layer_name != run.layer else ((run.first, run.last), partitioned)
     tally = RunTally()
     before = resource.getrusage(resource.RUSAGE_SELF)
     with RssSampler() as rss:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from alvh_pipeline.cli import run_plan, scheduled_runs
+from alvh_pipeline.layers import REPORTS_RUN
 from alvh_pipeline.run_schedule import PlannedRun, execute, planned_runs, prerequisites
 
 LOG = "ALVH_TEST_SCHEDULE_LOG"
@@ -31,7 +32,7 @@ def test_a_run_waits_for_the_runs_before_it_that_start_by_its_last_day():
     assert prerequisites(books, _toy()) == [feat1, feat2]
 
 
-def test_the_cli_plan_orders_ingest_and_attribution_and_lets_features_and_signals_overlap():
+def test_the_cli_plan_orders_ingest_and_lets_features_and_signals_overlap():
     steps = run_plan("2019-12-02", "2019-12-31")
     runs = scheduled_runs(steps)
     by_layer = {name: [r for r in runs if r.layer == name] for name in ("ingest", "features", "signals", "books")}
@@ -44,6 +45,17 @@ def test_the_cli_plan_orders_ingest_and_attribution_and_lets_features_and_signal
     # every run's range ends on or after each of its prerequisites' starts and the plan covers the sessions
     assert all(p.first <= r.last for r in runs for p in prerequisites(r, runs))
     assert runs[-1].last == "2019-12-31" and pd.Timestamp(runs[0].first) < pd.Timestamp("2017-01-01")
+
+
+def test_a_layers_reports_run_once_after_all_its_partitioned_runs_which_go_side_by_side():
+    runs = scheduled_runs(run_plan("2017-06-01", "2019-12-31"))
+    attribution = [r for r in runs if r.layer == "attribution"]
+    reports = [r for r in runs if r.layer == "attribution" + REPORTS_RUN]
+    assert len(attribution) >= 3 and not any(r.ordered for r in attribution)
+    assert all(prerequisites(r, runs) == [r for r in runs if r.layer == "books"] for r in attribution)
+    assert len(reports) == 1 and set(prerequisites(reports[0], runs)) == set(attribution)
+    assert (reports[0].first, reports[0].last) == (attribution[0].first, attribution[-1].last)
+    assert [r.layer for r in runs if r.layer.endswith(REPORTS_RUN)] == ["attribution" + REPORTS_RUN]
 
 
 SIDE_BY_SIDE = ("features 2020-03-02..2020-08-31", "ingest 2021-01-04..2021-06-30")  # both ready after ingest 2
