@@ -37,6 +37,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -301,13 +302,25 @@ class Lake:
     def write_range(self, layer: str, table: str, frame: pd.DataFrame, dates: Iterable,
                     schema: pa.Schema | None = None) -> dict[str, Location]:
         """Split a multi-day frame by its `date` column into daily files (one per date in
-        `dates`, an empty file where a day has no rows)."""
-        by_day = dict(iter(frame.groupby(pd.to_datetime(frame["date"]).dt.normalize(), sort=True)))
+        `dates`, an empty file where a day has no rows), each day's rows in the frame's order.
+        The range is converted to Arrow once and each file written from a slice of it: the bytes
+        of converting each day on its own (`day_slices` says when a day must be)."""
+        dates = list(dates)
+        day = pd.to_datetime(frame["date"]).dt.normalize().to_numpy("datetime64[D]")
+        order = np.argsort(day, kind="stable")
+        want = pd.DatetimeIndex(pd.to_datetime(dates)).to_numpy("datetime64[D]")
+        first = np.searchsorted(day[order], want, "left")
+        last = np.searchsorted(day[order], want, "right")
+        whole = range_arrow(frame, schema)
+        if whole is not None:
+            whole = whole.take(order).combine_chunks()
         out = {}
         with self.batch():
-            for d in dates:
-                part = by_day.get(pd.Timestamp(d), frame.iloc[0:0])
-                out[_date_str(d)] = self.write_partition(layer, table, d, part, schema)
+            for d, a, b in zip(dates, first, last):
+                piece = whole.slice(a, b - a) if whole is not None else None
+                if piece is None or not same_as_own_conversion(piece, frame, schema):
+                    piece = to_arrow(frame.iloc[order[a:b]], schema)
+                out[_date_str(d)] = self.write_arrow(layer, table, d, piece)
         return out
 
     # ---- reads ---------------------------------------------------------------------------
@@ -362,6 +375,32 @@ class Lake:
         found = self.filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
         days = (_PARTITION_KEY.match(f.path[len(base) + 1:]) for f in found if f.type == pafs.FileType.File)
         return sorted(m.group(1) for m in days if m)
+
+
+# Arrow types inferred from an object column's values that a day's own rows infer the same way
+# whenever the day has a value (a day without one infers `null`)
+_STABLE_INFERRED = (pa.types.is_string, pa.types.is_large_string, pa.types.is_date32, pa.types.is_boolean)
+
+
+def range_arrow(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table | None:
+    """`to_arrow` of a whole range, or None where a day's own conversion could type a column
+    differently (an object column inferred as anything but text, dates or booleans, or values
+    Arrow cannot convert together)."""
+    try:
+        whole = to_arrow(frame, schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    if schema is None and not all(any(ok(whole.schema.field(c).type) for ok in _STABLE_INFERRED)
+                                  for c in frame.columns if frame[c].dtype == object):
+        return None
+    return whole
+
+
+def same_as_own_conversion(piece: pa.Table, frame: pd.DataFrame, schema: pa.Schema | None) -> bool:
+    """Whether a day's slice of `range_arrow` equals converting the day's rows alone: always with
+    a schema; without, unless an object column has no value that day (its own type: null)."""
+    return schema is not None or all(piece.column(c).null_count < piece.num_rows
+                                     for c in frame.columns if frame[c].dtype == object)
 
 
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:

@@ -122,3 +122,39 @@ def test_an_error_inside_a_batch_publishes_nothing_and_leaves_no_temp(lake):
     assert not list(Path(lake.root).rglob(".tmp-*"))
     lake.write_partition("validated", "t", "2024-01-04", frame.assign(date=pd.Timestamp("2024-01-04")))
     assert lake.exists("validated", "t", "2024-01-04")  # the batch is over: writes publish at once again
+
+
+def _per_day_bytes(lake_dir: Path, frame: pd.DataFrame, days, schema) -> dict[str, bytes]:
+    """Each day written from its own rows (what write_range did before it converted once)."""
+    own = Lake(str(lake_dir))
+    key = pd.to_datetime(frame["date"]).dt.normalize()
+    for d in days:
+        own.write_partition("features", "t", d, frame[key == pd.Timestamp(d)], schema)
+    return {d: own.partition_path("features", "t", d).read_bytes() for d in days}
+
+
+@pytest.mark.parametrize("case", ["typed", "text_with_a_day_of_nulls", "mixed_objects", "lists", "schema"])
+def test_write_range_writes_each_day_as_its_own_conversion_would(tmp_path, case):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    days = ["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06"]  # 03-06: no rows (an empty file)
+    dates = [dt.date(2024, 3, 4), dt.date(2024, 3, 1), dt.date(2024, 3, 5), dt.date(2024, 3, 4), dt.date(2024, 3, 1)]
+    frame = pd.DataFrame({"date": dates, "x": [1.5, 2.0, float("nan"), 4.0, 5.0], "n": [1, 2, 3, 4, 5]})
+    schema = None
+    if case == "text_with_a_day_of_nulls":
+        frame["symbol"] = ["a", None, None, "d", "e"]  # 2024-03-05: only a null (own type: null)
+    elif case == "mixed_objects":
+        frame["v"] = [1, "b", 3, 4, "e"]  # ints some days, text others: no one Arrow type over the range
+    elif case == "lists":
+        frame["v"] = [[1, 2], [3.5], [4], [5], [6]]  # inferred per day: int64 on some, double on others
+    elif case == "schema":
+        frame["symbol"] = ["a", None, None, "d", "e"]
+        schema = pa.schema([("date", pa.date32()), ("x", pa.float64()), ("n", pa.int32()), ("symbol", pa.string())])
+    ranged = Lake(str(tmp_path / "ranged"))
+    ranged.write_range("features", "t", frame, days, schema)
+    expected = _per_day_bytes(tmp_path / "own", frame, days, schema)
+    assert {d: ranged.partition_path("features", "t", d).read_bytes() for d in days} == expected
+    back = pd.concat([pq.read_table(ranged.partition_path("features", "t", d)).to_pandas() for d in days])
+    assert len(back) == len(frame) and list(back["n"]) == [2, 5, 1, 4, 3]  # each day's rows in frame order

@@ -16,7 +16,7 @@ from alvh_pipeline.core import books as engine
 from alvh_pipeline.core.calendar import all_sessions, window_start
 from alvh_pipeline.core.check_report import CheckReport
 from alvh_pipeline.core.inputs import Input, lookback
-from alvh_pipeline.lake import Lake, to_arrow
+from alvh_pipeline.lake import Lake
 from alvh_pipeline.layers import layer
 from alvh_pipeline.partitions import trading_days
 from alvh_pipeline.resources import LakeResource, StrategyConfig
@@ -76,21 +76,8 @@ def read_chunk(lake: Lake, dates: pd.DatetimeIndex,
 
 
 def write_chunk(lake: Lake, name: str, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> int:
-    """`LayerTable.write_days` of one books table, the same bytes: the chunk is converted to arrow
-    once and each day's file written from a slice of it, rather than a pandas frame per day
-    converted on its own (per-day conversion was most of the books' write time)."""
-    frame = frame.sort_values(list(TABLES[name]), kind="stable").reset_index(drop=True)
-    day = pd.to_datetime(frame["date"]).to_numpy("datetime64[D]")
-    order = np.argsort(day, kind="stable")  # by day, each day's rows in the sorted order (as a groupby)
-    arrow = to_arrow(frame.assign(date=pd.to_datetime(frame["date"]).dt.date), book_schema(name, frame.columns))
-    arrow, day = arrow.take(order), day[order]
-    want = dates.to_numpy("datetime64[D]")
-    first, last = np.searchsorted(day, want, "left"), np.searchsorted(day, want, "right")
-    table = layer_table("books", name)
-    with lake.batch():  # one sync for the chunk, as write_range
-        for d, a, b in zip(dates, first, last):  # an empty file for a day without rows
-            lake.write_arrow(table.layer, table.name, d, arrow.slice(a, b - a))
-    return len(frame)
+    """A chunk of one books table, a file per day with the table's fixed schema."""
+    return layer_table("books", name).write_days(lake, frame, dates, TABLES[name], book_schema(name, frame.columns))
 
 
 def initial_states(lake: Lake, start: pd.Timestamp, cfg: engine.BookConfig) -> tuple[dict, str]:

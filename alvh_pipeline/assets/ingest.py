@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 
 from alvh_pipeline.assets._shell import LayerTable, check_result, layer_table
-from alvh_pipeline.lake import Lake, LakeReadError, to_arrow
+from alvh_pipeline.lake import Lake, LakeReadError, range_arrow, same_as_own_conversion, to_arrow
 from alvh_pipeline.layers import layer
 from alvh_pipeline.partitions import trading_days
 from alvh_pipeline.resources import LakeResource, StrategyConfig
@@ -32,16 +32,19 @@ def had_rows(lake: Lake, raw: LayerTable, key: str) -> bool:
 
 
 def day_tables(frames: list[pd.DataFrame]) -> list[pa.Table]:
-    """`lake.to_arrow` of each day's frame. When the days share columns and dtypes (none object,
-    whose Arrow type depends on its values), one conversion of the range cut at the day
-    boundaries: the same tables without a pandas -> Arrow conversion per file."""
+    """`lake.to_arrow` of each day's frame as delivered, from one conversion of the days cut at
+    their boundaries where that gives the same table (`lake.range_arrow`, as `Lake.write_range`)."""
     first = frames[0] if frames else None
-    if first is None or any(d.kind == "O" for d in first.dtypes) or any(
-            list(f.columns) != list(first.columns) or not f.dtypes.equals(first.dtypes) for f in frames[1:]):
+    if first is None or any(list(f.columns) != list(first.columns) or not f.dtypes.equals(first.dtypes)
+                            for f in frames[1:]):
         return [to_arrow(f) for f in frames]
-    whole = to_arrow(pd.concat(frames, ignore_index=True))
+    whole = range_arrow(pd.concat(frames, ignore_index=True), None)
+    if whole is None:
+        return [to_arrow(f) for f in frames]
+    whole = whole.combine_chunks()
     ends = np.cumsum([len(f) for f in frames])
-    return [whole.slice(end - len(f), len(f)).combine_chunks() for f, end in zip(frames, ends)]
+    pieces = [whole.slice(end - len(f), len(f)) for f, end in zip(frames, ends)]
+    return [piece if same_as_own_conversion(piece, f, None) else to_arrow(f) for piece, f in zip(pieces, frames)]
 
 
 def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
