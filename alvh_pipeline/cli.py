@@ -7,7 +7,7 @@ layer over the requested range, the ones before over that plus their look-back (
 vol surface and the model's training window; features: a year of validated prices). A layer's range
 is cut into runs as its backfill policy cuts a UI backfill (`run_chunks`), and the runs go on
 `ALVH_RUN_WORKERS` worker processes (default 2), each as soon as what it reads is written
-(`run_schedule`); a layer's reports (attribution's performance, verdict, tearsheet) in one run after
+(`run_schedule`); a layer's reports (attribution's performance, stress, verdict, tearsheet) in one run after
 all its partitioned runs, as a UI asset backfill materializes them.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import pandas as pd
 
@@ -117,7 +117,10 @@ def run_chunks(step: Step) -> list[tuple[str, str]]:
             for i in range(0, len(days), max(size, 1))]
 
 
-def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, part: str = "all") -> bool:
+RunPart = Literal["all", "partitioned", "reports"]  # a layer's assets, or those with / without partitions
+
+
+def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, part: RunPart = "all") -> bool:
     """One run of the layer's job over [start, end], in this process, on DAGSTER_HOME's instance;
     `part`: "all" assets, only the "partitioned" ones, or only the "reports" (no partitions, over
     every session the lake holds); `shared_terminal`: other runs print at the same time (progress
@@ -132,13 +135,18 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
 
     t0 = time.time()
     job = defs.resolve_job_def(job_name)
+    if part not in get_args(RunPart):
+        raise ValueError(f"part={part!r}: one of {get_args(RunPart)}")
     keys = None if part == "all" else layer(job_name).asset_keys(partitioned=part == "partitioned")
+    if keys == []:
+        raise ValueError(f"layer {job_name} has no {part} assets")
+    # the subset execute_in_process runs for `keys` (its assets and their checks): the step count
     steps = len((job.get_subset(asset_selection=set(keys)) if keys else job).graph.nodes)
     instance = dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())
     tags = {HOST_TAG: this_host()}  # lets recovery fail this run if its process is killed
     if part == "reports":
-        partitions, what = 0, f"reports over every session the lake holds (through {end})"
+        partitions, what = 0, "reports over every day the layer's tables hold"
     else:
         partitions, what = len(sessions_between(start, end)), f"sessions {start}..{end}"
         tags |= {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}

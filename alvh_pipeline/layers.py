@@ -4,11 +4,11 @@ order and its history planning, and the end-to-end tests are all generated from 
 A layer names its asset groups (= the lake layers it writes), the module that builds its assets
 and checks (`assets`, `checks` lists), whether it is stateful (day t starts from day t-1: backfilled
 in one run, in order), whether its runs must follow each other (`ordered_runs`: a run reads what
-the layer's earlier runs wrote; `run_schedule` runs the others side by side), its reports (assets
-without partitions, over every session: one run after all its partitioned ones, as an asset
-backfill materializes them) and
+the layer's earlier runs wrote; `run_schedule` runs the others side by side) and
 `reads_from(start)`: the first day of the layer before that a run starting at `start` reads (its
-look-back).
+look-back). A layer's assets without partitions (`asset_keys(partitioned=False)`: attribution's
+reports over every day its tables hold) are planned as one run after all its partitioned ones, as
+an asset backfill materializes them.
 
 Adding a layer = a core module + `assets/<layer>.py` + one entry here.
 """

@@ -59,3 +59,32 @@ def test_day_local_layers_run_in_backfill_sized_chunks_and_books_in_one():
     assert all(pd.Timestamp(b) < pd.Timestamp(c) for (_, b), (c, _) in zip(ingest[:-1], ingest[1:]))  # in order
     books = steps["books"]
     assert cli.run_chunks(books) == [(books.start.strftime("%Y-%m-%d"), books.end.strftime("%Y-%m-%d"))]
+
+
+def test_each_planned_run_executes_its_part_of_the_layer(monkeypatch):
+    """Attribution's chunks run its partitioned assets, `attribution/reports` its reports; a layer
+    without reports runs whole. The selections hold the assets' own checks and nothing else."""
+    from alvh_pipeline.definitions import defs
+    from alvh_pipeline.layers import layer
+
+    called = []
+    monkeypatch.setattr(cli, "run_job", lambda name, first, last, shared, part: called.append((name, part)) or True)
+    runs = cli.scheduled_runs(cli.run_plan("2019-06-03", "2019-12-31"))
+    for run in runs:
+        assert cli.run_planned(run) == (True, None)
+    parts = {(name, part) for name, part in called}
+    assert parts == {("ingest", "all"), ("features", "all"), ("signals", "all"), ("books", "all"),
+                     ("attribution", "partitioned"), ("attribution", "reports")}
+    assert called.count(("attribution", "reports")) == 1 and called[-1] == ("attribution", "reports")
+
+    job = defs.resolve_job_def("attribution")
+    nodes = {part: {n.name for n in job.get_subset(
+        asset_selection=set(layer("attribution").asset_keys(partitioned=part == "partitioned"))).graph.nodes}
+        for part in ("partitioned", "reports")}
+    assert any(n.endswith("verdict_check") for n in nodes["reports"])
+    assert not any(n.endswith("attribution_check") for n in nodes["reports"])
+    assert any(n.endswith("attribution_check") for n in nodes["partitioned"])
+    assert not any("verdict" in n or "tearsheet" in n for n in nodes["partitioned"])
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="part='report'"):
+        cli.run_job("attribution", "2019-06-03", "2019-06-03", part="report")

@@ -42,6 +42,10 @@ def test_the_cli_plan_orders_ingest_and_lets_features_and_signals_overlap():
     assert set(prerequisites(last, runs)) == set(by_layer["ingest"]) - {last}
     first_features = min(by_layer["features"], key=lambda r: r.first)
     assert last not in prerequisites(first_features, runs)  # can overlap the last years of ingest
+    longer = scheduled_runs(run_plan("2017-06-01", "2019-12-31"))
+    first_signals = min((r for r in longer if r.layer == "signals"), key=lambda r: r.first)
+    last_features = max((r for r in longer if r.layer == "features"), key=lambda r: r.first)
+    assert last_features not in prerequisites(first_signals, longer)  # can overlap the last features runs
     # every run's range ends on or after each of its prerequisites' starts and the plan covers the sessions
     assert all(p.first <= r.last for r in runs for p in prerequisites(r, runs))
     assert runs[-1].last == "2019-12-31" and pd.Timestamp(runs[0].first) < pd.Timestamp("2017-01-01")
@@ -52,7 +56,8 @@ def test_a_layers_reports_run_once_after_all_its_partitioned_runs_which_go_side_
     attribution = [r for r in runs if r.layer == "attribution"]
     reports = [r for r in runs if r.layer == "attribution" + REPORTS_RUN]
     assert len(attribution) >= 3 and not any(r.ordered for r in attribution)
-    assert all(prerequisites(r, runs) == [r for r in runs if r.layer == "books"] for r in attribution)
+    books = [b for b in runs if b.layer == "books"]
+    assert all(prerequisites(r, runs) == books for r in attribution)
     assert len(reports) == 1 and set(prerequisites(reports[0], runs)) == set(attribution)
     assert (reports[0].first, reports[0].last) == (attribution[0].first, attribution[-1].last)
     assert [r.layer for r in runs if r.layer.endswith(REPORTS_RUN)] == ["attribution" + REPORTS_RUN]
