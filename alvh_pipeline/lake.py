@@ -307,13 +307,14 @@ class Lake:
         of converting each day on its own (`day_slices` says when a day must be)."""
         dates = list(dates)
         day = pd.to_datetime(frame["date"]).dt.normalize().to_numpy("datetime64[D]")
-        order = np.argsort(day, kind="stable")
+        in_order = bool((day[1:] >= day[:-1]).all())  # rows already by day (sorted by keys from date): no copy
+        order = np.arange(len(day)) if in_order else np.argsort(day, kind="stable")
         want = pd.DatetimeIndex(pd.to_datetime(dates)).to_numpy("datetime64[D]")
         first = np.searchsorted(day[order], want, "left")
         last = np.searchsorted(day[order], want, "right")
         whole = range_arrow(frame, schema)
         if whole is not None:
-            whole = whole.take(order).combine_chunks()
+            whole = (whole if in_order else whole.take(order)).combine_chunks()
         out = {}
         with self.batch():
             for d, a, b in zip(dates, first, last):
