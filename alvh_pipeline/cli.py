@@ -123,7 +123,7 @@ RunPart = Literal["all", "partitioned", "reports"]  # a layer's assets, or those
 def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, part: RunPart = "all") -> bool:
     """One run of the layer's job over [start, end], in this process, on DAGSTER_HOME's instance;
     `part`: "all" assets, only the "partitioned" ones, or only the "reports" (no partitions, over
-    every session the lake holds); `shared_terminal`: other runs print at the same time (progress
+    every day the layer's tables hold); `shared_terminal`: other runs print at the same time (progress
     as lines naming the range)."""
     import uuid
 

@@ -304,7 +304,7 @@ class Lake:
         """Split a multi-day frame by its `date` column into daily files (one per date in
         `dates`, an empty file where a day has no rows), each day's rows in the frame's order.
         The range is converted to Arrow once and each file written from a slice of it: the bytes
-        of converting each day on its own (`day_slices` says when a day must be)."""
+        of converting each day on its own (`same_as_own_conversion` says when a day must be)."""
         dates = list(dates)
         day = pd.to_datetime(frame["date"]).dt.normalize().to_numpy("datetime64[D]")
         in_order = bool((day[1:] >= day[:-1]).all())  # rows already by day (sorted by keys from date): no copy
