@@ -309,9 +309,8 @@ class Lake:
         day = pd.to_datetime(frame["date"]).dt.normalize().to_numpy("datetime64[D]")
         in_order = bool((day[1:] >= day[:-1]).all())  # rows already by day (sorted by keys from date): no copy
         order = np.arange(len(day)) if in_order else np.argsort(day, kind="stable")
-        want = pd.DatetimeIndex(pd.to_datetime(dates)).to_numpy("datetime64[D]")
-        first = np.searchsorted(day[order], want, "left")
-        last = np.searchsorted(day[order], want, "right")
+        want, by_day = pd.DatetimeIndex(pd.to_datetime(dates)).to_numpy("datetime64[D]"), day[order]
+        first, last = np.searchsorted(by_day, want, "left"), np.searchsorted(by_day, want, "right")
         whole = range_arrow(frame, schema)
         if whole is not None:
             whole = (whole if in_order else whole.take(order)).combine_chunks()
