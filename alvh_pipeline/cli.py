@@ -97,6 +97,16 @@ def print_verdict(lake: Lake) -> None:
     print("\nVerdict: can a small account run stat-arb plus a layered VIX hedge without being crushed on "
           "the VIX futures leg?\n")
     print(md)
+    try:  # how far the model chains can be trusted: Cboe's indexes replicated on them (benchmarks/comparison)
+        table = lake.read_table("benchmarks", "comparison")
+    except FileNotFoundError:
+        return
+    if len(table):
+        print("\nCboe benchmarks replicated on this lake's option chains (replicated vs published, %):")
+        for _, r in table.iterrows():
+            print(f"  {r['index']:4s} {r['period']:16s} {r['replicated_pct']:+7.2f} vs {r['published_pct']:+7.2f}  "
+                  f"error {r['error_pts']:+6.2f} pts (tolerance {r['tolerance_pts']:.0f}, "
+                  f"{'in-sample' if r['sample'] == 'in' else 'out-of-sample'})")
 
 
 def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:

@@ -80,6 +80,10 @@ LAYERS: tuple[Layer, ...] = (
     Layer("books", ("books",), "alvh_pipeline.assets.books",
           "books/* (condor, stat-arb, hedge ladder, account, trades) for the selected days, in order, from the "
           "books state of the session before", stateful=True),
+    Layer("benchmarks", ("benchmarks",), "alvh_pipeline.assets.benchmarks",
+          "benchmarks/indexes (Cboe CNDR, PUT, BXM replicated on validated/spx_options) for the selected days, in "
+          "order, from the benchmark rows of the session before; then their comparison with Cboe's published "
+          "returns and the chain model's calibration report", stateful=True),
     Layer("attribution", ("attribution",), "alvh_pipeline.assets.attribution",
           "attribution/daily_pnl for the selected days, then performance, stress windows, the verdict and the "
           "tearsheet over everything the books hold", reads_from=_previous_session),

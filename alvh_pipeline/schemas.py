@@ -236,3 +236,10 @@ def book_schema(name: str, columns) -> pa.Schema:
         return pa.schema([(c, _TRADE_TYPES[c]) for c in columns])
     types = {"date": DATE, "last_condor_expiry": DATE, "margin_call": BOOL, "margin_call_vx_alone": BOOL}
     return pa.schema([(c, types.get(c, STR if c in _ACCOUNT_STR else F64)) for c in columns])
+
+
+def benchmark_schema(columns) -> pa.Schema:
+    """The arrow schema of benchmarks/indexes (`core.benchmarks.BENCHMARK_COLUMNS`): floats except
+    its date, index name, expiry, roll flag and the count of intrinsic marks."""
+    types = {"date": DATE, "index": STR, "expiry": DATE, "rolled": BOOL, "marks_intrinsic": I64}
+    return pa.schema([(c, types.get(c, F64)) for c in columns])

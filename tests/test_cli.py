@@ -74,6 +74,7 @@ def test_each_planned_run_executes_its_part_of_the_layer(monkeypatch):
         assert cli.run_planned(run) == (True, None)
     parts = {(name, part) for name, part in called}
     assert parts == {("ingest", "all"), ("features", "all"), ("signals", "all"), ("books", "all"),
+                     ("benchmarks", "partitioned"), ("benchmarks", "reports"),
                      ("attribution", "partitioned"), ("attribution", "reports")}
     assert called.count(("attribution", "reports")) == 1 and called[-1] == ("attribution", "reports")
 

@@ -57,10 +57,15 @@ def test_a_layers_reports_run_once_after_all_its_partitioned_runs_which_go_side_
     reports = [r for r in runs if r.layer == "attribution" + REPORTS_RUN]
     assert len(attribution) >= 3 and not any(r.ordered for r in attribution)
     books = [b for b in runs if b.layer == "books"]
-    assert all(prerequisites(r, runs) == books for r in attribution)
+    benchmarks = [b for b in runs if b.layer == "benchmarks"]
+    benchmark_reports = [b for b in runs if b.layer == "benchmarks" + REPORTS_RUN]
+    assert len(benchmarks) == 1 and prerequisites(benchmarks[0], runs) == books  # stateful: one run
+    assert prerequisites(benchmark_reports[0], runs) == benchmarks
+    assert all(prerequisites(r, runs) == benchmark_reports for r in attribution)  # the verdict reads them
     assert len(reports) == 1 and set(prerequisites(reports[0], runs)) == set(attribution)
     assert (reports[0].first, reports[0].last) == (attribution[0].first, attribution[-1].last)
-    assert [r.layer for r in runs if r.layer.endswith(REPORTS_RUN)] == ["attribution" + REPORTS_RUN]
+    assert [r.layer for r in runs if r.layer.endswith(REPORTS_RUN)] == ["benchmarks" + REPORTS_RUN,
+                                                                     "attribution" + REPORTS_RUN]
 
 
 SIDE_BY_SIDE = ("features 2020-03-02..2020-08-31", "ingest 2021-01-04..2021-06-30")  # both ready after ingest 2

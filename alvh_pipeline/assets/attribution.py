@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from alvh_pipeline.assets import benchmarks
 from alvh_pipeline.assets._shell import check_result, input_keys, layer_table, partition_dates, table_md
 from alvh_pipeline.core import attribution as at
 from alvh_pipeline.core import books as engine
@@ -168,7 +169,8 @@ def stress_windows(lake: LakeResource) -> dg.MaterializeResult:
 
 
 @dg.asset(key=layer_table("attribution", "verdict").key,
-          deps=[layer_table("attribution", "stress").key, layer_table("attribution", "performance").key],
+          deps=[layer_table("attribution", "stress").key, layer_table("attribution", "performance").key,
+                benchmarks.COMPARISON.key, benchmarks.CALIBRATION.key],
           group_name="attribution", kinds={"parquet"},
           description="Steward vs promoter per stress window (max drawdown, margin breached and how often, IRR) and a "
                       "plain sentence per claim of the method: holds / does not hold / not evaluated, with its "
@@ -188,6 +190,7 @@ def build_verdict(lake: Lake) -> tuple[pd.DataFrame, pd.DataFrame]:
     shock = lake.read_table("attribution", "shock")
     perf = lake.read_table("attribution", "performance")
     table = verdict.verdict_table(stress_t, shock)
+    table["provenance"] = verdict.label_provenance(table["provenance"], benchmarks.fit_label(lake))
     irr = {r["mode"]: float(r["irr"]) for _, r in perf.iterrows()}
     return table, verdict.claims(table, irr)
 

@@ -1375,7 +1375,8 @@ def market_days(frames: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> lis
             beta_rising=bool(rising.get(date, False)),
             provenance=_provenance({"index": by["index_levels"].labels(date),
                                     "futures": by["vix_futures"].labels(date),
-                                    "options": set().union(*(o for o in options if o is not None))}),
+                                    "options": set().union(*(o for o in options if o is not None)),
+                                    "equities": by["equity_bars"].labels(date)}),
             days_since_previous=int((date - prev).days),
         ))
     return out

@@ -270,10 +270,13 @@ def vix_future_fair(v: np.ndarray, tau_years: np.ndarray, cfg: SimConfig) -> np.
     return 100.0 * np.sqrt(vrp(tau) * expected_avg_variance(v, tau, THIRTY_DAYS, cfg))
 
 
-def spx_atm_vol(v: np.ndarray, tau_years: np.ndarray, cfg: SimConfig) -> np.ndarray:
-    """At-the-money implied vol of an SPX option maturing in tau years."""
+def spx_atm_vol(v: np.ndarray, tau_years: np.ndarray, cfg: SimConfig, atm_to_vix: float = 0.90) -> np.ndarray:
+    """At-the-money implied vol of an SPX option maturing in tau years: `atm_to_vix` times the
+    model's τ-year analogue of the VIX, sqrt(vrp(τ) avg E[v] over [0, τ]), normalised so that at
+    30 days it is exactly `atm_to_vix` × VIX (the calibrated ratio lives in `core.chain_model`)."""
     tau = np.maximum(np.asarray(tau_years, dtype=float), 1.0 / 365.0)
-    return np.sqrt(0.92 * vrp(tau) * expected_avg_variance(v, 0.0, tau, cfg))
+    norm = vrp(0.0) / vrp(THIRTY_DAYS)
+    return atm_to_vix * np.sqrt(norm * vrp(tau) * expected_avg_variance(v, 0.0, tau, cfg))
 
 
 def stress_level(v: np.ndarray, cfg: SimConfig) -> np.ndarray:

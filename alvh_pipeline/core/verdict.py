@@ -44,6 +44,16 @@ def verdict_table(stress: pd.DataFrame, shock: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rows, k], ignore_index=True)[VERDICT_COLUMNS]
 
 
+def label_provenance(provenance: pd.Series, options_fit: str) -> pd.Series:
+    """The books' provenance labels as a reader of the verdict needs them: model options carry how
+    far the calibrated chains can be trusted (`options_fit`, e.g. "model calibrated (CNDR 2008 error
+    -1.0 pts)"), synthetic equities say they are the planted-pair universe."""
+    out = provenance.astype(str).str.replace(r"options=([a-z+]*model[a-z+]*)", lambda m: f"options={options_fit}"
+                                             if m.group(1) == "model" else f"options={m.group(1)} ({options_fit})",
+                                             regex=True)
+    return out.str.replace(r"equities=([a-z+]*synthetic[a-z+]*)", r"equities=\1 (planted pairs)", regex=True)
+
+
 def _pct(x: float) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
 

@@ -10,7 +10,7 @@ Model: the VIX before the CFE data (30-day implied vol of the variance model dri
 variance of real SPX returns), VX futures outside the CFE span, every option chain (priced off
 the real spot / real futures with implied vols set by the VIX path), quotes and depth, breadth
 (from real SPX moves), the equity basket (the synthetic universe re-based on real SPX returns,
-planted pairs kept), fundamentals, macro calendar, REER and rate differential.
+planted pairs kept; labelled "synthetic"), fundamentals, macro calendar, REER and rate differential.
 
 The one VIX path (real, else derived, else model) sets the state's spot variance
 (`variance_from_vix`), so everything generated from the variance (SPX option vols, VIX option and
@@ -151,8 +151,44 @@ def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) ->
                  for d, g in fut.groupby("date", sort=True)]
         return pd.concat(parts, ignore_index=True)
     out = synthetic.generate_from_state(state, table, dates)
+    if table == "equity_bars":  # the synthetic universe (planted pairs) re-based on real SPX returns;
+        return out.assign(provenance="synthetic")  # the ETFs' bars too (SPY / QQQ closes follow the real indexes)
     if table == "rates":
         real_tb = real_data.load_tbill()
         out["provenance"] = np.where(pd.DatetimeIndex(out["date"]).isin(real_tb.index), "real", "model")
         return out
     return out.assign(provenance="model")
+
+
+def benchmark_inputs(dates: Sequence, params=None,
+                     config: ms.SimConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What `core.benchmarks.replicate` reads, straight from the replay (no lake): the days (real
+    SPX open / close, the T-bill) and, per day, the model SPX chain of the one monthly expiry a
+    benchmark holds at that close (`benchmarks.held_expiry`), priced with `params` (default: the
+    calibrated chain model). Strikes, model vols and bid/ask equal those of
+    `generate("spx_options", ...)` for that expiry; the quote sizes are not drawn from the day's
+    stream. Used by the calibration and the
+    benchmark bench, where a full chain per day would cost 10x more."""
+    from alvh_pipeline.core import benchmarks as bm  # late: the source does not need it otherwise
+    from alvh_pipeline.core import chain_model as cm
+
+    cfg = config or ms.SimConfig()
+    params = params or cm.CALIBRATED
+    state, _, real_ohlc = replay_state(cfg)
+    dates = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize().as_unit("ns")
+    pos = state.index_of(dates)
+    spx = real_ohlc[real_ohlc["index"] == "SPX"].set_index("date")
+    days = pd.DataFrame({"date": dates, "spx_open": spx["open"].reindex(dates).to_numpy(float),
+                         "spx_close": state.spx[pos], "rate": state.tbill[pos]})
+    held = bm.held_expiry(dates)
+    tau = (held - dates).days.to_numpy() / 365.0
+    stress = ms.stress_level(state.variance[pos], cfg)
+    rows = synthetic.spx_chain_rows(tau, state.spx[pos], state.variance[pos], state.tbill[pos], stress, cfg, params)
+    p = rows["pair"]
+    bid, ask, _, _ = synthetic.option_quotes(rows["price"], stress[p], tau[p] * 12, 0.05, 0.10,
+                                             np.random.default_rng(0), 150, params)  # sizes unused
+    chain = pd.DataFrame({"date": dates[p], "expiry": held[p], "strike": rows["strike"],
+                          "option_type": rows["option_type"], "bid": bid, "ask": ask, "underlying": state.spx[pos][p],
+                          "rate": state.tbill[pos][p], "dividend_yield": synthetic.SPX_DIV_YIELD,
+                          "model_iv": rows["model_iv"], "provenance": "model"})
+    return days, chain

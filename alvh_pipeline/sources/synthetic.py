@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from alvh_pipeline.core import calendar as cal
+from alvh_pipeline.core import chain_model as cm
 from alvh_pipeline.core import market_sim as ms
 from alvh_pipeline.core.pricing import black, black_scholes
 
@@ -101,15 +102,16 @@ def vix_futures_quotes(
     provenance: np.ndarray | str = "synthetic", published: bool = False,
 ) -> pd.DataFrame:
     """Quotes, depth, volume and open interest around given settlements (front month first).
-    Spreads widen with months out and stress (≥ 0.25 vol pt in stress), depth thins likewise.
+    Widths: `chain_model.vx_futures_width` (one tick in the front two months in calm; beyond them
+    0.25 vol pt and more in stress), quoted symmetrically around the settlement with the half-width
+    rounded up to a whole tick (quotes on the 0.05 grid: at least 0.10 wide); depth thins with
+    months out and stress.
     Model settlements are rounded to the 0.05 tick; `published` ones are kept as they are."""
     m = listed["month_index"].to_numpy()
     settle = np.asarray(futures_fair, dtype=float)
     if not published:
         settle = np.round(settle / 0.05) * 0.05
-    spread = 0.05 * (1 + 0.5 * (m - 1)) * (1 + 3.0 * stress)
-    spread = np.where(stress > 0.5, np.maximum(spread, 0.25), spread)
-    half = _ceil_tick(spread / 2, 0.05)
+    half = _ceil_tick(cm.vx_futures_width(m, stress) / 2, 0.05)
     depth = 400 * np.exp(-0.45 * (m - 1)) / (1 + 2.5 * stress)
     sizes = np.maximum(1, depth * np.exp(0.3 * rng.standard_normal((2, len(m))))).astype(np.int64)
     noise = np.exp(0.3 * rng.standard_normal(len(m)))
@@ -151,9 +153,11 @@ def _vix_futures_day(state: ms.MarketState, d, i: int, rng) -> pd.DataFrame:
 # ---- option chains ----------------------------------------------------------------------------
 
 def option_quotes(price: np.ndarray, stress: float, months_out: np.ndarray, tick_small: float,
-                  tick_large: float, rng: np.random.Generator, base_size: float) -> tuple[np.ndarray, ...]:
-    """Bid/ask centred on `price`; half-spread in whole ticks, wider in stress and further out."""
-    raw_half = (0.05 + 0.015 * price) * (1 + 2.0 * stress) * (1 + 0.15 * months_out)
+                  tick_large: float, rng: np.random.Generator, base_size: float,
+                  params: cm.ChainParams = cm.CALIBRATED) -> tuple[np.ndarray, ...]:
+    """Bid/ask centred on `price`; half-spread (`chain_model.option_half_spread`: a share of Cboe's
+    legal width, wider in stress and further out) rounded up to whole ticks."""
+    raw_half = cm.option_half_spread(price, stress, months_out, params)
     tick = np.where(price < 3.0, tick_small, tick_large)
     half = np.maximum(_ceil_tick(raw_half, tick), tick)
     bid = np.maximum(price - half, 0.0)
@@ -164,38 +168,52 @@ def option_quotes(price: np.ndarray, stress: float, months_out: np.ndarray, tick
     return bid, ask, sizes[0], sizes[1]
 
 
-def spx_smile(atm: np.ndarray, log_moneyness: np.ndarray, tau: np.ndarray, stress) -> np.ndarray:
-    """Parametric put skew on standardised moneyness x = ln(K/F) / (atm √τ)."""
-    x = log_moneyness / (atm * np.sqrt(tau))
-    skew = -0.12 * (1 + 0.5 * np.asarray(stress))
-    return atm * np.clip(1 + skew * x + 0.015 * x * x, 0.45, 3.0)
+def spx_chain_rows(tau: np.ndarray, spot: np.ndarray, v: np.ndarray, rate: np.ndarray, stress: np.ndarray,
+                   cfg: ms.SimConfig, params: cm.ChainParams = cm.CALIBRATED) -> dict[str, np.ndarray]:
+    """The strikes and model prices of SPX chains, one (day, expiry) pair per element of the input
+    arrays (each `tau` years to expiry on a day with that spot, variance, rate and stress).
+    Strikes every 5 points from the put wing (4 ATM standard deviations below the forward, or 2.5
+    of the wing's, its vol being the smile's 3 ATM standard deviations out, when a steep skew
+    puts the 5-delta put further out) to 2.5 ATM standard deviations above the forward; every
+    pair's calls, then their puts at the same strikes.
+    Returns arrays per row: pair (index into the inputs), strike, option_type, model_iv, price."""
+    tau, spot, v, rate, stress = (np.asarray(a, dtype=float) for a in (tau, spot, v, rate, stress))
+    atm = ms.spx_atm_vol(v, tau, cfg, params.atm_to_vix)
+    sd = atm * np.sqrt(tau)
+    fwd = spot * np.exp((rate - SPX_DIV_YIELD) * tau)
+    wing = cm.smile_multiplier(np.full(len(tau), -3.0), stress, params)
+    lo = fwd * np.exp(-sd * np.maximum(2.5 * wing, 4.0))
+    hi = fwd * np.exp(2.5 * sd)
+    counts = (np.floor(hi / 5) - np.ceil(lo / 5) + 1).astype(int)
+    pair = np.repeat(np.arange(len(tau)), counts)
+    starts = np.repeat(np.ceil(lo / 5), counts)
+    first_row = np.repeat(np.cumsum(counts) - counts, counts)
+    strikes = 5.0 * (starts + np.arange(counts.sum()) - first_row)
+    pair, strike = np.concatenate([pair, pair]), np.concatenate([strikes, strikes])
+    opt = np.repeat(np.array(["C", "P"]), len(strikes))
+    t = tau[pair]
+    vol = cm.spx_smile(atm[pair], np.log(strike / fwd[pair]), t, stress[pair], params)
+    price = black_scholes(spot[pair], strike, t, vol, rate[pair], SPX_DIV_YIELD, opt)
+    return {"pair": pair, "strike": strike, "option_type": opt, "model_iv": vol, "price": price}
 
 
 def spx_chain(d, spot: float, v: float, rate: float, stress: float, cfg: ms.SimConfig,
-              rng: np.random.Generator, provenance="synthetic") -> pd.DataFrame:
-    expiries = cal.spx_expiries(d)
+              rng: np.random.Generator, provenance="synthetic", params: cm.ChainParams = cm.CALIBRATED,
+              expiries: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """The SPX chain of day `d` (every listed expiry, or only `expiries`; rows `spx_chain_rows`),
+    quoted around the model price (`option_quotes`)."""
+    expiries = cal.spx_expiries(d) if expiries is None else pd.DatetimeIndex(expiries)
     tau = _years_to(d, expiries)
-    atm = ms.spx_atm_vol(v, tau, cfg)
-    fwd = spot * np.exp((rate - SPX_DIV_YIELD) * tau)
-    lo = fwd * np.exp(-4.0 * atm * np.sqrt(tau))
-    hi = fwd * np.exp(2.5 * atm * np.sqrt(tau))
-    counts = (np.floor(hi / 5) - np.ceil(lo / 5) + 1).astype(int)
-    e_idx = np.repeat(np.arange(len(tau)), counts)
-    starts = np.repeat(np.ceil(lo / 5), counts)
-    strikes = 5.0 * (starts + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    n = len(strikes)
-    e_idx = np.concatenate([e_idx, e_idx])
-    strike = np.concatenate([strikes, strikes])
-    opt = np.array(["C"] * n + ["P"] * n)
-    t = tau[e_idx]
-    vol = spx_smile(atm[e_idx], np.log(strike / fwd[e_idx]), t, stress)
-    price = black_scholes(spot, strike, t, vol, rate, SPX_DIV_YIELD, opt)
-    bid, ask, bs, asz = option_quotes(price, stress, t * 12, 0.05, 0.10, rng, 150)
+    n = len(tau)
+    rows = spx_chain_rows(tau, np.full(n, spot), np.full(n, v), np.full(n, rate), np.full(n, stress), cfg, params)
+    t = tau[rows["pair"]]
+    bid, ask, bs, asz = option_quotes(rows["price"], stress, t * 12, 0.05, 0.10, rng, 150, params)
     return pd.DataFrame(
         {
-            "date": pd.Timestamp(d), "expiry": expiries[e_idx], "strike": strike, "option_type": opt,
-            "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz, "underlying": spot,
-            "rate": rate, "dividend_yield": SPX_DIV_YIELD, "model_iv": vol, "provenance": provenance,
+            "date": pd.Timestamp(d), "expiry": expiries[rows["pair"]], "strike": rows["strike"],
+            "option_type": rows["option_type"], "bid": bid, "ask": ask, "bid_size": bs, "ask_size": asz,
+            "underlying": spot, "rate": rate, "dividend_yield": SPX_DIV_YIELD, "model_iv": rows["model_iv"],
+            "provenance": provenance,
         }
     )
 
@@ -208,7 +226,7 @@ def vix_strike_grid(lo: float, hi: float) -> np.ndarray:
 
 
 def vix_chain(d, futures: pd.DataFrame, rate: float, stress: float, rng: np.random.Generator,
-              provenance="synthetic", n_months: int = 4) -> pd.DataFrame:
+              provenance="synthetic", n_months: int = 4, params: cm.ChainParams = cm.CALIBRATED) -> pd.DataFrame:
     """Black-76 chain on each of the first `n_months` VX futures, with a call skew. Built in arrays
     with one frame at the end (a frame per expiry cost more than the pricing)."""
     fut = futures.nsmallest(n_months, "month_index")
@@ -219,8 +237,7 @@ def vix_chain(d, futures: pd.DataFrame, rate: float, stress: float, rng: np.rand
     strikes, taus, atms = [], [], []
     for f, expiry in zip(settle, expiries):  # ≤ 4 expiries
         tau = max((expiry - pd.Timestamp(d)).days, 1) / 365.0
-        # VIX options: ~85% ATM vol one month out, higher in stress, decaying with term.
-        atm = (0.85 + 0.4 * stress) * (12 * tau) ** -0.25
+        atm = cm.vix_option_atm_vol(stress, tau, params)
         sd = atm * np.sqrt(tau)
         strikes.append(vix_strike_grid(f * np.exp(-1.2 * sd), f * np.exp(3.0 * sd)))
         taus.append(tau)
@@ -231,9 +248,9 @@ def vix_chain(d, futures: pd.DataFrame, rate: float, stress: float, rng: np.rand
     opt = np.repeat(np.array(["C", "P"]), sum(counts))
     tau, atm, fwd = np.asarray(taus)[e_idx], np.asarray(atms, dtype=float)[e_idx], settle[e_idx]
     x = np.log(strike / fwd) / (atm * np.sqrt(tau))
-    vol = atm * np.clip(1 + 0.18 * x + 0.02 * x * x, 0.5, 3.0)
+    vol = atm * np.clip(1 + params.vix_call_skew * x + params.vix_smile_curvature * x * x, 0.5, 3.0)
     price = black(fwd, strike, tau, vol, np.exp(-rate * tau), opt)
-    bid, ask, bs, asz = option_quotes(price, stress, tau * 12, 0.05, 0.05, rng, 300)
+    bid, ask, bs, asz = option_quotes(price, stress, tau * 12, 0.05, 0.05, rng, 300, params)
     return pd.DataFrame(
         {
             "date": pd.Timestamp(d), "expiry": expiries[e_idx], "strike": strike, "option_type": opt,

@@ -41,8 +41,10 @@ def runs(expiry_days, crisis_days):
     """Both modes on both windows, and a steward condor held to its 2024-04-19 settlement."""
     never = cd.CondorRules(take_profit=10.0, stop_loss=1e9, exit_dte=-1)
     held = replace(CFG, condor_rules=never, modes=("steward",))
+    # an early profit take (at 30 % of the credit) so the window holds a take-profit exit too
+    early = replace(CFG, condor_rules=replace(CFG.condor_rules, take_profit=0.3))
     out = {name: run(days, cfg)[1:] for name, days, cfg in
-           (("expiry", expiry_days, CFG), ("crisis", crisis_days, CFG), ("held_to_expiry", expiry_days, held))}
+           (("expiry", expiry_days, early), ("crisis", crisis_days, CFG), ("held_to_expiry", expiry_days, held))}
     reasons = {name: set(r[1]["reason"]) for name, r in out.items()}
     assert {"condor take_profit", "L1 roll (time-shift)", "L2 roll: long month is now the front"} <= reasons["expiry"]
     assert "condor dte" in reasons["crisis"]

@@ -124,7 +124,7 @@ def test_iv_is_vol_surface_inversion_and_recovers_model_iv(kind, spx, vix, spx_r
 def test_spx_greeks_match_quantlib_black_calculator(spx):
     """Every SPX row, both days, ITM and OTM, including the model_iv fallback rows."""
     ref = _ql_calculator(spx, spx["underlying"].to_numpy())
-    assert len(ref) > 5000 and spx["iv_from_model"].sum() > 50
+    assert len(ref) > 4000 and spx["iv_from_model"].sum() > 50
     for j, g in enumerate(GREEKS):
         np.testing.assert_allclose(spx[g], ref[:, j], rtol=REL, atol=0, err_msg=g)
 

@@ -1,7 +1,7 @@
 """Implied vols and SPX / VIX surface features (alvh_pipeline.core.vol_surface).
 
 Ground truth comes from the synthetic source, which prices every quote from a known vol
-(`model_iv`) and a known parametric smile (`synthetic.spx_smile`).
+(`model_iv`) and a known parametric smile (`chain_model.spx_smile`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
+from alvh_pipeline.core import chain_model
 from alvh_pipeline.core import market_sim as ms
 from alvh_pipeline.core.pricing import black, black_delta, black_vega
 from alvh_pipeline.core.vol_surface import (
@@ -130,11 +131,11 @@ def _true_points(state, date, days):
     i = state.index_of([date])[0]
     v, q, tau = state.variance[i], synthetic.SPX_DIV_YIELD, days / 365.0
     stress = ms.stress_level(v, state.config)
-    atm = float(ms.spx_atm_vol(np.array(v), np.array(tau), state.config))
+    atm = float(ms.spx_atm_vol(np.array(v), np.array(tau), state.config, chain_model.CALIBRATED.atm_to_vix))
     fwd = state.spx[i] * np.exp((state.tbill[i] - q) * tau)
 
     def sig(k):
-        return float(synthetic.spx_smile(atm, np.log(k / fwd), tau, stress))
+        return float(chain_model.spx_smile(atm, np.log(k / fwd), tau, stress))
 
     def delta(k, call):
         s = sig(k)
@@ -198,7 +199,7 @@ def test_vix_front_atm_iv(state, vix, dates):
         i = state.index_of([d])[0]
         stress = ms.stress_level(state.variance[i], state.config)
         tau = max(row.days, 1) / 365.0
-        atm = (0.85 + 0.4 * stress) * (12 * tau) ** -0.25  # synthetic.vix_chain's ATM level
+        atm = chain_model.vix_option_atm_vol(stress, tau)  # synthetic.vix_chain's ATM level
         front = vix[(vix["date"] == d)]["expiry"].min()
         assert row.expiry == front
         assert row.iv_atm == pytest.approx(atm, rel=2e-3)  # 1-point strikes, linear in ln K

@@ -109,7 +109,8 @@ def test_all_layers_materialize_with_checks_passing(lakes):
     (root, results), _ = lakes
     assert all(r.success for r in results)
     checks = [c for r in results for c in r.get_asset_check_evaluations()]
-    assert {tuple(c.asset_key.path) for c in checks} == set(OUTPUTS) | {("attribution", "verdict")}  # all gated
+    gated_reports = {("attribution", "verdict"), ("benchmarks", "comparison"), ("benchmarks", "calibration")}
+    assert {tuple(c.asset_key.path) for c in checks} == set(OUTPUTS) | gated_reports  # all gated
     assert all(c.passed for c in checks), [c.description for c in checks if not c.passed]
     lake = Lake(str(root))
     for layer, name in OUTPUTS:
@@ -215,7 +216,9 @@ def test_books_trade_both_modes_within_the_sizing_rule(lakes):
 def test_reports_cover_the_whole_history_with_a_verdict(lakes):
     (root, _), _ = lakes
     lake = Lake(str(root))
-    assert set(REPORTS) == {("attribution", n) for n in ("performance", "stress", "verdict", "tearsheet")}
+    assert set(REPORTS) == {("attribution", n) for n in ("performance", "stress", "verdict", "tearsheet")} | {
+        ("benchmarks", "comparison"), ("benchmarks", "calibration")}
+    assert not len(lake.read_table("benchmarks", "comparison"))  # a synthetic market is not held against Cboe
     perf = lake.read_table("attribution", "performance")
     assert set(perf["mode"]) == {"steward", "promoter"} and perf["irr"].notna().all()
     claims = lake.read_table("attribution", "claims")

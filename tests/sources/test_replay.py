@@ -10,6 +10,7 @@ import pytest
 from arch.data import nasdaq, sp500, vix
 
 from alvh_pipeline.core import calendar as cal
+from alvh_pipeline.core import chain_model
 from alvh_pipeline.core import market_sim as ms
 from alvh_pipeline.core.vol_surface import spx_surface
 from alvh_pipeline.quality.validate import validate_frame
@@ -115,14 +116,14 @@ def test_derived_vix_error_figures():
 
 def test_option_chains_follow_the_vix_path():
     """One VIX path sets the state variance, so the SPX chain's 30-day ATM vol sits at the same
-    ratio to the published VIX (sqrt(0.92 vrp(30d) / vrp(0)) ~ 0.985) whatever its provenance."""
+    ratio to the published VIX (chain_model's calibrated atm_to_vix) whatever its provenance."""
     days = ["2003-06-02", "2005-06-15", "2008-10-22", "2013-12-31", "2016-03-01"]
     lv = replay.generate("index_levels", days)
     v = lv[lv["index"] == "VIX"].set_index("date")
     assert list(v["provenance"]) == ["model", "derived", "derived", "derived", "real"]
     atm = spx_surface(replay.generate("spx_options", days))["iv_atm"]
     ratio = 100 * atm.to_numpy() / v["close"].to_numpy()
-    np.testing.assert_allclose(ratio, 0.985, atol=0.01)
+    np.testing.assert_allclose(ratio, chain_model.CALIBRATED.atm_to_vix, atol=0.01)
     assert v.loc["2008-10-22", "close"] == pytest.approx(56.95, abs=0.005)  # derived, not the model's
 
 
@@ -227,6 +228,6 @@ def test_every_table_passes_quality_on_2008_10_10(table):
     frame = replay.generate(table, ["2008-10-10"])
     assert len(frame) > 0
     assert list(frame.columns) == CONTRACTS[table].column_names
-    assert set(frame["provenance"]) <= {"real", "derived", "model"}
+    assert set(frame["provenance"]) <= ({"synthetic"} if table == "equity_bars" else {"real", "derived", "model"})
     report = validate_frame(table, frame, ["2008-10-10"])
     assert report.passed, report.message()
