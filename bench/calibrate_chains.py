@@ -29,15 +29,16 @@ def main() -> None:
         return replay.benchmark_inputs(dates, params)
 
     t0 = time.perf_counter()
-    best, trials = cc.fit(inputs_for, cm.CALIBRATED, args.max_evaluations,
+    best, trials = cc.fit(inputs_for, cm.ChainParams(), args.max_evaluations,
                           log=lambda line: print(line, flush=True))
     errors = cc.in_sample_errors(best, inputs_for)
     print(errors.to_string(index=False))
     mae = errors.assign(abs_err=errors["error_pts"].abs()).groupby("index")["abs_err"].mean()
     fitted = {n: round(getattr(best, n), 4) for n in cm.FITTED}
     print("fitted:", fitted, file=sys.stderr)
-    print(json.dumps({"fitted": fitted, "in_sample_mae_pts": mae.round(2).to_dict(),
-                      "sse": float(trials["sse"].min()), "evaluations": len(trials),
+    sse = float((errors["error_pts"] ** 2).sum())
+    print(json.dumps({"fitted": fitted, "in_sample_mae_pts": mae.round(2).to_dict(), "sse": round(sse, 2),
+                      "objective": float(trials["objective"].min()), "evaluations": len(trials),
                       "seconds": round(time.perf_counter() - t0, 1)}))
 
 

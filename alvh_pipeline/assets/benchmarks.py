@@ -166,9 +166,10 @@ def tolerance_failures(table: pd.DataFrame, samples: tuple[str, ...] = ("in", "o
     out = table[(table["sample"] == "out") & ("out" in samples)]
     off = (out["error_pts"].abs() > out["tolerance_pts"]).to_numpy()
     if off.any():
-        failures.append(RuleFailure.from_mask("within_tolerance", "error_pts",
-                                              "a replicated index-period off its published return by more than its "
-                                              "tolerance", out, off))
+        named = "; ".join(f"{r['index']} {r['period']} {r['error_pts']:+.2f} pts (tolerance {r['tolerance_pts']:g})"
+                          for _, r in out[off].iterrows())
+        why = f"replicated off the published return beyond tolerance: {named}"
+        failures.append(RuleFailure.from_mask("within_tolerance", "error_pts", why, out, off))
     ins = table[(table["sample"] == "in") & ("in" in samples)]
     mae = ins.assign(a=ins["error_pts"].abs()).groupby("index")["a"].mean()
     over = mae[mae > bm.TOLERANCE_PTS["in_sample_mae"]]
