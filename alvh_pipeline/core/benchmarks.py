@@ -213,113 +213,132 @@ def _select(index: str, day_chain: pd.DataFrame, spot: float) -> tuple[np.ndarra
     return strikes, mids
 
 
+@dataclass
+class _Opening:
+    """What a cycle holds at its first day's close: the roll's new legs, or a carried-in state."""
+    cash: float
+    spx_units: float
+    contracts: float
+    strikes: np.ndarray
+    expiry: pd.Timestamp | None
+    max_loss: float
+    rolled: bool = False
+    settlement: float = float("nan")
+    premium: float = float("nan")
+
+
+def _growth(dates: pd.DatetimeIndex, rate: np.ndarray, state: IndexState | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per day, the growth of cash (T-bill, simple act/360) and of BXM's index units (dividends
+    reinvested, continuous yield of the year) from the marked day before it: each at the previous
+    day's rate / yield, so a range split in two grows exactly as one."""
+    gap = np.diff(dates.asi8) / 86_400e9
+    q = dividend_yield(dates.year)
+    cash = np.concatenate([[1.0], 1.0 + rate[:-1] * gap / 360.0])
+    units = np.concatenate([[1.0], np.exp(q[:-1] * gap / 365.0)])
+    if state is not None:
+        days = (dates[0] - state.date).days
+        cash[0] = 1.0 + state.rate * days / 360.0
+        units[0] = float(np.exp(dividend_yield(np.array([state.date.year]))[0] * days / 365.0))
+    return cash, units
+
+
+def _continue(st: IndexState, cash_growth: float, unit_growth: float) -> _Opening:
+    return _Opening(st.cash * cash_growth, st.spx_units * unit_growth, st.contracts, st.strikes, st.expiry,
+                    st.max_loss)
+
+
+def _roll(index: str, st: IndexState | None, date: pd.Timestamp, soq: float, spot: float, cash_growth: float,
+          unit_growth: float, day_chain: pd.DataFrame, expiry: pd.Timestamp) -> _Opening:
+    """The roll date: the expiring legs settle at the SOQ, the account is valued at the close,
+    and the new legs are sold / bought at mid, sized by the index's collateral rule."""
+    if st is None:  # inception: all cash
+        value = BASE_VALUE
+    else:
+        settle_value = float(_qty(index, st.contracts, st.strikes) @ _intrinsic(st.strikes, [soq])[0])
+        value = st.cash * cash_growth + settle_value + st.spx_units * unit_growth * spot
+    pick = _select(index, day_chain, spot)
+    if pick is None:
+        raise ValueError(f"benchmark {index}: no options to roll into on {date.date()} "
+                         f"(expiry {expiry.date()}): the chain lacks them")
+    strikes, mids = pick
+    max_loss, units = float("nan"), 0.0
+    if index == "CNDR":
+        width = max(strikes[1] - strikes[0], strikes[3] - strikes[2])
+        contracts = value / (COLLATERAL_MULTIPLE * width)
+        max_loss = contracts * width
+    elif index == "PUT":
+        contracts = value / strikes[1]
+    else:  # BXM: one call per index unit, the premium buys more units
+        contracts = units = value / (spot - mids[2])
+    premium = -float(_qty(index, contracts, strikes) @ mids)  # received for the sales, paid for the wings
+    return _Opening(value - units * spot + premium, units, contracts, strikes, expiry, max_loss, True,
+                    soq if st is not None else float("nan"), premium)
+
+
+def _mark(index: str, o: _Opening, dates: pd.DatetimeIndex, spot: np.ndarray, rate: np.ndarray,
+          cash_growth: np.ndarray, unit_growth: np.ndarray, expiry_rows: dict[str, np.ndarray] | None) -> pd.DataFrame:
+    """The cycle's rows: cash and units grown from the opening, the legs at mid (module doc)."""
+    cash = o.cash * np.cumprod(np.concatenate([[1.0], cash_growth[1:]]))
+    units = o.spx_units * np.cumprod(np.concatenate([[1.0], unit_growth[1:]]))
+    mids, missing = _slot_mids(expiry_rows, o.strikes, dates, spot)
+    option_value = mids @ _qty(index, o.contracts, o.strikes)
+    first = np.arange(len(dates)) == 0
+    return pd.DataFrame({
+        "date": dates, "index": index, "value": cash + units * spot + option_value, "cash": cash, "rate": rate,
+        "spx_units": units, "contracts": o.contracts, "expiry": o.expiry,
+        **{s: o.strikes[j] for j, s in enumerate(SLOTS)}, "option_value": option_value,
+        "rolled": first & o.rolled, "settlement": np.where(first, o.settlement, np.nan),
+        "premium": np.where(first, o.premium, np.nan), "max_loss": o.max_loss,
+        "marks_intrinsic": missing.sum(axis=1).astype(np.int64)})
+
+
 def replicate(index: str, days: pd.DataFrame, chain: pd.DataFrame, state: IndexState | None = None) -> pd.DataFrame:
     """The index's rows (BENCHMARK_COLUMNS) on `days`.
 
     `days`: one row per marked session, columns date, spx_open, spx_close, rate (T-bill, a
-    fraction), in date order; every roll date in the range must be among them (any other subset
-    of sessions gives the same values on the days it holds). `chain`: SPX option rows (date,
-    expiry, strike, option_type, bid, ask, and on roll dates what `option_marks.mark_chain`
-    needs); only the held expiry of each day is read. `state`: the index at the close of the
-    session before `days` (None: the index starts at BASE_VALUE on the first roll date).
+    fraction), in date order; every roll date in the range must be among them (another subset of
+    sessions gives the same values but for the compounding over the gaps, module doc). `chain`:
+    SPX option rows (date, expiry, strike, option_type, bid, ask, and on roll dates what
+    `option_marks.mark_chain` needs); only the held expiry of each day is read. `state`: the index
+    at the close of the session before `days` (None: it starts at BASE_VALUE on the first roll).
+    Loops over monthly cycles only; each cycle's days are marked at once.
     """
     if index not in INDEXES:
         raise KeyError(f"unknown benchmark {index!r}; known: {INDEXES}")
     days = days.sort_values("date").reset_index(drop=True)
     dates = pd.DatetimeIndex(pd.to_datetime(days["date"])).as_unit("ns")
+    if not len(dates):
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in BENCHMARK_COLUMNS})
     chain = chain.assign(date=pd.to_datetime(chain["date"]).dt.as_unit("ns"),
                          expiry=pd.to_datetime(chain["expiry"]).dt.as_unit("ns"))
-    rolls = roll_dates(dates[0], dates[-1]) if len(dates) else pd.DatetimeIndex([])
+    rolls = roll_dates(dates[0], dates[-1])
     missing_rolls = rolls.difference(dates)
     if len(missing_rolls):
         raise ValueError(f"benchmark {index}: roll dates missing from the days: {list(missing_rolls.date[:3])}")
-    is_roll = dates.isin(rolls)
-    cycle = np.cumsum(is_roll)  # 0 = before the first roll in range (continues `state`)
+    cycle = np.cumsum(dates.isin(rolls))  # 0 = before the first roll in range (continues `state`)
     spot_close, spot_open = days["spx_close"].to_numpy(float), days["spx_open"].to_numpy(float)
     rate = days["rate"].to_numpy(float)
-    gap = np.diff(dates.asi8) / 86_400e9
-    growth = np.concatenate([[1.0], 1.0 + rate[:-1] * gap / 360.0])  # cash growth into each day
-    if state is not None:
-        growth[0] = 1.0 + state.rate * (dates[0] - state.date).days / 360.0
-    q = dividend_yield(dates.year)
+    cash_growth, unit_growth = _growth(dates, rate, state)
     held = held_expiry(dates)
     rows_by_expiry = _by_expiry(chain)
-    parts = []
-    by_day = {d: g for d, g in chain[chain["date"].isin(rolls)].groupby("date")}  # roll days' chains only
+    roll_chains = {d: g for d, g in chain[chain["date"].isin(rolls)].groupby("date")}
+    parts, st = [], state
     for c in np.unique(cycle):  # one iteration per monthly cycle
         sel = np.flatnonzero(cycle == c)
-        if c == 0 and state is None:
-            continue
         d0 = sel[0]
-        cum = np.cumprod(growth[sel])
         if c == 0:
-            st = state
-            cash0, units0, contracts = st.cash * cum, st.spx_units, st.contracts
-            strikes, expiry = st.strikes, st.expiry
-            units = units0 * np.exp(q[sel] * (dates[sel] - st.date).days.to_numpy() / 365.0)
-            rolled, settle, premium = np.zeros(len(sel), bool), np.full(len(sel), np.nan), np.full(len(sel), np.nan)
-            cash = cash0
-            max_loss = st.max_loss
-        else:
-            prev = parts[-1] if parts else None
-            if prev is not None:
-                last = prev.iloc[-1]
-                st = IndexState.from_row(last)
-            elif state is not None:
-                st = state
-            else:
-                st = None
-            # cash and the index units carried into the roll date's open
             if st is None:
-                cash_in, units_in, settle_value = BASE_VALUE, 0.0, 0.0
-            else:
-                g0 = growth[d0]
-                cash_in = st.cash * g0
-                units_in = st.spx_units * np.exp(q[d0] * (dates[d0] - st.date).days / 365.0)
-                qty = _qty(index, st.contracts, st.strikes)
-                settle_value = float(qty @ _intrinsic(st.strikes, [spot_open[d0]])[0])
-            value_at_roll = cash_in + settle_value + units_in * spot_close[d0]
-            new_expiry = held[d0]
-            day_chain = by_day.get(dates[d0], pd.DataFrame())
-            day_chain = day_chain[day_chain["expiry"] == new_expiry] if len(day_chain) else day_chain
-            pick = _select(index, day_chain, float(spot_close[d0]))
-            if pick is None:
-                raise ValueError(f"benchmark {index}: no options to roll into on {dates[d0].date()} "
-                                 f"(expiry {new_expiry.date()}): the chain lacks them")
-            strikes, mids = pick
-            expiry = new_expiry
-            max_loss = np.nan
-            if index == "CNDR":
-                width = max(strikes[1] - strikes[0], strikes[3] - strikes[2])
-                contracts = value_at_roll / (COLLATERAL_MULTIPLE * width)
-                max_loss = contracts * width
-                units_r = 0.0
-            elif index == "PUT":
-                contracts = value_at_roll / strikes[1]
-                units_r = 0.0
-            else:
-                contracts = value_at_roll / (spot_close[d0] - mids[2])
-                units_r = contracts
-            qty = _qty(index, contracts, strikes)
-            premium0 = -float(qty @ mids)  # received for the sales, paid for the wings
-            cash_r = value_at_roll - units_r * spot_close[d0] + premium0
-            cash = cash_r * cum / cum[0]
-            units = units_r * np.exp(q[sel] * (dates[sel] - dates[d0]).days.to_numpy() / 365.0)
-            rolled = np.zeros(len(sel), bool)
-            rolled[0] = True
-            settle = np.full(len(sel), np.nan)
-            settle[0] = spot_open[d0] if st is not None else np.nan
-            premium = np.full(len(sel), np.nan)
-            premium[0] = premium0
-        mids_t, missing = _slot_mids(rows_by_expiry.get(pd.Timestamp(expiry).value) if expiry is not None else None,
-                                     strikes, dates[sel], spot_close[sel])
-        option_value = mids_t @ _qty(index, contracts, strikes)
-        value = cash + units * spot_close[sel] + option_value
-        parts.append(pd.DataFrame({
-            "date": dates[sel], "index": index, "value": value, "cash": cash, "rate": rate[sel], "spx_units": units,
-            "contracts": contracts, "expiry": expiry, **{s: strikes[j] for j, s in enumerate(SLOTS)},
-            "option_value": option_value, "rolled": rolled, "settlement": settle, "premium": premium,
-            "max_loss": max_loss, "marks_intrinsic": missing.sum(axis=1).astype(np.int64)}))
+                continue  # no index before its first roll date
+            opening = _continue(st, cash_growth[d0], unit_growth[d0])
+        else:
+            day_chain = roll_chains.get(dates[d0], chain.iloc[0:0])
+            opening = _roll(index, st, dates[d0], spot_open[d0], spot_close[d0], cash_growth[d0], unit_growth[d0],
+                            day_chain[day_chain["expiry"] == held[d0]], held[d0])
+        expiry_rows = rows_by_expiry.get(pd.Timestamp(opening.expiry).value) if opening.expiry is not None else None
+        part = _mark(index, opening, dates[sel], spot_close[sel], rate[sel], cash_growth[sel], unit_growth[sel],
+                     expiry_rows)
+        parts.append(part)
+        st = IndexState.from_row(part.iloc[-1])
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in BENCHMARK_COLUMNS})
     return pd.concat(parts, ignore_index=True)[BENCHMARK_COLUMNS]

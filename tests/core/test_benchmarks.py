@@ -170,3 +170,17 @@ def test_published_tables_and_dividend_yields():
     assert bm.PUBLISHED_RETURNS.loc[2008, "CNDR"] == -3.99
     q = bm.dividend_yield(np.array([2008, 2013, 1999]))
     assert q[0] == pytest.approx(np.log(0.63 / 0.6151)) and 0.015 < q[1] < 0.03 and q[2] == bm.DEFAULT_DIVIDEND_YIELD
+
+
+def test_a_split_across_a_year_end_continues_exactly():
+    """Interest and BXM's dividends (a yield per calendar year) grow at the previous day's rate, so
+    a range split at a year-end equals one run too."""
+    days, chain = replay.benchmark_inputs(cal.sessions_between("2005-11-18", "2006-02-28"))
+    whole = _all(days, chain)
+    cut = pd.Timestamp("2005-12-30")
+    first = _all(days[days["date"] <= cut], chain[chain["date"] <= cut])
+    state = {n: bm.IndexState.from_row(f.iloc[-1]) for n, f in first.items()}
+    second = _all(days[days["date"] > cut], chain[chain["date"] > cut], state)
+    for name in bm.INDEXES:
+        pd.testing.assert_frame_equal(pd.concat([first[name], second[name]], ignore_index=True), whole[name],
+                                      rtol=1e-12)
