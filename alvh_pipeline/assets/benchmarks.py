@@ -109,7 +109,7 @@ def benchmark_indexes(context: dg.AssetExecutionContext, lake: LakeResource) -> 
 
 @dg.asset_check(asset=INDEXES.key, name="benchmark_check", blocking=True, partitions_def=trading_days,
                 description="one row per index and day once it has started, finite positive values, no index "
-                            "stopped, held legs found in the chain (marks at intrinsic only off the listed range)")
+                            "stopped; the count of legs marked at intrinsic (off the listed strikes) in metadata")
 def benchmark_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     dates = partition_dates(context)
     f = INDEXES.read_days(lake.lake, dates)
