@@ -104,9 +104,10 @@ def print_verdict(lake: Lake) -> None:
     if len(table):
         print("\nCboe benchmarks replicated on this lake's option chains (replicated vs published, %):")
         for _, r in table.iterrows():
+            target = (f"tolerance {r['tolerance_pts']:.0f}, out-of-sample" if r["sample"] == "out"
+                      else f"in-sample: mean |error| <= {r['tolerance_pts']:.0f} per index")
             print(f"  {r['index']:4s} {r['period']:16s} {r['replicated_pct']:+7.2f} vs {r['published_pct']:+7.2f}  "
-                  f"error {r['error_pts']:+6.2f} pts (tolerance {r['tolerance_pts']:.0f}, "
-                  f"{'in-sample' if r['sample'] == 'in' else 'out-of-sample'})")
+                  f"error {r['error_pts']:+6.2f} pts ({target})")
 
 
 def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:

@@ -5,7 +5,8 @@ on the replay's real SPX / VIX paths. Prints every trial, then the fitted values
 
     .venv/bin/python bench/calibrate_chains.py [--max-evaluations 300]
 
-Never reads 2007-2009: those years are the out-of-sample test (bench/benchmarks.py)."""
+Computes no 2007-2009 return (only 2009-12-18..31 enter, as the start of 2010's first cycle):
+those years are the out-of-sample test (bench/benchmarks.py)."""
 
 import argparse
 import json

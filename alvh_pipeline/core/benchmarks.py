@@ -18,7 +18,10 @@ ASSUMPTION and repeated in the README):
 
 Common: roll date = the monthly SPX expiry (third Friday, the session before when it is a holiday);
 the expiring options settle at the Special Opening Quotation, for which the SPX open of the roll
-date stands in (ASSUMPTION: the SOQ is computed from the components' opening prints). New options
+date stands in (ASSUMPTION: the SOQ is computed from the components' opening prints). In the
+shipped arch / Yahoo SPX history the open equals the previous close on most days before 2007
+(12 of 12 roll dates in 2004, 10 in 2005, 9 in 2006, 3 in 2007, none from 2008): there the
+settlement is in effect Thursday's close. New options
 are priced at the chain's mid: Cboe uses the pre-11:00 mid (CNDR) or the 11:30-12:00 VWAP (PUT,
 BXM); the project's chains are end-of-day, so the closing mid stands in for both and strikes are
 chosen on the closing index (ASSUMPTION). Between rolls the index is marked at mid. Cash accrues
@@ -152,25 +155,38 @@ def _intrinsic(strikes: np.ndarray, spot: np.ndarray) -> np.ndarray:
     return np.where(is_call, np.maximum(s - k, 0.0), np.maximum(k - s, 0.0))
 
 
+class ChainGapError(ValueError):
+    """A held leg's quote is absent although the day lists its expiry around that strike."""
+
+
 def _slot_mids(expiry_rows: dict[str, np.ndarray] | None, strikes: np.ndarray, dates: pd.DatetimeIndex,
                spot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n_days, 4) mids of the held slots on `dates` from the chain rows of the held expiry
-    (`_by_expiry`); a slot missing from a day's chain at its intrinsic value (second array: True
-    where so). Unused slots are 0."""
+    (`_by_expiry`), unused slots 0; second array: True where a slot's strike lies outside the
+    strikes the day lists for its type, and is marked at its intrinsic value. A day without rows
+    of the expiry, or a listed-range strike without a quote, is a data gap: ChainGapError."""
     out = _intrinsic(strikes, spot)
     missing = np.zeros((len(dates), 4), dtype=bool)
-    if expiry_rows is None:
-        missing[:] = np.isfinite(strikes)[None, :]
-        return np.where(np.isfinite(strikes)[None, :], out, 0.0), missing
-    day_pos = np.searchsorted(dates.asi8, expiry_rows["date"])
-    on_day = (day_pos < len(dates)) & (dates.asi8[np.minimum(day_pos, len(dates) - 1)] == expiry_rows["date"])
+    n = len(dates)
+    rows = expiry_rows or {"date": np.array([], np.int64), "strike": np.array([]), "is_call": np.array([], bool),
+                           "mid": np.array([])}
+    day_pos = np.searchsorted(dates.asi8, rows["date"])
+    on_day = (day_pos < n) & (dates.asi8[np.minimum(day_pos, n - 1)] == rows["date"])
     for j, (k, t) in enumerate(zip(strikes, SLOT_TYPE)):  # 4 slots
         if not np.isfinite(k):
             out[:, j] = 0.0
             continue
-        hit = on_day & (expiry_rows["strike"] == k) & (expiry_rows["is_call"] == (t == "C"))
-        col = np.full(len(dates), np.nan)
-        col[day_pos[hit]] = expiry_rows["mid"][hit]
+        side = on_day & (rows["is_call"] == (t == "C"))
+        lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
+        np.minimum.at(lo, day_pos[side], rows["strike"][side])
+        np.maximum.at(hi, day_pos[side], rows["strike"][side])
+        hit = side & (rows["strike"] == k)
+        col = np.full(n, np.nan)
+        col[day_pos[hit]] = rows["mid"][hit]
+        gap = ~np.isfinite(col) & (((k >= lo) & (k <= hi)) | ~np.isfinite(lo))
+        if gap.any():
+            raise ChainGapError(f"no quote of the held {t} {k:g} on {len(np.flatnonzero(gap))} session(s), e.g. "
+                                f"{dates[gap][0].date()}, while the chain lists that expiry around it")
         missing[:, j] = ~np.isfinite(col)
         out[:, j] = np.where(missing[:, j], out[:, j], col)
     return out, missing
@@ -309,6 +325,13 @@ def replicate(index: str, days: pd.DataFrame, chain: pd.DataFrame, state: IndexS
     dates = pd.DatetimeIndex(pd.to_datetime(days["date"])).as_unit("ns")
     if not len(dates):
         return pd.DataFrame({c: pd.Series(dtype=float) for c in BENCHMARK_COLUMNS})
+    bad = ~np.isfinite(days[["spx_open", "spx_close", "rate"]].to_numpy(float)).all(axis=1)
+    if bad.any():
+        raise ValueError(f"benchmark {index}: SPX open / close or the T-bill rate missing on {int(bad.sum())} "
+                         f"session(s), e.g. {dates[bad][0].date()}")
+    if state is not None and not (state.date < dates[0] and np.isfinite(state.value)):
+        raise ValueError(f"benchmark {index}: the state of {state.date.date()} (value {state.value}) cannot "
+                         f"start a range from {dates[0].date()}")
     chain = chain.assign(date=pd.to_datetime(chain["date"]).dt.as_unit("ns"),
                          expiry=pd.to_datetime(chain["expiry"]).dt.as_unit("ns"))
     rolls = roll_dates(dates[0], dates[-1])
@@ -345,14 +368,20 @@ def replicate(index: str, days: pd.DataFrame, chain: pd.DataFrame, state: IndexS
 
 
 def calendar_year_returns(values: pd.Series) -> pd.Series:
-    """Total return (%) of each calendar year whose previous year-end is in `values` (a value per
-    date): V(last day of Y) / V(last day of Y-1) - 1, as from month-end index values."""
+    """Total return (%) of each calendar year Y whose last session and Y-1's last session are both
+    in `values` (a value per date): V(last session of Y) / V(last session of Y-1) - 1, as from
+    Cboe's month-end index values. A year without either year-end is left out, never stretched."""
     v = values.sort_index()
-    year_end = v.groupby(v.index.year).last()
-    last_day = v.index.to_series().groupby(v.index.year).last()
-    complete = last_day.dt.month.eq(12) & (last_day.dt.day >= 24)  # the year's last session is held
-    ye = year_end[complete.reindex(year_end.index, fill_value=False)]
-    return (ye / ye.shift(1) - 1).dropna().mul(100).rename_axis("year")
+    v = v[~v.index.duplicated(keep="last")]
+    sessions = cal.all_sessions()
+    years = np.unique(v.index.year)
+    last_session = pd.Series(sessions, index=sessions).groupby(sessions.year).max()
+    ends = last_session.reindex(years)
+    held = v.reindex(pd.DatetimeIndex(ends.to_numpy()))
+    ye = pd.Series(held.to_numpy(), index=years).dropna()
+    prev = ye.reindex(ye.index - 1).to_numpy()
+    out = pd.Series(ye.to_numpy() / prev - 1, index=ye.index).dropna().mul(100)
+    return out.rename_axis("year")
 
 
 def window_return(values: pd.Series, start, end) -> float:

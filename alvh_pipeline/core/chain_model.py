@@ -8,8 +8,8 @@ Provenance of each parameter (``PARAMETER_PROVENANCE`` carries it per field):
 * **fitted** (``atm_to_vix``, ``put_skew``, ``skew_saturation``, ``skew_stress``, ``smile_curvature``): least squares on
   the calendar-year returns of the Cboe CNDR, PUT and BXM indexes replicated on the replay's real
   SPX / VIX paths (`core.benchmarks`), fitted on **2004-2006 and 2010-2014 only**
-  (`bench/calibrate_chains.py`); 2007-2009 are never read by the fit (out-of-sample test:
-  `bench/benchmarks.py`).
+  (`bench/calibrate_chains.py`); no 2007-2009 return is computed by the fit (only 2009-12-18..31
+  enter, as the start of 2010's first cycle; out-of-sample test: `bench/benchmarks.py`).
 * **published rule** (SPX / VIX option widths): the Cboe bid/ask differential limits for
   options (historic Cboe Rule 8.7(b)(iv): $0.25 below $2, $0.40 to $5, $0.50 to $10, $0.80 to
   $20, $1.00 above), quoted at a share of that limit that grows with stress up to the doubled
@@ -28,8 +28,8 @@ Smile (SPX): on standardised moneyness x = ln(K/F) / (σ_ATM √τ),
 
 s the dimensionless stress of `market_sim.stress_level`. The slope b is the skew at the money; it
 saturates w standard deviations out (far wings grow like |ln K| in total variance, not like x²:
-Lee's moment formula), and in relative terms flattens as the level of vol rises (a 5-point 25Δ
-skew on a 12 % ATM in calm, 7 points on 50 % in 2008).
+Lee's moment formula), and in relative terms flattens as the level of vol rises (calibrated: a
+5.3-point 25Δ skew on a 12 % ATM in calm, 4.0 points on 50 % in stress).
 ATM level: σ_ATM(τ) = atm_to_vix · VIX(τ) where VIX(τ) is the variance model's τ-year analogue of
 the VIX (`market_sim.spx_atm_vol`): the VIX prices the whole put skew, so ATM vol sits below it.
 """

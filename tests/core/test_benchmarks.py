@@ -184,3 +184,26 @@ def test_a_split_across_a_year_end_continues_exactly():
     for name in bm.INDEXES:
         pd.testing.assert_frame_equal(pd.concat([first[name], second[name]], ignore_index=True), whole[name],
                                       rtol=1e-12)
+
+
+def test_a_year_needs_both_year_ends_and_is_never_stretched():
+    idx = pd.DatetimeIndex(["2004-12-31", "2006-12-29", "2007-12-31", "2008-12-24"])
+    r = bm.calendar_year_returns(pd.Series([100.0, 121.0, 110.0, 99.0], index=idx))
+    assert list(r.index) == [2007]  # 2006 lacks 2005's year-end; 2008's last session (12-31) is not held
+
+
+def test_bad_inputs_are_refused_with_the_day(inputs):
+    days, chain = inputs
+    holes = days.copy()
+    holes.loc[5, "spx_open"] = np.nan
+    with pytest.raises(ValueError, match=str(holes.loc[5, "date"].date())):
+        bm.replicate("PUT", holes, chain)
+    first = bm.replicate("PUT", days, chain)
+    gap_day = pd.Timestamp(first["date"].iloc[3])  # a held leg's quote removed inside the listed range
+    k = first["k_put_short"].iloc[0]
+    dropped = chain[~((chain["date"] == gap_day) & (chain["strike"] == k) & (chain["option_type"] == "P"))]
+    with pytest.raises(bm.ChainGapError, match=str(gap_day.date())):
+        bm.replicate("PUT", days, dropped)
+    state = bm.IndexState.from_row(first.iloc[-1])
+    with pytest.raises(ValueError, match="cannot start a range"):
+        bm.replicate("PUT", days, chain, state)  # a state from after the range's first day
