@@ -116,16 +116,20 @@ def test_values_do_not_depend_on_which_other_sessions_are_marked(inputs):
         np.testing.assert_allclose(a.reindex(b.index), b, rtol=2e-4)
 
 
-def test_a_split_range_continues_exactly(inputs):
-    days, chain = inputs
+def _assert_split_equals_whole(days, chain, cut: pd.Timestamp) -> None:
+    """Every index over the range split at `cut` (the second part from the first's last state)
+    equals one run over the whole range."""
     whole = _all(days, chain)
-    cut = pd.Timestamp("2005-03-31")
     first = _all(days[days["date"] <= cut], chain[chain["date"] <= cut])
     state = {n: bm.IndexState.from_row(f.iloc[-1]) for n, f in first.items()}
     second = _all(days[days["date"] > cut], chain[chain["date"] > cut], state)
     for name in bm.INDEXES:
         joined = pd.concat([first[name], second[name]], ignore_index=True)
         pd.testing.assert_frame_equal(joined, whole[name], rtol=1e-12)
+
+
+def test_a_split_range_continues_exactly(inputs):
+    _assert_split_equals_whole(*inputs, pd.Timestamp("2005-03-31"))
 
 
 def test_no_look_ahead(inputs):
@@ -176,14 +180,7 @@ def test_a_split_across_a_year_end_continues_exactly():
     """Interest and BXM's dividends (a yield per calendar year) grow at the previous day's rate, so
     a range split at a year-end equals one run too."""
     days, chain = replay.benchmark_inputs(cal.sessions_between("2005-11-18", "2006-02-28"))
-    whole = _all(days, chain)
-    cut = pd.Timestamp("2005-12-30")
-    first = _all(days[days["date"] <= cut], chain[chain["date"] <= cut])
-    state = {n: bm.IndexState.from_row(f.iloc[-1]) for n, f in first.items()}
-    second = _all(days[days["date"] > cut], chain[chain["date"] > cut], state)
-    for name in bm.INDEXES:
-        pd.testing.assert_frame_equal(pd.concat([first[name], second[name]], ignore_index=True), whole[name],
-                                      rtol=1e-12)
+    _assert_split_equals_whole(days, chain, pd.Timestamp("2005-12-30"))
 
 
 def test_a_year_needs_both_year_ends_and_is_never_stretched():
