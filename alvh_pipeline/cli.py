@@ -203,6 +203,66 @@ def run_planned(run: PlannedRun) -> tuple[bool, None]:
     return run_job(name, run.first, run.last, multiprocessing.parent_process() is not None, part), None
 
 
+SWEEP_RUN_SCENARIOS = 6  # scenarios per sweep run: the grid's market groups, cut to balance two workers
+
+
+def sweep_runs() -> list[PlannedRun]:
+    """The sweep's runs: contiguous ranges of the grid that quote the same market, at most
+    SWEEP_RUN_SCENARIOS each."""
+    from alvh_pipeline.core import scenarios
+
+    groups = scenarios.market_groups([s.name for s in scenarios.DEFAULT_GRID])
+    chunks = [g[i:i + SWEEP_RUN_SCENARIOS] for g in groups for i in range(0, len(g), SWEEP_RUN_SCENARIOS)]
+    return planned_runs([("sweep", False, [(c[0], c[-1]) for c in chunks])])
+
+
+def run_sweep_part(run: PlannedRun) -> tuple[bool, None]:
+    """One run of the `sweep` job over the scenario partitions run.first..run.last."""
+    import uuid
+
+    import dagster as dg
+
+    from alvh_pipeline.definitions import SWEEP_JOB, defs
+    from alvh_pipeline.recovery import HOST_TAG, this_host
+
+    t0 = time.time()
+    tags = {HOST_TAG: this_host(), "dagster/asset_partition_range_start": run.first,
+            "dagster/asset_partition_range_end": run.last}
+    result = defs.resolve_job_def(SWEEP_JOB).execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=LOG_QUIET, run_id=str(uuid.uuid4()),
+        tags=tags)
+    print(f"sweep {run.first}..{run.last}: {'done' if result.success else 'FAILED'} in {time.time() - t0:.1f}s",
+          flush=True)
+    return result.success, None
+
+
+def sweep(workers: int) -> bool:
+    """Every configuration of the grid over the lake's books (runs on `workers` processes), then
+    the robustness report; prints its lines."""
+    from alvh_pipeline.definitions import SWEEP_REPORT_JOB
+
+    runs = sweep_runs()
+    print(f"sweep: {sum(1 for _ in runs)} runs over the grid, {workers} at a time", flush=True)
+    done = execute(runs, run_sweep_part, min(workers, len(runs)))
+    if len(done) != len(runs) or not all(ok for ok, _ in done.values()):
+        return False
+    import dagster as dg
+
+    from alvh_pipeline.definitions import defs
+    from alvh_pipeline.resources import lake_from_env
+
+    report = defs.resolve_job_def(SWEEP_REPORT_JOB).execute_in_process(instance=dg.DagsterInstance.get(),
+                                                                       raise_on_error=False, run_config=LOG_QUIET)
+    if not report.success:
+        print("sweep report: FAILED", file=sys.stderr)
+        return False
+    table = lake_from_env().read_table("sweep", "robustness")
+    print("\nrobustness over the grid:")
+    for _, r in table.iterrows():
+        print(f"- {r['claim']}: {r['summary']}")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alvh_pipeline.cli")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -212,8 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--end")
     r.add_argument("--skip-history", action="store_true",
                    help="the lake already holds every layer's look-back: run the range only")
+    w = sub.add_parser("sweep", help="the sensitivity grid over the lake's books (make run first), then its report")
+    w.add_argument("--workers", type=int, default=0, help="processes (default: ALVH_RUN_WORKERS or 2)")
     args = p.parse_args(argv)
     from alvh_pipeline.resources import dagster_home, lake_from_env, run_workers
+
+    if args.cmd == "sweep":
+        return 0 if sweep(args.workers or run_workers()) else 1
 
     if bool(args.start) != bool(args.end):
         p.error("give both --start and --end, or neither (then --days)")

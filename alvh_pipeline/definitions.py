@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from alvh_pipeline import assets as _assets  # noqa: F401  (silences Dagster's preview warnings first)
+from alvh_pipeline.assets import sweep
 from alvh_pipeline.automation import (
     ALL_LAYERS_JOB,
     build_jobs,
@@ -18,6 +19,8 @@ from alvh_pipeline.recovery import orphaned_runs_sensor
 from alvh_pipeline.resources import build_resources
 from alvh_pipeline.sensors import drop_folder_sensor
 
+SWEEP_JOB, SWEEP_REPORT_JOB = "sweep", "sweep_report"
+
 
 def build_definitions(layers: Sequence[Layer] = LAYERS) -> dg.Definitions:
     assets, checks = [], []
@@ -28,6 +31,10 @@ def build_definitions(layers: Sequence[Layer] = LAYERS) -> dg.Definitions:
     jobs = build_jobs(layers)
     everything = next(j for j in jobs if j.name == ALL_LAYERS_JOB)
     ingest = next(j for j in jobs if j.name == layers[0].name)
+    # the sensitivity sweep: outside the layers (make run does not run it; `cli sweep` / make sweep does)
+    assets += sweep.assets
+    jobs += [dg.define_asset_job(SWEEP_JOB, selection=[sweep.SCENARIO_KEY], partitions_def=sweep.SCENARIOS),
+             dg.define_asset_job(SWEEP_REPORT_JOB, selection=[sweep.ROBUSTNESS_KEY])]
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, schedules=[nightly_schedule(everything)],
                           sensors=[orphaned_runs_sensor(), drop_folder_sensor(ingest), layer_automation_sensor(layers)],
                           resources=build_resources(),

@@ -51,16 +51,26 @@ class StrategyConfig(dg.ConfigurableResource):
 
     account_equity: float = Field(default=100_000.0, gt=0, description="starting account equity, USD")
     hedge_cap: float = Field(default=0.20, ge=0.15, le=0.20,
-                             description="sizing rule: VIX-futures delta dollars <= cap x condor max loss")
+                             description="sizing rule: the ALVH ladder's net VIX-futures delta dollars <= cap x the "
+                                         "condor program's notional risk (kept between cycles)")
     stress_move_vix_points: float = Field(default=10.0, gt=0, description="stress move of spot VIX in the sizing rule")
     modes: list[str] = Field(default=list(MODES), description="allocation modes computed side by side")
-    promoter_hedge_floor: float = Field(default=0.05, ge=0, le=1,
-                                        description="promoter mode: the hedge's minimum share of risk")
-    condor_risk_budget: float = Field(default=1.0, gt=0, le=1,
-                                      description="open condors' max loss <= this x the condor sleeve's capital "
-                                                  "(1 = the sleeve funds its max loss in full)")
+    condor_risk_per_cycle: float = Field(default=0.10, gt=0, le=1,
+                                         description="the condor program's size: a cycle's max loss <= this x equity")
+    condor_exits: str = Field(default="expiry", description="condor program: 'expiry' (Cboe CNDR rules, held to "
+                                                            "expiry) or 'managed' (16-delta, 50 % profit, 2x stop, "
+                                                            "21 DTE; triggers on mid)")
     hedge_spend_per_month: float = Field(default=0.03, ge=0, le=1,
-                                         description="hedge option premium per month, fraction of the hedge sleeve")
+                                         description="steward: hedge option premium per month, fraction of the hedge "
+                                                     "sleeve")
+    hedge_band: float = Field(default=0.25, ge=0, description="hysteresis: re-size the VX calendar only when its "
+                                                              "target moved by more than this share")
+    gross_limit: float = Field(default=2.0, ge=1, le=4, description="promoter: stat-arb gross notional <= this x "
+                                                                   "equity (Reg-T 2x)")
+    promoter_vx_share: float = Field(default=0.30, ge=0, le=2, description="promoter: static long VX futures "
+                                                                          "notional, share of equity")
+    short_borrow_fee: float = Field(default=0.005, ge=0, description="a year on short stock value (assumption): "
+                                                                     "short proceeds earn the T-bill less this")
     spx_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
     vix_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
     vx_future_fee_per_contract: float = Field(default=2.00, ge=0, description="commission + fees, USD/contract")
@@ -75,10 +85,18 @@ class StrategyConfig(dg.ConfigurableResource):
         return BookConfig(
             account_equity=self.account_equity, hedge_cap=self.hedge_cap,
             stress_move_vix_points=self.stress_move_vix_points, modes=tuple(self.modes),
-            promoter_hedge_floor=self.promoter_hedge_floor, condor_risk_budget=self.condor_risk_budget,
+            condor_risk_per_cycle=self.condor_risk_per_cycle,
             hedge_spend_per_month=self.hedge_spend_per_month, spx_option_fee=self.spx_option_fee_per_contract,
             vix_option_fee=self.vix_option_fee_per_contract, vx_future_fee=self.vx_future_fee_per_contract,
-            equity_fee_per_share=self.equity_fee_per_share)
+            equity_fee_per_share=self.equity_fee_per_share, hedge_band=self.hedge_band, gross_limit=self.gross_limit,
+            promoter_vx_share=self.promoter_vx_share, short_borrow_fee=self.short_borrow_fee,
+            condor_rules=condor_rules(self.condor_exits))
+
+    @field_validator("condor_exits")
+    @classmethod
+    def _known_exits(cls, exits: str) -> str:
+        condor_rules(exits)
+        return exits
 
     @field_validator("modes")
     @classmethod
@@ -98,6 +116,16 @@ _ENV = {
                  "stress_move_vix_points": "ALVH_STRESS_MOVE", "stale_threshold": "ALVH_STALE_THRESHOLD"},
 }
 _CLASSES = {"lake": LakeResource, "source": MarketSource, "strategy": StrategyConfig}
+
+
+def condor_rules(exits: str):
+    """The condor program's rule set by name: 'expiry' (CNDR, held to expiry) or 'managed'."""
+    from alvh_pipeline.core.condor import CNDR_RULES, MANAGED_RULES
+
+    rules = {"expiry": CNDR_RULES, "managed": MANAGED_RULES}
+    if exits not in rules:
+        raise ValueError(f"condor_exits must be one of {sorted(rules)}; got {exits!r}")
+    return rules[exits]
 
 
 def _env_overrides(key: str) -> dict:

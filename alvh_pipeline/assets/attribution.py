@@ -9,7 +9,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.assets import benchmarks
+from alvh_pipeline.assets import benchmarks, sweep
 from alvh_pipeline.assets._shell import check_result, input_keys, layer_table, partition_dates, table_md
 from alvh_pipeline.core import attribution as at
 from alvh_pipeline.core import books as engine
@@ -27,7 +27,7 @@ PREVIOUS = lookback(1)  # the books of the session before: yesterday's legs and 
 INPUTS = tuple(Input("books", b, PREVIOUS) for b in (*engine.BOOKS, "account")) + (
     Input("books", "trades"), Input("validated", "index_levels", PREVIOUS))  # spot VIX: the VX futures' roll
 DAILY = layer_table("attribution", "daily_pnl")
-SIZING_COLUMNS = ["date", "mode", "vx_delta_dollars", "cap_dollars", "margin_call_vx_alone"]
+SIZING_COLUMNS = ["date", "mode", "vx_delta_dollars", "cap_dollars", "margin_call_vx_alone", "vx_futures_contracts"]
 
 
 def _books(lake: Lake, start, end) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -147,9 +147,11 @@ def performance(lake: LakeResource) -> dg.MaterializeResult:
 
 @dg.asset(key=layer_table("attribution", "stress").key, deps=[DAILY.key, layer_table("books", "account").key],
           group_name="attribution", kinds={"parquet"},
-          description="Per stress window and mode: drawdown, worst day, margin calls (and those the VIX-futures leg "
-                      "alone caused), hedge payoff / condor loss, sizing-cap use, IRR, provenance; plus the synthetic "
-                      "shock (VIX +30 in 5 sessions, backwardation, SPX -15 %) on the books' most exposed day.")
+          description="Per stress window and mode, and over the full replay: max drawdown from a peak in the window "
+                      "to its trough (followed past the window's end until the peak is regained), worst day, margin "
+                      "calls (and those the VIX-futures leg alone caused), hedge payoff / condor loss, sizing-cap "
+                      "use, sessions holding VX futures, IRR, provenance; plus the synthetic shock (VIX +30 in 5 "
+                      "sessions, backwardation, SPX -15 %) on the books' most exposed day.")
 def stress_windows(lake: LakeResource) -> dg.MaterializeResult:
     daily, acc = _history(lake.lake)
     sessions = all_sessions()
@@ -172,9 +174,9 @@ def stress_windows(lake: LakeResource) -> dg.MaterializeResult:
           deps=[layer_table("attribution", "stress").key, layer_table("attribution", "performance").key,
                 benchmarks.COMPARISON.key, benchmarks.CALIBRATION.key],
           group_name="attribution", kinds={"parquet"},
-          description="Steward vs promoter per stress window (max drawdown, margin breached and how often, IRR) and a "
-                      "plain sentence per claim of the method: holds / does not hold / not evaluated, with its "
-                      "numbers and the data's provenance.")
+          description="Steward vs promoter per stress window and over the full replay (max drawdown peak → trough, "
+                      "margin breached and how often, IRR) and a plain sentence per claim of the method: holds / "
+                      "does not hold / cannot be tested (and why), with its numbers and the data's provenance.")
 def verdict_asset(lake: LakeResource) -> dg.MaterializeResult:
     table, claims_frame = build_verdict(lake.lake)
     lake.lake.write_table("attribution", "verdict", table)
@@ -192,12 +194,13 @@ def build_verdict(lake: Lake) -> tuple[pd.DataFrame, pd.DataFrame]:
     table = verdict.verdict_table(stress_t, shock)
     table["provenance"] = verdict.label_provenance(table["provenance"], benchmarks.fit_label(lake))
     irr = {r["mode"]: float(r["irr"]) for _, r in perf.iterrows()}
-    return table, verdict.claims(table, irr)
+    return table, verdict.claims(table, irr, sweep.robustness_for_verdict(lake))
 
 
 @dg.asset_check(asset=layer_table("attribution", "verdict").key, name="verdict_check", blocking=True,
-                description="every figure the verdict reads is present for the windows it evaluates, and every row "
-                            "names its data's provenance")
+                description="every figure the verdict reads is present for the windows it evaluates, every row "
+                            "names its data's provenance, every claim's status is holds / does not hold / cannot be "
+                            "tested / reported, and a claim that cannot be tested says why")
 def verdict_check(lake: LakeResource) -> dg.AssetCheckResult:
     table = lake.lake.read_table("attribution", "verdict")
     claims_frame = lake.lake.read_table("attribution", "claims")
@@ -215,6 +218,19 @@ def verdict_check(lake: LakeResource) -> dg.AssetCheckResult:
     if claims_frame["provenance"].isna().any() or not len(claims_frame):
         failures.append(RuleFailure("claims_present", "claim", "claims missing or without provenance",
                                     len(claims_frame)))
+    if len(claims_frame):
+        status = claims_frame["status"].astype(str)
+        unknown_status = ~status.isin(verdict.STATUSES).to_numpy()
+        if unknown_status.any():
+            failures.append(RuleFailure.from_mask("status_known", "status", f"a status outside {verdict.STATUSES}",
+                                                  claims_frame, unknown_status))
+        reason = claims_frame["reason"] if "reason" in claims_frame else pd.Series("", index=claims_frame.index)
+        unexplained = (status.eq(verdict.CANNOT_BE_TESTED)
+                       & ~reason.fillna("").astype(str).str.strip().astype(bool)).to_numpy()
+        if unexplained.any():
+            failures.append(RuleFailure.from_mask("untestable_says_why", "reason",
+                                                  "a claim that cannot be tested without its reason",
+                                                  claims_frame, unexplained))
     return check_result(CheckReport("attribution/verdict", len(table), failures))
 
 

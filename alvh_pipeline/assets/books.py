@@ -72,7 +72,16 @@ def read_chunk(lake: Lake, dates: pd.DatetimeIndex,
             out[i.table] = frame[keep].reset_index(drop=True)
         else:
             out[i.table] = layer_table(i.layer, i.table).read(lake, first, dates[-1], i.columns)
+    out["vx_final_settlements"] = vx_final_settlements()
     return out
+
+
+def vx_final_settlements() -> pd.DataFrame:
+    """The published CFE final settlement values the project ships (expiry, settle); the books use
+    them for the expiries whose futures the lake holds as real (`books.market_days`)."""
+    from alvh_pipeline.sources.real_data import load_cfe_final_settlements
+
+    return load_cfe_final_settlements()[["expiry", "settle"]]
 
 
 def write_chunk(lake: Lake, name: str, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> int:
@@ -107,10 +116,12 @@ def initial_states(lake: Lake, start: pd.Timestamp, cfg: engine.BookConfig) -> t
                         deps=[layer_table(i.layer, i.table).key for i in INPUTS], description=desc,
                         partitions_def=trading_days)
            for name, desc in (
-               ("condor", "SPX iron condors (CNDR-like rules), one row per leg, mode and day, marked at the close."),
+               ("condor", "The SPX iron-condor program shared by both modes (Cboe CNDR rules by default, sized by "
+                          "equity at risk per cycle), one row per leg, mode and day, marked at the close."),
                ("statarb", "Dollar-neutral stat-arb pairs from signals/statarb, one row per leg, mode and day."),
-               ("alvh", "The hedge ladder: L1 VIX calls, L2 VX calendars (or synthetic via VIX options), "
-                        "L3 SPX put wings; one row per leg, mode and day."),
+               ("alvh", "The hedge: the steward's ladder (L1 VIX calls, L2 VX calendars or their synthetic "
+                        "twin from VIX options, L3 SPX put wings) and the promoter's static long VX future; one "
+                        "row per leg, mode and day."),
                ("account", "Per mode and day: cash, equity, margin, margin calls, sleeve weights and P&L, "
                            "sizing-rule figures."),
                ("trades", "Every fill (at bid/ask, fees) and settlement of the books, per mode and day."))],
@@ -142,15 +153,18 @@ def books_simulation(context: dg.AssetExecutionContext, lake: LakeResource,
 
 
 @dg.asset_check(asset=layer_table("books", "alvh").key, name="sizing_rule", blocking=True,
-                partitions_def=trading_days, additional_deps=[layer_table("books", "condor").key],
-                description="every day, every mode: VIX-futures delta dollars (contracts x $1,000 x beta to spot VIX x "
-                            "stress move) <= cap x condor max loss")
+                partitions_def=trading_days,
+                additional_deps=[layer_table("books", "condor").key, layer_table("books", "account").key],
+                description="every day, every mode: the ALVH ladder's NET VIX-futures delta dollars (|signed contracts "
+                            "x beta to spot VIX| x $1,000 x stress move) <= cap x the condor program's notional risk "
+                            "(kept between cycles)")
 def sizing_rule(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                 strategy: StrategyConfig) -> dg.AssetCheckResult:
     dates = partition_dates(context)
     alvh = layer_table("books", "alvh").read_days(lake.lake, dates)
     condors = layer_table("books", "condor").read_days(lake.lake, dates)
-    failures = book_checks.sizing_rule_failures(alvh, condors, dates, strategy.hedge_cap,
+    account = layer_table("books", "account").read_days(lake.lake, dates)
+    failures = book_checks.sizing_rule_failures(alvh, condors, account, dates, strategy.hedge_cap,
                                                 strategy.stress_move_vix_points)
     return check_result(CheckReport("books/alvh sizing rule", len(alvh), failures), cap=strategy.hedge_cap,
                         stress_move_vix_points=strategy.stress_move_vix_points)

@@ -1,12 +1,14 @@
-"""Capital split between the three sleeves (stat-arb, condor, hedge) for the two modes.
+"""Capital split between stat-arb and the hedge for the two modes.
 
 Methodology ("Steward vs. Promoter Distinction"): a steward keeps strict risk parity between the
 statistical edge and the volatility hedge; a promoter over-allocates to the higher-Sharpe stat-arb
-leg and treats the hedge as an afterthought. In computable terms (DESIGN §5):
+leg and treats the hedge as an afterthought. In computable terms (DESIGN §5), over the two
+ALLOCATED sleeves (stat-arb and the hedge; the condor program is shared and sized apart):
 
 - steward = equal risk contribution (ERC, Maillard-Roncalli-Teïletche 2010): long-only weights
-  with RC_i = w_i (Σw)_i / w'Σw = 1/n for every sleeve, on the trailing covariance.
-- promoter = weights ∝ max(Sharpe_i, 0) = max(μ_i / σ_i, 0), the hedge held only at a floor.
+  with RC_i = w_i (Σw)_i / w'Σw = 1/2 for both sleeves, on the trailing covariance.
+- promoter = stat-arb's share ∝ max(Sharpe, 0) (its capital is then levered up to the gross limit
+  by the books; its hedge is a static VX position, not sized from these weights).
 
 Only returns dated strictly before the allocation day are read (no look-ahead).
 """
@@ -20,13 +22,15 @@ import pandas as pd
 from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController  # scikit-learn's dependency
 
-SLEEVES = ("statarb", "condor", "hedge")
+SLEEVES = ("statarb", "condor", "hedge")  # the account's sleeves (P&L is reported for each)
+# the sleeves a mode splits its equity between; the condor program is the same in both modes and
+# sized by equity at risk per cycle (DESIGN §5), so it is not allocated
+ALLOCATED = ("statarb", "hedge")
+MODES = ("steward", "promoter")
 
-# Priors used until `min_obs` complete observations exist. The promoter prior is the documented
-# 0.6 / 0.35 / 0.05 split; a different hedge floor takes the hedge's place and the rest keeps the
-# 0.6 : 0.35 ratio (so the prior never breaks the floor it is meant to respect).
-STEWARD_PRIOR = (1 / 3, 1 / 3, 1 / 3)
-PROMOTER_PRIOR = (0.60, 0.35, 0.05)
+# Priors used until `min_obs` complete observations exist.
+STEWARD_PRIOR = (0.5, 0.5)
+PROMOTER_PRIOR = (1.0, 0.0)
 
 # A covariance whose smallest eigenvalue is below this fraction of the largest is treated as
 # singular: ERC is undefined with a zero-variance sleeve (its risk contribution is 0 at any weight).
@@ -138,49 +142,48 @@ def sharpe_weights(mean: np.ndarray, std: np.ndarray, floor: dict[int, float]) -
     return _floored_proportional(score, floor)
 
 
-def _promoter_prior(hedge_floor: float) -> np.ndarray:
-    s, c, _ = PROMOTER_PRIOR
-    rest = 1.0 - hedge_floor
-    return np.array([rest * s / (s + c), rest * c / (s + c), hedge_floor])
-
-
 def mode_weights(sleeve_returns: pd.DataFrame, day: pd.Timestamp, mode: str, window: int = 63,
-                 hedge_floor: float = 0.05, min_obs: int = 20) -> dict[str, float]:
-    """Sleeve weights for `mode` on `day`, from the trailing `window` rows of `sleeve_returns`
-    dated strictly before `day` (rows with a missing sleeve return dropped; sample moments, ddof 1).
-
-    steward: `erc_weights` of the trailing covariance. promoter: the hedge held at `hedge_floor`
-    (the method's "afterthought": a promoter never chases the hedge's Sharpe, even in a crisis when
-    it is the best sleeve) and the rest split between stat-arb and condor by `sharpe_weights` of
-    their trailing daily mean / std. Fewer than `min_obs` complete rows: the prior (steward 1/3
-    each; promoter 0.6 / 0.35 / 0.05 at the default floor).
-    """
-    if mode not in ("steward", "promoter"):
+                 min_obs: int = 20) -> dict[str, float]:
+    """Weights of the ALLOCATED sleeves for `mode` on `day`, from the trailing `window` rows of
+    `sleeve_returns` dated strictly before `day` (rows with a missing sleeve return dropped; sample
+    moments, ddof 1): `weights_from_history` of those rows."""
+    if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (steward | promoter)")
-    r = sleeve_returns[list(SLEEVES)]
+    r = sleeve_returns[list(ALLOCATED)]
     r = r.set_axis(pd.DatetimeIndex(r.index)).sort_index()
     hist = r[r.index < pd.Timestamp(day)].tail(window).dropna(how="any").to_numpy(float)
-    return weights_from_history(hist, mode, hedge_floor, min_obs)
+    return weights_from_history(hist, mode, min_obs)[0]
 
 
-def weights_from_history(hist: np.ndarray, mode: str, hedge_floor: float = 0.05,
-                         min_obs: int = 20) -> dict[str, float]:
-    """`mode_weights` from the complete rows it selects (columns SLEEVES, oldest first): for a
-    caller that keeps the returns as arrays."""
-    if mode not in ("steward", "promoter"):
+def weights_from_history(hist: np.ndarray, mode: str, min_obs: int = 20) -> tuple[dict[str, float], str]:
+    """(weights of the ALLOCATED sleeves, basis) from complete rows (columns ALLOCATED, oldest first).
+
+    steward: `erc_weights` of the trailing covariance (basis "erc"): each sleeve's risk
+    contribution w_i (Σw)_i is half of w'Σw. promoter: stat-arb's share is its Sharpe's share,
+    max(SR_statarb, 0) / (max(SR_statarb, 0) + max(SR_hedge, 0)) (basis "sharpe"); with no
+    positive Sharpe it is all stat-arb. Fewer than `min_obs` rows: the prior (basis "prior"):
+    steward 1/2 each, promoter all stat-arb."""
+    if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (steward | promoter)")
     if len(hist) < max(min_obs, 2):
-        w = np.array(STEWARD_PRIOR) if mode == "steward" else _promoter_prior(hedge_floor)
+        w, basis = (np.array(STEWARD_PRIOR) if mode == "steward" else np.array(PROMOTER_PRIOR)), "prior"
     elif mode == "steward":
-        w = erc_weights(np.cov(hist, rowvar=False, ddof=1))
+        w, basis = erc_weights(np.cov(hist, rowvar=False, ddof=1)), "erc"
     else:
-        h = SLEEVES.index("hedge")
-        edge = [i for i in range(len(SLEEVES)) if i != h]
-        mean, std = hist.mean(axis=0)[edge], hist.std(axis=0, ddof=1)[edge]
-        if np.all(~(mean / np.where(std > 0, std, np.inf) > 0)):
-            w = _promoter_prior(hedge_floor)  # no positive edge anywhere: the prior, not equal weights
-        else:
-            w = np.zeros(len(SLEEVES))
-            w[edge] = sharpe_weights(mean, std, {}) * (1.0 - hedge_floor)
-            w[h] = hedge_floor
-    return {s: float(v) for s, v in zip(SLEEVES, w)}
+        basis = "sharpe"
+        w = (sharpe_weights(hist.mean(axis=0), hist.std(axis=0, ddof=1), {}) if _any_positive_sharpe(hist)
+             else np.array(PROMOTER_PRIOR))
+    return {s: float(v) for s, v in zip(ALLOCATED, w)}, basis
+
+
+def _any_positive_sharpe(hist: np.ndarray) -> bool:
+    mean, std = hist.mean(axis=0), hist.std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return bool(np.any(np.where(std > 0, mean / std, 0.0) > 0))
+
+
+def risk_contributions(weights: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Each sleeve's share of the portfolio variance: w_i (Σw)_i / w'Σw (they sum to 1)."""
+    w = np.asarray(weights, dtype=float)
+    sw = np.asarray(cov, dtype=float) @ w
+    return w * sw / float(w @ sw)

@@ -26,8 +26,9 @@ the M2/M4 calendar carries cheapest; falling breadth is the slow equity deterior
 wings hedge directly; rising beta moves exposure from futures (rolls) to longer-dated calls.
 A missing field counts as "condition not met" (NaN is not evidence of stress).
 
-Sizing rule (blocking, every day, every mode): Σ |contracts| x multiplier x beta-to-spot-VIX x
-stress points over VX futures <= cap x Σ max loss of open condors, cap in [0.15, 0.20].
+Sizing rule (blocking, every day, every mode): the ladder's NET VX delta dollars <= cap x the
+condor program's notional risk, cap in [0.15, 0.20]; computed by `books.vx_delta_dollars` and
+checked by `book_checks.sizing_rule_failures` (one definition).
 
 Conventions: ``dte`` calendar days, ``t = dte / 365``, D = e^{-rT}; fills buy at ask, sell at bid;
 side +1 long / -1 short. Everything here is pure numpy / pandas.
@@ -55,10 +56,8 @@ __all__ = [
     "parity_report",
     "select_l1_call",
     "select_l3_put",
-    "sizing_violations",
     "synthetic_calendar",
     "vx_beta_to_spot",
-    "vx_delta_dollars",
     "vxth_budget_fraction",
 ]
 
@@ -449,37 +448,3 @@ def beta_fallback(month_index: np.ndarray) -> np.ndarray:
     """Documented fallback while ``vx_beta_to_spot`` is NaN: 1 / sqrt(month_index) (an assumption:
     later months move less than the front, roughly like the square root of time to expiry)."""
     return 1.0 / np.sqrt(np.asarray(month_index, dtype=float))
-
-
-def vx_delta_dollars(contracts: np.ndarray, beta: np.ndarray, stress_points: float,
-                     multiplier: np.ndarray) -> np.ndarray:
-    """DESIGN §5: |contracts| x multiplier x beta to spot VIX x stress move (VIX points), USD."""
-    qty, mult, b = (np.asarray(a, dtype=float) for a in (contracts, multiplier, beta))
-    return np.abs(qty) * mult * b * stress_points
-
-
-def sizing_violations(alvh_legs: pd.DataFrame, condor_max_loss: pd.DataFrame, cap: float,
-                      stress_points: float) -> pd.DataFrame:
-    """The blocking sizing rule (DESIGN §5, methodology "cap VIX futures delta exposure at 15-20 % of
-    the notional SPX iron condor risk"): one row per (date, mode) whose VX-futures delta dollars
-    exceed cap x Σ condor max loss. A futures row with an unknown beta counts at BETA_CAP (the check
-    must not pass on missing data); a (date, mode) without a condor row has max loss 0, so any
-    futures exposure violates. Columns: date, mode, vx_delta_dollars, condor_max_loss, cap_dollars,
-    excess."""
-    if not (np.isfinite(cap) and cap > 0):
-        raise ValueError(f"cap must be a positive fraction, got {cap!r}")
-    cols = ["date", "mode", "vx_delta_dollars", "condor_max_loss", "cap_dollars", "excess"]
-    fut = alvh_legs[alvh_legs["kind"] == "future"]
-    beta = fut["beta_to_vix"].to_numpy(float)
-    dollars = vx_delta_dollars(fut["quantity"].to_numpy(float), np.where(np.isfinite(beta), beta, BETA_CAP),
-                               stress_points, fut["multiplier"].to_numpy(float))
-    by = (pd.DataFrame({"date": pd.to_datetime(fut["date"]).dt.normalize().to_numpy(),
-                        "mode": fut["mode"].to_numpy(), "vx_delta_dollars": dollars})
-          .groupby(["date", "mode"], as_index=False, sort=True)["vx_delta_dollars"].sum())
-    ml = condor_max_loss.assign(date=pd.to_datetime(condor_max_loss["date"]).dt.normalize())
-    ml = ml.groupby(["date", "mode"], as_index=False)["max_loss"].sum().rename(columns={"max_loss": "condor_max_loss"})
-    out = by.merge(ml, on=["date", "mode"], how="left")
-    out["condor_max_loss"] = out["condor_max_loss"].astype(float).fillna(0.0)
-    out["cap_dollars"] = cap * out["condor_max_loss"]
-    out["excess"] = out["vx_delta_dollars"] - out["cap_dollars"]
-    return out.loc[out["excess"] > 0, cols].reset_index(drop=True)

@@ -50,7 +50,7 @@ import pandas as pd
 
 KEYS = ["position_id", "instrument", "right", "strike", "expiry", "contract"]
 ROW_KEYS = ["date", "mode", *KEYS]
-LAYER_GROUPS = ("condor", "statarb", "L1", "L2", "L3", "synthetic")
+LAYER_GROUPS = ("condor", "statarb", "L1", "L2", "L3", "synthetic", "static")  # static: the promoter's VX leg
 TERMS = ["delta_pnl", "gamma_pnl", "vega_pnl", "theta_pnl", "roll_pnl", "residual_pnl"]
 LEG_PNL_COLUMNS = [
     "date", "mode", "book", "layer", *KEYS, "pnl", "held", "trading", *TERMS, "spread_cost", "fee",

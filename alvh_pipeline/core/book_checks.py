@@ -1,9 +1,13 @@
 """The books' blocking-check rules, recomputed from the rows the books wrote (not trusted from
 the engine's own bookkeeping). No Dagster import.
 
-- The sizing rule, every day in every mode: VIX-futures delta dollars
-  (Σ VX-equivalent contracts × $1,000 × that month's beta to spot VIX × the stress move)
-  <= cap × condor max loss (Σ over open condors of (max wing width − credit) × $100 × contracts).
+- The sizing rule, every day in every mode: the ALVH ladder's NET VIX-futures delta dollars
+  (|Σ signed VX-equivalent contracts × that month's beta to spot VIX| × $1,000 × the stress move,
+  over L2 futures and the second engine's synthetic futures) <= cap × the condor program's
+  notional risk: Σ over open condors of (max wing width − credit) × $100 × contracts, recomputed
+  from the condor rows; on a day without condors (between cycles) the account's carried
+  `program_notional`. Where condors are open the account's figure must equal the recomputed one.
+  The promoter's static VX leg is outside the ladder (DESIGN §5) and not capped.
 - Legs: finite quantities and greeks, a quoted leg's mark inside its bid/ask, nothing held past
   its expiry, one row per leg.
 - Account: one row per mode and day, finite cash and equity.
@@ -34,37 +38,65 @@ def condor_max_loss_by_day(condor_legs: pd.DataFrame) -> pd.DataFrame:
 
 
 def vx_delta_dollars_by_row(alvh_legs: pd.DataFrame, stress_points: float) -> np.ndarray:
+    """Signed VX-equivalent contracts × $1,000 × beta × stress move per leg of the ladder's VX
+    layers (0 elsewhere); their sum per day and mode, in absolute value, is the net figure."""
     beta = alvh_legs["beta_to_vix"].to_numpy(float)
     eq = alvh_legs["vx_equivalent"].to_numpy(float)
-    return np.where(eq > 0, eq * 1000.0 * np.where(np.isfinite(beta), beta, 1.0) * stress_points, 0.0)
+    ladder = alvh_legs["layer"].isin(SIZED_LAYERS).to_numpy()
+    return np.where(ladder & (eq != 0), eq * 1000.0 * beta * stress_points, 0.0)
 
 
-def sizing_rule_failures(alvh_legs: pd.DataFrame, condor_legs: pd.DataFrame, dates: pd.DatetimeIndex, cap: float,
-                         stress_points: float) -> list[RuleFailure]:
+SIZED_LAYERS = ("L2", "synthetic")
+
+
+def program_notional_by_day(condor_legs: pd.DataFrame, account: pd.DataFrame) -> pd.DataFrame:
+    """Per (date, mode) of `account`: the condor program's notional risk (module doc) and the
+    account's own figure."""
+    acc = account[["date", "mode", "program_notional"]].assign(date=pd.to_datetime(account["date"]))
+    loss = condor_max_loss_by_day(condor_legs)
+    day = acc.merge(loss.assign(date=pd.to_datetime(loss["date"])), on=["date", "mode"], how="left")
+    day["notional"] = day["max_loss"].astype(float).fillna(day["program_notional"].astype(float))
+    return day
+
+
+def sizing_rule_failures(alvh_legs: pd.DataFrame, condor_legs: pd.DataFrame, account: pd.DataFrame,
+                         dates: pd.DatetimeIndex, cap: float, stress_points: float) -> list[RuleFailure]:
     """The sizing rule on every (date, mode) of the books; the failure's sample rows are the
-    offending VIX-futures positions with their day's delta dollars, cap and condor max loss."""
+    offending positions with their day's net delta dollars, cap and the program's notional."""
+    out = []
+    notional = program_notional_by_day(condor_legs, account)
+    drift = notional["max_loss"].notna() & ~np.isclose(notional["max_loss"].astype(float),
+                                                        notional["program_notional"].astype(float), atol=1e-6)
+    if drift.any():
+        out.append(RuleFailure.from_mask("program_notional", "program_notional",
+                                         "the account's program notional differs from its open condors' max loss",
+                                         notional, drift.to_numpy()))
     if not len(alvh_legs):
-        return []
+        return out
     legs = alvh_legs.assign(date=pd.to_datetime(alvh_legs["date"]))
     legs["vx_delta_dollars"] = vx_delta_dollars_by_row(legs, stress_points)
-    exposure = legs.groupby(["date", "mode"])["vx_delta_dollars"].sum().reset_index()
-    loss = condor_max_loss_by_day(condor_legs)
-    day = exposure.merge(loss.assign(date=pd.to_datetime(loss["date"])), on=["date", "mode"], how="left")
-    day["max_loss"] = day["max_loss"].fillna(0.0)
-    day["cap_dollars"] = cap * day["max_loss"]
+    unknown = legs["layer"].isin(SIZED_LAYERS).to_numpy() & (legs["vx_equivalent"].to_numpy(float) != 0) \
+        & ~np.isfinite(legs["beta_to_vix"].to_numpy(float))
+    if unknown.any():
+        out.append(RuleFailure.from_mask("beta_known", "beta_to_vix", "a VX leg of the ladder without its beta",
+                                         legs, unknown))
+    exposure = legs.groupby(["date", "mode"])["vx_delta_dollars"].sum().abs().reset_index()
+    day = exposure.merge(notional[["date", "mode", "notional"]], on=["date", "mode"], how="left")
+    day["notional"] = day["notional"].fillna(0.0)
+    day["cap_dollars"] = cap * day["notional"]
     over = day[day["vx_delta_dollars"] > day["cap_dollars"] + 1e-6]
     if not len(over):
-        return []
-    offending = legs[legs["vx_delta_dollars"] > 0].merge(over[["date", "mode", "cap_dollars", "max_loss"]],
-                                                        on=["date", "mode"])
+        return out
+    offending = legs[legs["vx_delta_dollars"] != 0].drop(columns="vx_delta_dollars").merge(
+        over[["date", "mode", "vx_delta_dollars", "cap_dollars", "notional"]], on=["date", "mode"])
     sample = offending[["date", "mode", "position_id", "layer", "instrument", "contract", "expiry", "quantity",
-                        "beta_to_vix", "vx_delta_dollars", "cap_dollars", "max_loss"]]
+                        "beta_to_vix", "vx_delta_dollars", "cap_dollars", "notional"]]
     failure = RuleFailure.from_mask(
         "sizing_rule", "vx_delta_dollars",
-        f"VIX-futures delta dollars above {cap:g} x condor max loss on {len(over)} (day, mode)",
+        f"net VIX-futures delta dollars above {cap:g} x the condor program's notional on {len(over)} (day, mode)",
         sample, np.ones(len(sample), dtype=bool))
     failure.rows = len(sample)
-    return [failure]
+    return out + [failure]
 
 
 def leg_problems(legs: pd.DataFrame, dates: pd.DatetimeIndex, book: str) -> list[RuleFailure]:

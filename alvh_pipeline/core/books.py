@@ -54,7 +54,7 @@ VIX_OPT_MULT = 100.0
 VX_MULTIPLIER = 1000.0
 DAYS_PER_YEAR = 365.0
 BOOKS = ("condor", "statarb", "alvh")
-HEDGE_LAYERS = ("L1", "L2", "L3", "synthetic")
+HEDGE_LAYERS = ("L1", "L2", "L3", "synthetic", "static")
 
 LEG_COLUMNS = [
     "date", "mode", "book", "layer", "position_id", "instrument", "kind", "right", "strike", "expiry",
@@ -77,20 +77,23 @@ class BookConfig:
     holds the one default of each); the rule sets keep their own documented defaults."""
 
     account_equity: float
-    hedge_cap: float
+    hedge_cap: float  # net VX delta dollars <= this x the condor program's notional risk (ALVH ladder)
     stress_move_vix_points: float
     modes: tuple[str, ...]
-    promoter_hedge_floor: float
-    condor_risk_budget: float  # open condors' max loss <= this x the condor sleeve's capital
-    hedge_spend_per_month: float  # hedge premium per month, fraction of the hedge sleeve's capital
+    condor_risk_per_cycle: float  # a cycle's condors' max loss <= this x the mode's equity
+    hedge_spend_per_month: float  # steward's option premium per month, fraction of the hedge sleeve's capital
     spx_option_fee: float
     vix_option_fee: float
     vx_future_fee: float
     equity_fee_per_share: float
+    hedge_band: float = 0.25  # hysteresis: re-size L2 when its target moved more than this share
+    gross_limit: float = 2.0  # promoter: stat-arb gross notional <= this x equity (Reg-T 2x)
+    promoter_vx_share: float = 0.30  # promoter: static long VX notional as a share of equity
+    short_borrow_fee: float = 0.005  # a year, on short stock value: proceeds earn the T-bill less this
     allocation_window: int = 63
-    condor_rules: condor.CondorRules = field(default_factory=condor.CondorRules)
+    condor_rules: condor.CondorRules = field(default_factory=lambda: condor.CNDR_RULES)
     ladder_rules: alvh.LadderRules = field(default_factory=alvh.LadderRules)
-    statarb_rules: sab.StatArbRules = field(default_factory=sab.StatArbRules)
+    statarb_rules: sab.StatArbRules = field(default_factory=lambda: sab.StatArbRules(max_gross_leverage=1.0))
 
 
 @dataclass
@@ -114,6 +117,9 @@ class MarketDay:
     beta_rising: bool  # the universe's mean 60-day CAPM beta above its value a month earlier
     provenance: str  # "synthetic" | "real" | "derived" | "model" | "mixed"
     days_since_previous: int = 1  # calendar days since the previous session (interest accrual)
+    # VX final settlement values (SOQ) by expiry, real and published, for the expiries whose futures
+    # the market's rows hold as real: VIX options and VX futures expiring then settle on them
+    vx_final_settlement: dict[pd.Timestamp, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,6 +137,8 @@ class ModeState:
     last_condor_expiry: pd.Timestamp | None = None  # one condor per monthly expiry
     last_hedge_spend_month: str = ""  # YYYY-MM of the last premium budget refresh
     hedge_budget_left: float = 0.0
+    program_notional: float = 0.0  # the condor program's max loss, kept between cycles (DESIGN §5)
+    l2_target: float = 0.0  # the L2 target (net VX delta dollars) at its last re-size (hysteresis)
 
 
 def fresh_state(mode: str, equity: float) -> ModeState:
@@ -167,11 +175,6 @@ def _dtype(col: str) -> str:
 
 def sleeve_of(book: str) -> str:
     return {"condor": "condor", "statarb": "statarb", "alvh": "hedge"}[book]
-
-
-def vx_multiplier(date: pd.Timestamp) -> float:
-    """Dollars per VIX point of one VX contract, in the lake's VIX-point prices (module constant)."""
-    return VX_MULTIPLIER
 
 
 # ---- small tables ---------------------------------------------------------------------------
@@ -539,12 +542,18 @@ def settle_rows(legs: Table, value: np.ndarray, day: MarketDay, mode: str, sourc
 def settlement_values(legs: Table, day: MarketDay) -> tuple[np.ndarray, np.ndarray]:
     """(value per unit, source label) of legs expiring on or before today. SPX monthlies are
     AM-settled on the opening quotation (today's SPX open stands in for the SOQ), weeklies
-    PM-settled at the close; VIX options and VX futures settle on VIX's opening quotation
-    (today's VIX open stands in for the SOQ)."""
+    PM-settled at the close; VIX options and VX futures settle on VIX's opening quotation: the
+    published CFE final settlement value where the market holds it (`vx_final_settlement`), else
+    today's VIX open stands in for it."""
     spx = _col(legs, "instrument") == "SPX"
-    monthly = condor.is_monthly_expiry(pd.DatetimeIndex(_col(legs, "expiry")))
-    underlying = np.where(spx, np.where(monthly, day.spx_open, day.spx_close), day.vix_open)
-    source = np.where(spx, np.where(monthly, "SPX open as SOQ proxy", "SPX close"), "VIX open as SOQ proxy")
+    expiry = pd.DatetimeIndex(_col(legs, "expiry"))
+    monthly = condor.is_monthly_expiry(expiry)
+    final = np.array([day.vx_final_settlement.get(e, np.nan) for e in expiry], dtype=float)
+    published = ~spx & np.isfinite(final)
+    vix = np.where(published, final, day.vix_open)
+    underlying = np.where(spx, np.where(monthly, day.spx_open, day.spx_close), vix)
+    source = np.where(spx, np.where(monthly, "SPX open as SOQ proxy", "SPX close"),
+                      np.where(published, "CFE final settlement value", "VIX open as SOQ proxy"))
     strike = _col(legs, "strike", float)
     call = _col(legs, "right") == "C"
     intrinsic = np.where(call, np.maximum(underlying - strike, 0.0), np.maximum(strike - underlying, 0.0))
@@ -586,24 +595,34 @@ def _level(rows: pd.DataFrame | dict, kind: str, n: int) -> np.ndarray:
     return np.full(n, np.nan)
 
 
+HEDGE_VX_LAYERS = ("L2", "synthetic")  # the ALVH ladder's VX exposure: what the sizing rule caps
+STATIC_VX_LAYER = "static"  # the promoter's static long VX futures (DESIGN §5), outside the ladder
+
+
 def vx_equivalent(legs: Table | pd.DataFrame) -> np.ndarray:
-    """VX contracts of exposure per leg, for the sizing rule: a future counts |qty| x its
-    multiplier / $1,000; a synthetic future (call + put on one strike) counts once, on its call leg,
-    at $100 per point (a tenth of a contract)."""
+    """Signed VX contracts of exposure per leg: a future counts quantity x its multiplier / $1,000;
+    a synthetic future (long call + short put on one strike) counts once, on its call leg, at $100
+    per point (a tenth of a contract), with the call's sign; VIX options otherwise count 0."""
     fut = _col(legs, "kind") == "future"
     syn_call = (_col(legs, "layer") == "synthetic") & (_col(legs, "right") == "C")
-    q = np.abs(_col(legs, "quantity", float)) * _col(legs, "multiplier", float) / 1000.0
+    q = _col(legs, "quantity", float) * _col(legs, "multiplier", float) / 1000.0
     return np.where(fut | syn_call, q, 0.0)
 
 
 def vx_delta_dollars(legs: Table | pd.DataFrame, day: MarketDay, cfg: BookConfig,
-                     quotes: DayQuotes | None = None) -> float:
-    """Σ VX contracts × $1,000 × that month's beta to spot VIX × the stress move (the sizing rule)."""
+                     quotes: DayQuotes | None = None, layers: tuple[str, ...] = HEDGE_VX_LAYERS) -> float:
+    """The sizing rule's NET VX delta dollars of `layers` (DESIGN §5): |Σ signed VX contracts ×
+    $1,000 × that month's beta to spot VIX| × the stress move, so a calendar's legs offset by their
+    betas."""
     if not len(legs):
         return 0.0
+    mine = np.isin(_col(legs, "layer"), layers)
+    if not mine.any():
+        return 0.0
+    legs = legs.take(mine) if isinstance(legs, Table) else legs[mine]
     eq = vx_equivalent(legs)
     beta = _leg_beta(legs, day, quotes)
-    return float(np.sum(eq * 1000.0 * beta * cfg.stress_move_vix_points))
+    return float(abs(np.sum(eq * beta)) * 1000.0 * cfg.stress_move_vix_points)
 
 
 def _leg_beta(legs: Table | pd.DataFrame, day: MarketDay, quotes: DayQuotes | None = None) -> np.ndarray:
@@ -730,6 +749,7 @@ class _Day:
         self.last_condor_expiry = state.last_condor_expiry
         self.hedge_month = state.last_hedge_spend_month
         self.hedge_budget_left = state.hedge_budget_left
+        self.l2_target = state.l2_target
 
     # every cash movement goes through here, so sleeve P&L and the account agree
     def book_trades(self, t: Table) -> None:
@@ -818,18 +838,22 @@ class _Returns:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.values, index=pd.DatetimeIndex(self.dates), columns=list(alloc.SLEEVES))
 
-    def trailing(self, day: pd.Timestamp, window: int) -> np.ndarray:
-        """mode_weights' rows: dated before `day`, the last `window`, those without a NaN."""
-        rows = self.values[self.dates < day.to_datetime64()]
+    def trailing(self, day: pd.Timestamp, window: int, columns: list[int]) -> np.ndarray:
+        """mode_weights' rows of `columns`: dated before `day`, the last `window`, those without a NaN."""
+        rows = self.values[self.dates < day.to_datetime64()][:, columns]
         rows = rows[max(len(rows) - window, 0):]
         return rows[~np.isnan(rows).any(axis=1)]
 
 
-def _weights(returns: pd.DataFrame | _Returns, date: pd.Timestamp, mode: str, cfg: BookConfig) -> dict[str, float]:
-    if isinstance(returns, _Returns):
-        return alloc.weights_from_history(returns.trailing(date, cfg.allocation_window), mode,
-                                          cfg.promoter_hedge_floor)
-    return alloc.mode_weights(returns, date, mode, window=cfg.allocation_window, hedge_floor=cfg.promoter_hedge_floor)
+_ALLOCATED_COLUMNS = [alloc.SLEEVES.index(s) for s in alloc.ALLOCATED]
+
+
+def _weights(returns: pd.DataFrame | _Returns, date: pd.Timestamp, mode: str, cfg: BookConfig
+             ) -> tuple[dict[str, float], str]:
+    """The ALLOCATED sleeves' weights and their basis (prior / erc / sharpe) from the trailing returns."""
+    if not isinstance(returns, _Returns):
+        returns = _Returns.from_frame(returns.sort_index())
+    return alloc.weights_from_history(returns.trailing(date, cfg.allocation_window, _ALLOCATED_COLUMNS), mode)
 
 
 def _append_returns(history: pd.DataFrame | _Returns, date: pd.Timestamp, returns: dict[str, float],
@@ -849,7 +873,7 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
           ) -> tuple[ModeState, Table, Table | None, dict]:
     """`step` on Tables: (new state, legs at the close, the day's trades or None, account row)."""
     d = _Day(state, day, cfg, quotes)
-    interest = d.cash * day.rate * day.days_since_previous / 360.0  # T-bill on the cash balance, actual/360
+    interest = _interest(d.cash, state.legs, day, cfg)
     d.cash += interest
 
     _settle_expiries(d)
@@ -859,23 +883,29 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
     _hedge_rolls(d)
 
     equity_open = d.equity()
-    weights = _weights(state.sleeve_returns, day.date, state.mode, cfg)
-    capital = {s: weights[s] * max(equity_open, 0.0) for s in alloc.SLEEVES}
-    _statarb(d, capital["statarb"])
-    _open_condor(d, capital["condor"])
-    _open_hedge(d, capital["hedge"], weights["hedge"])
-    _enforce_sizing_rule(d)
+    allocated, basis = _weights(state.sleeve_returns, day.date, state.mode, cfg)
+    weights = _sleeve_weights(allocated, state.mode, cfg)
+    _statarb(d, _statarb_capital(allocated, state.mode, max(equity_open, 0.0), cfg))
+    _open_condor(d, max(equity_open, 0.0))
+    notional = condor_max_loss(d.legs) or state.program_notional  # kept between cycles (DESIGN §5)
+    if state.mode == "steward":
+        _open_hedge(d, weights["hedge"] * max(equity_open, 0.0), weights["hedge"])
+        _resize_l2(d, notional, weights["hedge"])
+        _enforce_sizing_rule(d, notional)
+    else:
+        _static_vx(d, max(equity_open, 0.0))
 
     # the lake's row order: a state restored from the lake sums in the same order (bit-identical runs)
     legs = _sort(d.legs, LEG_SORT)
     if len(legs):
         vx_eq = vx_equivalent(legs)
-        legs = legs.assign(vx_equivalent=vx_eq, beta_to_vix=np.where(vx_eq > 0, _leg_beta(legs, day, quotes), np.nan),
+        legs = legs.assign(vx_equivalent=vx_eq, beta_to_vix=np.where(vx_eq != 0, _leg_beta(legs, day, quotes), np.nan),
                            date=day.date)
     equity = d.equity()
     components = margin_components(legs, day)
     requirement = float(sum(components.values()))
     margin_call = max(requirement - equity, 0.0) if len(legs) else 0.0
+    vx_loss = vx_futures_loss(legs)
     if margin_call > 0:
         d.events.append(f"margin call: equity {equity:,.0f} below maintenance {requirement:,.0f}")
 
@@ -896,18 +926,25 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
 
     trades = Table.concat(d.trades) if d.trades else None
     cml = condor_max_loss(legs)
-    vxd = vx_delta_dollars(legs, day, cfg, quotes)
+    notional = cml or state.program_notional
+    fut = legs["kind"] == "future" if len(legs) else np.zeros(0, dtype=bool)
     account = {
         "date": day.date, "mode": state.mode, "cash": d.cash, "equity": equity,
         "liquidation_equity": d.cash + (liquidation_value(legs) if len(legs) else 0.0),
         "margin_requirement": requirement, **{f"margin_{k}": v for k, v in components.items()},
         "margin_call": margin_call > 0, "margin_call_size": margin_call,
-        # the VIX-futures leg alone causes the call: without its requirement there would be none
-        "margin_call_vx_alone": bool(margin_call > 0 and components["vx"] >= margin_call),
+        # DESIGN §5: a call whose shortfall the VX futures leg's loss alone would cause (its loss
+        # since the open contracts were bought covers the shortfall)
+        "margin_call_vx_alone": bool(margin_call > 0 and vx_loss >= margin_call), "vx_futures_loss": vx_loss,
         "margin_call_cut": margin_call_cut, "interest": interest,
         "spread_costs": _nansum(trades["spread_cost"]) if trades is not None else 0.0,
         "fees": _nansum(trades["fee"]) if trades is not None else 0.0,
-        "condor_max_loss": cml, "vx_delta_dollars": vxd, "cap_dollars": cfg.hedge_cap * cml,
+        "condor_max_loss": cml, "program_notional": notional,
+        "vx_delta_dollars": vx_delta_dollars(legs, day, cfg, quotes),
+        "vx_delta_dollars_static": vx_delta_dollars(legs, day, cfg, quotes, (STATIC_VX_LAYER,)),
+        "vx_futures_contracts": float(np.abs(legs["quantity"][fut]).sum()) if len(legs) else 0.0,
+        "cap_dollars": cfg.hedge_cap * notional, "l2_target_dollars": d.l2_target,
+        "allocation_basis": basis,
         **{f"weight_{s}": weights[s] for s in alloc.SLEEVES},
         **{f"pnl_{s}": pnl[s] for s in alloc.SLEEVES},
         **{f"return_{s}": returns[s] for s in alloc.SLEEVES},
@@ -918,8 +955,47 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
         "events": "; ".join(d.events), "provenance": day.provenance,
     }
     new_state = ModeState(state.mode, d.cash, legs, d.sleeve_cash, values, history, weights, margin_call,
-                          d.last_condor_expiry, d.hedge_month, d.hedge_budget_left)
+                          d.last_condor_expiry, d.hedge_month, d.hedge_budget_left, notional, d.l2_target)
     return new_state, legs, trades, account
+
+
+def _interest(cash: float, legs: Table, day: MarketDay, cfg: BookConfig) -> float:
+    """A day's interest, actual/360: the T-bill on the cash balance (short-sale proceeds included),
+    less the borrow fee on the short stock's value at yesterday's marks, so the proceeds earn the
+    T-bill minus the fee, not the full rate. The books carry a future at its notional (cash paid at
+    the fill, value marked); a future needs no financing, so that notional is added back."""
+    accrual = day.days_since_previous / 360.0
+    short_value = futures_notional = 0.0
+    if len(legs):
+        eq = (legs["kind"] == "equity") & (legs["quantity"] < 0)
+        short_value = float(-np.sum(legs["quantity"][eq] * legs["mark"][eq]))
+        fut = legs["kind"] == "future"
+        futures_notional = float(np.sum(legs["quantity"][fut] * legs["multiplier"][fut] * legs["mark"][fut]))
+    return (cash + futures_notional) * day.rate * accrual - cfg.short_borrow_fee * short_value * accrual
+
+
+def _sleeve_weights(allocated: dict[str, float], mode: str, cfg: BookConfig) -> dict[str, float]:
+    """The account's sleeve weights: the allocated pair, and the condor program's equity at risk.
+    The promoter's hedge weight is its static VX notional share (what its hedge returns are per)."""
+    hedge = allocated["hedge"] if mode == "steward" else cfg.promoter_vx_share
+    return {"statarb": allocated["statarb"], "condor": cfg.condor_risk_per_cycle, "hedge": hedge}
+
+
+def _statarb_capital(allocated: dict[str, float], mode: str, equity: float, cfg: BookConfig) -> float:
+    """What the pairs are sized on (their gross is capped at 1x it, `BookConfig.statarb_rules`):
+    the steward's ERC share of equity, unlevered; the promoter's Sharpe share levered to the gross limit."""
+    leverage = 1.0 if mode == "steward" else cfg.gross_limit
+    return allocated["statarb"] * leverage * equity
+
+
+def vx_futures_loss(legs: Table | pd.DataFrame) -> float:
+    """The open VX futures' loss since they were bought or sold (entry price to today's mark), USD;
+    negative when they gain."""
+    if not len(legs):
+        return 0.0
+    fut = _col(legs, "kind") == "future"
+    q, mult = _col(legs, "quantity", float)[fut], _col(legs, "multiplier", float)[fut]
+    return float(np.sum(q * mult * (_col(legs, "entry_price", float)[fut] - _col(legs, "mark", float)[fut])))
 
 
 def _days_to_expiry(legs: Table, date: pd.Timestamp) -> np.ndarray:
@@ -951,7 +1027,7 @@ def _cut_for_margin_call(d: _Day) -> float:
     shortfall = d.state.margin_call
     released = 0.0
     before = margin_requirement(d.legs, d.day)
-    for group in (("L2", "synthetic"), ("statarb",), ("condor",), ("L1", "L3")):
+    for group in ((*HEDGE_VX_LAYERS, STATIC_VX_LAYER), ("statarb",), ("condor",), ("L1", "L3")):
         if released >= shortfall or not len(d.legs):
             break
         mask = np.isin(d.legs["layer"], group)
@@ -968,9 +1044,11 @@ def _condor_exits(d: _Day) -> None:
     if not len(rows):
         return
     c = d.legs.take(rows)
-    q = c["quantity"]
-    # buying back the shorts at the ask, selling the longs at the bid, per condor
-    close_px = np.where(q < 0, c["ask"], -c["bid"])
+    if d.cfg.condor_rules.held_to_expiry:
+        return
+    # the triggers read the cost to close at mid (DESIGN §5): a spread that widens alone does not
+    # stop a condor out; the close itself fills at bid/ask (`_Day.close`)
+    close_px = -np.sign(c["quantity"]) * c["mark"]
     dte = _days_to_expiry(c, d.day.date)
     pids = np.unique(c["position_id"])
     cost = _group_sums(c["position_id"], close_px)
@@ -1001,12 +1079,14 @@ def _hedge_rolls(d: _Day) -> None:
     front_expiry = d.quotes.front_expiry
     if front_expiry is not None and len(d.legs):
         legs = d.legs
-        long_leg = (np.isin(legs["layer"], ["L2", "synthetic"]) & (legs["quantity"] > 0)
+        long_leg = (np.isin(legs["layer"], [*HEDGE_VX_LAYERS, STATIC_VX_LAYER]) & (legs["quantity"] > 0)
                     & ((legs["kind"] == "future") | (legs["right"] == "C")))
-        rolling = set(legs["position_id"][long_leg & (legs["expiry"] <= front_expiry)].tolist())
-        if rolling:
-            d.close(np.array([p in rolling for p in legs["position_id"].tolist()], dtype=bool),
-                    "L2 roll: long month is now the front")
+        due = long_leg & (legs["expiry"] <= front_expiry)
+        for label, layers in (("L2", HEDGE_VX_LAYERS), ("static VX", (STATIC_VX_LAYER,))):
+            rolling = set(legs["position_id"][due & np.isin(legs["layer"], layers)].tolist())
+            if rolling:
+                d.close(np.array([p in rolling for p in d.legs["position_id"].tolist()], dtype=bool),
+                        f"{label} roll: long month is now the front")
 
 
 def _statarb(d: _Day, capital: float) -> None:
@@ -1095,7 +1175,10 @@ def _signals_may_act(rows: list[tuple] | None, pairs: dict[tuple[str, str], dict
     return False
 
 
-def _open_condor(d: _Day, capital: float) -> None:
+def _open_condor(d: _Day, equity: float) -> None:
+    """The condor program's entry (the same legs in every mode): on its monthly cycle, as many
+    condors as keep the cycle's max loss within `condor_risk_per_cycle` x the mode's equity, and
+    within the margin headroom."""
     if d.has("book", "condor").any() or not len(d.day.spx):
         return
     rules, q = d.cfg.condor_rules, d.quotes
@@ -1112,9 +1195,9 @@ def _open_condor(d: _Day, capital: float) -> None:
     per_condor = condor.max_loss_per_condor(pw, cw, credit)
     if credit <= 0 or per_condor <= 0:
         return
-    n = int(np.floor(d.cfg.condor_risk_budget * capital / per_condor))
+    n = int(np.floor(d.cfg.condor_risk_per_cycle * equity / per_condor))
     if n < 1:
-        d.events.append(f"condor skipped: sleeve capital {capital:,.0f} x budget {d.cfg.condor_risk_budget} "
+        d.events.append(f"condor skipped: equity {equity:,.0f} x risk per cycle {d.cfg.condor_risk_per_cycle} "
                         f"< one condor's max loss {per_condor:,.0f}")
         return
     headroom = d.equity() - margin_requirement(d.legs, d.day)
@@ -1153,9 +1236,9 @@ def _condor_pick(quotes: DayQuotes, rules: condor.CondorRules) -> tuple | None:
 
 
 def _open_hedge(d: _Day, capital: float, hedge_weight: float) -> None:
-    """The ladder's adds for today: adaptive layer weights, the liquidity filter, contango-only
-    futures calendars (backwardation shifts the exposure to L1 calls), the second engine when
-    futures are blocked or too large for the cap, and a monthly premium budget for options."""
+    """The steward's option layers for today: adaptive layer weights, the liquidity filter, a
+    backwardated curve shifting L2's share to L1 calls, and a monthly premium budget (L2 is sized
+    by `_resize_l2`)."""
     r, day, q = d.cfg.ladder_rules, d.day, d.quotes
     month = f"{day.date:%Y-%m}"
     if d.hedge_month != month:
@@ -1167,11 +1250,10 @@ def _open_hedge(d: _Day, capital: float, hedge_weight: float) -> None:
         return
     w = dict(alvh.layer_weights(day.regime, day.beta_rising, r))
     held = set(d.legs["layer"].tolist()) if len(d.legs) else set()
-    if not held & {"L2", "synthetic"} and w["L2"] > 0:
-        shift = _open_l2(d, w["L2"], hedge_weight)
-        if shift:
-            d.events.append(shift)
-            w["L1"], w["L2"] = w["L1"] + w["L2"], 0.0
+    _, l2_reason = q.memo(("L2", r), lambda: alvh.l2_calendar(day.futures, r))
+    if l2_reason.startswith("backwardation") and not held & set(HEDGE_VX_LAYERS):
+        d.events.append(f"L2: {l2_reason}")
+        w["L1"], w["L2"] = w["L1"] + w["L2"], 0.0
     if "L1" not in held and w["L1"] > 0 and q.chain("VIX").n:
         target = alvh.l1_target_dte(day.beta_rising, r)
         vix = q.chain("VIX")
@@ -1199,67 +1281,130 @@ def _buy_premium(d: _Day, row: dict[str, np.ndarray] | None, budget: float, laye
     d.hedge_budget_left -= n * ask * mult
 
 
-def _open_l2(d: _Day, l2_weight: float, hedge_weight: float) -> str:
-    """Long M2 / short M4: futures when liquid and small enough for the cap, else the synthetic
-    calendar from VIX options (a tenth of a contract per option pair). Returns why the exposure
-    moved to L1 instead, or ""."""
+MIN_CALENDAR_BETA_SPREAD = 0.10  # guard: a calendar counts at least this net beta per contract pair
+
+
+def _calendar_beta(q: DayQuotes, months: np.ndarray) -> float:
+    """Net beta to spot VIX of one long-M2 / short-M4 pair (unknown betas by `alvh.beta_fallback`),
+    at least MIN_CALENDAR_BETA_SPREAD so near-equal estimated betas cannot size an unbounded spread."""
+    beta = np.array([q.beta.get(m, np.nan) for m in months.tolist()], dtype=float)
+    beta = np.where(np.isfinite(beta), beta, alvh.beta_fallback(months))
+    return max(float(beta[0] - beta[1]), MIN_CALENDAR_BETA_SPREAD)
+
+
+def _resize_l2(d: _Day, notional: float, hedge_weight: float) -> None:
+    """L2 (steward): long M2 / short M4 sized so its NET VX delta dollars reach the target, cap x the
+    condor program's notional risk x the layer's adaptive share, re-sized only when the target has
+    moved by more than `hedge_band` since the last re-size (hysteresis) or nothing is held. Futures
+    unless the liquidity filter refuses them or the second engine (VIX-option synthetic futures, a
+    tenth of a contract per option pair) costs less for the same exposure: the events say which and
+    why."""
     r, day, cfg, q = d.cfg.ladder_rules, d.day, d.cfg, d.quotes
+    w_l2 = alvh.layer_weights(day.regime, day.beta_rising, r)["L2"]
+    scale = min(1.0, 3 * w_l2) * min(1.0, len(alloc.ALLOCATED) * hedge_weight)
+    target = cfg.hedge_cap * notional * scale
+    held = vx_delta_dollars(d.legs, day, cfg, q)
+    if (target == 0.0 and held == 0.0) or not len(day.futures):
+        return
     fut, reason = q.memo(("L2", r), lambda: alvh.l2_calendar(day.futures, r))
-    if reason.startswith("backwardation"):
-        return f"L2: {reason}"
-    if not len(fut):
-        return f"L2 not opened: {reason}" if reason else ""
-    target = cfg.hedge_cap * condor_max_loss(d.legs) * min(1.0, 3 * l2_weight) * min(1.0, 3 * hedge_weight)
-    if target <= 0:
-        return ""
-    month = fut["month_index"].to_numpy(float)
-    beta = np.array([q.beta.get(m, np.nan) for m in fut["month_index"].tolist()], dtype=float)
-    beta = np.where(np.isfinite(beta), beta, 1.0 / np.sqrt(month))
-    per_spread = float(np.sum(beta)) * vx_multiplier(day.date) * cfg.stress_move_vix_points
-    n = int(np.floor(target / per_spread))
+    moved = abs(target - d.l2_target) > cfg.hedge_band * max(d.l2_target, 1e-9)
+    if not (moved or held == 0.0) or not len(fut) or reason:
+        if reason and not reason.startswith("backwardation") and target > 0:
+            d.events.append(f"L2 not opened: {reason}")
+        return
+    per_pair = _calendar_beta(q, fut["month_index"].to_numpy(float)) * VX_MULTIPLIER * cfg.stress_move_vix_points
+    if target < held - 1e-6:
+        _cut_vx_to(d, target, f"L2 re-size: target {target:,.0f} (hysteresis band {cfg.hedge_band:g})")
+        d.l2_target = target
+        return
+    pairs = int(np.floor((target - held) / per_pair + 1e-9))
+    option_pairs = int(np.floor((target - held) / (per_pair / 10) + 1e-9))  # a tenth of a calendar each
+    if option_pairs < 1:
+        d.l2_target = target if held > 0 else d.l2_target
+        return
+    liquid, _ = alvh.liquidity_ok(day.regime, r)
+    if not liquid:
+        return  # `_open_hedge` has said why
     blocked, bwhy = alvh.futures_blocked(day.regime)
-    pid = f"L2:{day.date:%Y%m%d}"
-    if n >= 1 and not blocked:
-        new = _new_legs(fut.assign(mid=fut["settle"]), day, d.mode, "alvh", "L2", pid,
-                        fut["side"].to_numpy(float) * n, "VX", "future", vx_multiplier(day.date))
-        d.open(new, "L2 open")
-        return ""
-    legs, report = q.memo(("synthetic", r), lambda: alvh.synthetic_calendar(q.chain("VIX").frame(), day.futures, r))
+    syn, report = q.memo(("synthetic", r), lambda: alvh.synthetic_calendar(q.chain("VIX").frame(), day.futures, r))
     errors = int(report["data_error"].sum()) if len(report) else 0
     if errors:
         d.events.append(f"second engine: {errors} parity deviation(s) beyond costs reported as data errors")
-    n_syn = int(np.floor(target / (float(np.sum(beta)) * VIX_OPT_MULT * cfg.stress_move_vix_points)))
-    if len(legs) == 4 and n_syn >= 1:
-        new = _new_legs(legs, day, d.mode, "alvh", "synthetic", f"synthetic:{day.date:%Y%m%d}",
-                        legs["side"].to_numpy(float) * n_syn, "VIX", "option", VIX_OPT_MULT)
+    fut_cost = _one_way_cost(fut["bid"].to_numpy(float), fut["ask"].to_numpy(float), VX_MULTIPLIER, cfg.vx_future_fee)
+    syn_cost = (10 * _one_way_cost(syn["bid"].to_numpy(float), syn["ask"].to_numpy(float), VIX_OPT_MULT,
+                                   cfg.vix_option_fee) if len(syn) == 4 else np.inf)
+    if pairs >= 1 and not blocked and fut_cost <= syn_cost:
+        new = _new_legs(fut.assign(mid=fut["settle"]), day, d.mode, "alvh", "L2", f"L2:{day.date:%Y%m%d}",
+                        fut["side"].to_numpy(float) * pairs, "VX", "future", VX_MULTIPLIER)
+        d.open(new, "L2 open")
+        d.events.append(f"L2 by futures: ${fut_cost:,.0f} vs second engine "
+                        f"{'n/a' if not np.isfinite(syn_cost) else f'${syn_cost:,.0f}'} per calendar, one way")
+    elif len(syn) == 4:
+        why = (f"futures refused by the liquidity filter ({bwhy})" if blocked
+               else f"a whole futures calendar (${per_pair:,.0f} net VX delta) exceeds the gap to the target "
+                    f"${target - held:,.0f}" if pairs < 1
+               else f"cheaper: ${syn_cost:,.0f} vs futures ${fut_cost:,.0f} per calendar, one way")
+        new = _new_legs(syn, day, d.mode, "alvh", "synthetic", f"synthetic:{day.date:%Y%m%d}",
+                        syn["side"].to_numpy(float) * option_pairs, "VIX", "option", VIX_OPT_MULT)
         d.open(new, "synthetic calendar open (second engine)")
-        d.events.append("L2 by the second engine: " + (bwhy if blocked else "a futures spread exceeds the cap"))
-    return ""
+        d.events.append(f"L2 by the second engine: {why}")
+    else:
+        d.events.append("L2 not opened: " + (f"futures refused ({bwhy})" if blocked else "no whole futures calendar "
+                                             "fits the target") + " and the second engine has no clean calendar")
+        return
+    d.l2_target = target
 
 
-def _enforce_sizing_rule(d: _Day) -> None:
-    """After the day's trades: VIX-futures delta dollars <= cap x condor max loss, cutting L2 /
-    synthetic spreads (whole units, at bid/ask) until it holds."""
-    if not len(d.legs):
+def _one_way_cost(bid: np.ndarray, ask: np.ndarray, mult: float, fee: float) -> float:
+    """Half the quoted spread plus the fee, over one unit of each leg, USD."""
+    return float(np.sum(0.5 * (ask - bid) * mult + fee))
+
+
+def _static_vx(d: _Day, equity: float) -> None:
+    """The promoter's hedge (DESIGN §5): a static long VX futures position, the second month, a
+    fixed share of equity in notional (at least one contract), opened when none is held (after each
+    monthly roll). No second engine, no backwardation rule, no liquidity filter, no sizing cap."""
+    if d.cfg.promoter_vx_share <= 0 or (len(d.legs) and d.has("layer", STATIC_VX_LAYER).any()):
         return
-    limit = d.cfg.hedge_cap * condor_max_loss(d.legs)
-    total = vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes)
-    if total <= limit + 1e-6:
+    f = d.day.futures
+    if not len(f):
         return
-    spreads = d.legs.take(np.isin(d.legs["layer"], ["L2", "synthetic"]))
-    for pid in np.unique(spreads["position_id"]):
+    ok = (f["month_index"].to_numpy() == d.cfg.ladder_rules.l2_long_month) & (f["settle"].to_numpy(float) > 0) \
+        & np.isfinite(f["ask"].to_numpy(float))
+    if not ok.any():
+        return
+    row = f[ok].iloc[[0]]
+    price = float(row["settle"].iloc[0])
+    n = max(1, int(np.floor(d.cfg.promoter_vx_share * equity / (price * VX_MULTIPLIER))))
+    new = _new_legs(row.assign(mid=row["settle"]), d.day, d.mode, "alvh", STATIC_VX_LAYER,
+                    f"static:{d.day.date:%Y%m%d}", np.full(1, float(n)), "VX", "future", VX_MULTIPLIER)
+    d.open(new, "static VX open")
+
+
+def _enforce_sizing_rule(d: _Day, notional: float) -> None:
+    """After the day's trades: the ladder's NET VX delta dollars <= cap x the condor program's
+    notional risk, cutting L2 / synthetic spreads (whole units, at bid/ask) until it holds."""
+    limit = d.cfg.hedge_cap * notional
+    if vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes) > limit + 1e-6:
+        _cut_vx_to(d, limit, "sizing rule")
+
+
+def _cut_vx_to(d: _Day, limit: float, reason: str) -> None:
+    """Reduce the ladder's VX spreads, newest first, in whole units, until the net VX delta
+    dollars are <= `limit`."""
+    spreads = d.legs.take(np.isin(d.legs["layer"], HEDGE_VX_LAYERS))
+    for pid in sorted(set(spreads["position_id"].tolist()), key=lambda p: p.split(":", 1)[1], reverse=True):
+        total = vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes)
+        if total <= limit + 1e-6:
+            break
         pos = spreads.take(spreads["position_id"] == pid)
         units = float(np.abs(pos["quantity"]).max())
-        dollars = vx_delta_dollars(pos, d.day, d.cfg, d.quotes)
-        others = total - dollars
-        per_unit = dollars / units
+        per_unit = vx_delta_dollars(pos, d.day, d.cfg, d.quotes) / units
+        others = total - per_unit * units
         keep = max(int(np.floor((limit - others) / per_unit + 1e-9)), 0) if per_unit > 0 else int(units)
         keep = min(keep, int(units))
         if keep < units:
-            _reduce(d, pid, keep / units, f"sizing rule: cut to {keep} of {int(units)}")
-            total = others + per_unit * keep
-        if total <= limit + 1e-6:
-            break
+            _reduce(d, pid, keep / units, f"{reason}: cut to {keep} of {int(units)}")
 
 
 def _reduce(d: _Day, pid: str, keep_fraction: float, reason: str) -> None:
@@ -1354,6 +1499,7 @@ def market_days(frames: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> lis
     mean_beta = fund.groupby("date")["capm_beta_60d"].mean().sort_index()
     rising = mean_beta > mean_beta.shift(BETA_TREND_LAG)
     rates = frames["rates"].assign(date=lambda x: pd.to_datetime(x["date"])).set_index("date")["tbill_3m"]
+    finals = _real_final_settlements(frames)
     sessions = closes.index
     positions = sessions.get_indexer(dates)
     out = []
@@ -1377,9 +1523,22 @@ def market_days(frames: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> lis
                                     "futures": by["vix_futures"].labels(date),
                                     "options": set().union(*(o for o in options if o is not None)),
                                     "equities": by["equity_bars"].labels(date)}),
-            days_since_previous=int((date - prev).days),
+            days_since_previous=int((date - prev).days), vx_final_settlement=finals,
         ))
     return out
+
+
+def _real_final_settlements(frames: dict[str, pd.DataFrame]) -> dict[pd.Timestamp, float]:
+    """`frames["vx_final_settlements"]` (expiry, settle: published CFE values, when a caller has
+    them) for the expiries whose futures rows in `frames["vix_futures"]` are real: a model market
+    settles on its own VIX, not on history's."""
+    finals = frames.get("vx_final_settlements")
+    fut = frames["vix_futures"]
+    if finals is None or not len(finals) or "provenance" not in fut:
+        return {}
+    real = set(pd.to_datetime(fut.loc[fut["provenance"].astype(str) == "real", "expiry"]))
+    return {e: float(v) for e, v in zip(pd.to_datetime(finals["expiry"]), finals["settle"].to_numpy(float))
+            if e in real}
 
 
 def trailing_std(returns: pd.DataFrame, window: int, min_periods: int) -> pd.DataFrame:
@@ -1416,19 +1575,22 @@ def state_from_lake(mode: str, legs: pd.DataFrame, account: pd.DataFrame, cfg: B
         history.iloc[-(cfg.allocation_window + 5):].astype(float),
         {s: float(last[f"weight_{s}"]) for s in alloc.SLEEVES},
         float(last["margin_call_size"]), last_expiry, str(last["hedge_budget_month"] or ""),
-        float(last["hedge_budget_left"]))
+        float(last["hedge_budget_left"]), float(last["program_notional"]), float(last["l2_target_dollars"]))
 
 
-def simulate(days: list[MarketDay], states: dict[str, ModeState], cfg: BookConfig
+def simulate(days: list[MarketDay], states: dict[str, ModeState], cfg: BookConfig,
+             quotes_by_day: list[DayQuotes] | None = None
              ) -> tuple[dict[str, ModeState], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Run every mode through `days` in order. Returns the final states and the legs, trades and
-    account rows of every day (legs: the book at each day's close)."""
+    account rows of every day (legs: the book at each day's close). `quotes_by_day`: the days'
+    `DayQuotes` when a caller re-runs the same market under several configurations (their marks
+    and memoized selections are keyed by the rules they depend on, so they can be shared)."""
     legs: list[Table] = []
     trades: list[Table] = []
     accounts = []
     running = {mode: _with_table(states[mode]) for mode in cfg.modes}
-    for day in days:
-        quotes = DayQuotes(day)  # marked once, shared by the modes
+    for i, day in enumerate(days):
+        quotes = DayQuotes(day) if quotes_by_day is None else quotes_by_day[i]  # marked once, shared by the modes
         for mode in cfg.modes:
             running[mode], day_legs, day_trades, account = _step(running[mode], day, cfg, quotes)
             if len(day_legs):

@@ -30,6 +30,8 @@ __all__ = [
     "MULTIPLIER",
     "LEG_COLUMNS",
     "CondorRules",
+    "CNDR_RULES",
+    "MANAGED_RULES",
     "is_monthly_expiry",
     "select_condor",
     "condor_credit",
@@ -53,10 +55,24 @@ class CondorRules:
     short_delta: float = 0.16        # target |delta| of the short put and short call
     wing_delta: float = 0.05         # target |delta| of the long wings ...
     wing_width: float | None = None  # ... or a fixed width in index points (overrides wing_delta)
-    take_profit: float = 0.50        # close when the cost to close <= (1 - 0.50) x credit
-    stop_loss: float = 2.0           # close when the loss >= 2 x credit (cost to close >= 3 x credit)
-    exit_dte: int = 21               # close at <= 21 days to expiry
-    monthly_only: bool = True        # open only on third-Friday (monthly) expiries
+    take_profit: float | None = 0.50  # close when the cost to close <= (1 - 0.50) x credit; None: never
+    stop_loss: float | None = 2.0     # close when the loss >= 2 x credit (cost to close >= 3 x credit); None: never
+    exit_dte: int | None = 21         # close at <= 21 days to expiry; None: hold to expiry
+    monthly_only: bool = True         # open only on third-Friday (monthly) expiries
+
+    @property
+    def held_to_expiry(self) -> bool:
+        return self.take_profit is None and self.stop_loss is None and self.exit_dte is None
+
+
+# The condor program's default (DESIGN §5): Cboe CNDR's legs (~0.20 |delta| shorts, ~0.05 |delta|
+# wings) on the next monthly expiry, held to expiry. On a roll day the expiring month has 0 days
+# left, so the nearest monthly with 21..45 days is the next one (28 or 35 days out), as CNDR rolls.
+CNDR_RULES = CondorRules(min_dte=21, max_dte=45, short_delta=0.20, wing_delta=0.05, take_profit=None,
+                         stop_loss=None, exit_dte=None)
+# The managed variant: 16-delta shorts 30-45 days out, exits at 50 % of the credit, a loss of 2x the
+# credit or 21 days to expiry (triggers on mid, fills at bid/ask: `books`).
+MANAGED_RULES = CondorRules()
 
 
 def is_monthly_expiry(expiry: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -206,14 +222,17 @@ def condor_payoff(settlement: ArrayLike, kp_long: ArrayLike, kp_short: ArrayLike
 def exit_reason(credit: ArrayLike, cost_to_close: ArrayLike, dte: ArrayLike, rules: CondorRules) -> np.ndarray:
     """Per open condor: "stop_loss" when cost_to_close - credit >= stop_loss × credit,
     else "take_profit" when cost_to_close <= (1 - take_profit) × credit, else "dte" when
-    dte <= exit_dte, else "". Price rules take precedence over the calendar one so the label
-    records the P&L event; a NaN cost triggers neither price rule. Points per condor; vectorized."""
+    dte <= exit_dte, else "". A rule set to None never fires (CNDR holds to expiry). Price rules
+    take precedence over the calendar one so the label records the P&L event; a NaN cost triggers
+    neither price rule. Points per condor (the books pass the cost to close at mid); vectorized."""
     c, cost, days = np.broadcast_arrays(np.asarray(credit, dtype=float), np.asarray(cost_to_close, dtype=float),
                                         np.asarray(dte))
+    never = np.zeros(c.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
-        stop = cost - c >= rules.stop_loss * c
-        take = cost <= (1.0 - rules.take_profit) * c
-    return np.select([stop, take, days <= rules.exit_dte], ["stop_loss", "take_profit", "dte"], default="")
+        stop = never if rules.stop_loss is None else cost - c >= rules.stop_loss * c
+        take = never if rules.take_profit is None else cost <= (1.0 - rules.take_profit) * c
+        late = never if rules.exit_dte is None else days <= rules.exit_dte
+    return np.select([stop, take, late], ["stop_loss", "take_profit", "dte"], default="")
 
 
 def break_evens(kp_short: float, kc_short: float, credit: float) -> tuple[float, float]:

@@ -12,7 +12,7 @@ import io
 import numpy as np
 import pandas as pd
 
-GROUPS = ("condor", "statarb", "L1", "L2", "L3", "synthetic")
+GROUPS = ("condor", "statarb", "L1", "L2", "L3", "synthetic", "static")
 
 
 def ladder_notional(alvh_legs: pd.DataFrame) -> pd.DataFrame:

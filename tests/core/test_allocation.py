@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alvh_pipeline.core.allocation import SLEEVES, erc_weights, mode_weights, sharpe_weights
+from alvh_pipeline.core.allocation import (
+    ALLOCATED,
+    erc_weights,
+    mode_weights,
+    risk_contributions,
+    sharpe_weights,
+    weights_from_history,
+)
 
 
 def _risk_contributions(w: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -121,56 +128,54 @@ def test_mode_weights_use_only_rows_strictly_before_day(mode):
     poked.loc[poked.index >= day] = [[5.0, -3.0, 9.0]] * int((poked.index >= day).sum())
     assert mode_weights(poked, day, mode) == w
     # the row just before `day` is read: the test can see a leak
-    poked.iloc[79] = [5.0, -3.0, 9.0]
+    poked.iloc[79] = [-5.0, -3.0, 9.0]
     assert mode_weights(poked, day, mode) != w
     assert sum(w.values()) == pytest.approx(1.0, abs=1e-12)
-    assert tuple(w) == SLEEVES
+    assert tuple(w) == ALLOCATED
 
 
-def test_mode_weights_steward_is_erc_of_trailing_window():
+def test_mode_weights_steward_is_erc_of_stat_arb_and_the_hedge():
+    """DESIGN §5: the steward balances the stat-arb edge against the hedge (the condor program is
+    shared and sized apart): the two sleeves' risk contributions are equal."""
     r = _returns()
     day = r.index[100]
     w = mode_weights(r, day, "steward", window=63)
-    hist = r.iloc[100 - 63:100].to_numpy()
+    hist = r.iloc[100 - 63:100][list(ALLOCATED)].to_numpy()
     cov = np.cov(hist.T)
-    wv = np.array([w[s] for s in SLEEVES])
-    np.testing.assert_allclose(_risk_contributions(wv, cov), 1 / 3, atol=1e-8)
+    wv = np.array([w[s] for s in ALLOCATED])
+    np.testing.assert_allclose(risk_contributions(wv, cov), 0.5, atol=1e-8)
+    np.testing.assert_allclose(_risk_contributions(wv, cov), 0.5, atol=1e-8)
     np.testing.assert_allclose(wv, _erc_ccd(cov), atol=1e-8)
+    assert weights_from_history(hist, "steward")[1] == "erc"
 
 
-def test_mode_weights_promoter_is_sharpe_with_hedge_floor():
+def test_mode_weights_promoter_is_stat_arbs_sharpe_share():
     r = _returns()
     day = r.index[100]
-    hist = r.iloc[100 - 63:100]
+    hist = r.iloc[100 - 63:100][list(ALLOCATED)]
     sr = (hist.mean() / hist.std()).clip(lower=0)
-    assert sr["hedge"] == 0.0  # the hedge bleeds: only the floor keeps it
-    for floor in (0.05, 0.10):
-        w = mode_weights(r, day, "promoter", hedge_floor=floor)
-        assert w["hedge"] == pytest.approx(floor, abs=1e-12)
-        assert w["statarb"] / w["condor"] == pytest.approx(sr["statarb"] / sr["condor"], rel=1e-10)
-        assert sum(w.values()) == pytest.approx(1.0, abs=1e-12)
+    assert sr["hedge"] == 0.0 and sr["statarb"] > 0  # the hedge bleeds
+    assert mode_weights(r, day, "promoter") == pytest.approx({"statarb": 1.0, "hedge": 0.0})
+    r2 = r.copy()
+    r2["hedge"] = 0.001 + 0.004 * np.random.default_rng(7).normal(size=len(r2))
+    h2 = r2.iloc[100 - 63:100][list(ALLOCATED)]
+    sr2 = (h2.mean() / h2.std()).clip(lower=0)
+    w = mode_weights(r2, day, "promoter")
+    assert w["statarb"] == pytest.approx(sr2["statarb"] / sr2.sum(), rel=1e-10)
 
 
-def test_promoter_never_chases_the_hedge_even_when_it_is_the_best_sleeve():
-    """A crisis: the hedge pays, stat-arb and the condor lose; the promoter keeps the hedge at its
-    floor (its edge-seeking sleeves have no positive Sharpe, so they fall back to the prior)."""
+def test_the_promoter_stays_all_in_stat_arb_when_nothing_has_a_positive_sharpe():
     r = _returns()
-    r["hedge"] = 0.02 + 0.002 * np.random.default_rng(1).normal(size=len(r))
-    r["condor"] = -0.01 + 0.001 * np.random.default_rng(2).normal(size=len(r))
+    r["hedge"] = -0.02 + 0.002 * np.random.default_rng(1).normal(size=len(r))
     r["statarb"] = -0.001 + 0.001 * np.random.default_rng(3).normal(size=len(r))
-    w = mode_weights(r, r.index[100], "promoter", hedge_floor=0.05)
-    assert w == pytest.approx({"statarb": 0.6, "condor": 0.35, "hedge": 0.05})
-    assert mode_weights(r, r.index[100], "steward")["hedge"] > 0.05
+    assert mode_weights(r, r.index[100], "promoter") == pytest.approx({"statarb": 1.0, "hedge": 0.0})
 
 
 def test_mode_weights_priors_before_min_obs():
     r = _returns()
     before = mode_weights(r, r.index[19], "steward", min_obs=20)  # 19 rows before the day
-    assert before == pytest.approx({"statarb": 1 / 3, "condor": 1 / 3, "hedge": 1 / 3})
-    assert mode_weights(r, r.index[19], "promoter", min_obs=20) == pytest.approx(
-        {"statarb": 0.6, "condor": 0.35, "hedge": 0.05})
-    p10 = mode_weights(r, r.index[19], "promoter", min_obs=20, hedge_floor=0.10)
-    assert p10 == pytest.approx({"statarb": 0.9 * 0.6 / 0.95, "condor": 0.9 * 0.35 / 0.95, "hedge": 0.10})
+    assert before == pytest.approx({"statarb": 0.5, "hedge": 0.5})
+    assert mode_weights(r, r.index[19], "promoter", min_obs=20) == pytest.approx({"statarb": 1.0, "hedge": 0.0})
     assert mode_weights(r, r.index[20], "steward", min_obs=20) != pytest.approx(before)  # 20 rows: estimated
     # rows with a missing sleeve do not count
     gappy = r.copy()

@@ -14,6 +14,7 @@ from alvh_pipeline.core import attribution as at
 from alvh_pipeline.core import books as engine
 from alvh_pipeline.core import condor as cd
 from alvh_pipeline.core.calendar import all_sessions
+from alvh_pipeline.core.stress import HEDGE_PNL
 from alvh_pipeline.resources import StrategyConfig
 
 S = all_sessions()
@@ -42,9 +43,10 @@ def runs(expiry_days, crisis_days):
     never = cd.CondorRules(take_profit=10.0, stop_loss=1e9, exit_dte=-1)
     held = replace(CFG, condor_rules=never, modes=("steward",))
     # an early profit take (at 30 % of the credit) so the window holds a take-profit exit too
-    early = replace(CFG, condor_rules=replace(CFG.condor_rules, take_profit=0.3))
+    early = replace(CFG, condor_rules=replace(cd.MANAGED_RULES, take_profit=0.3))
+    managed = replace(CFG, condor_rules=cd.MANAGED_RULES)
     out = {name: run(days, cfg)[1:] for name, days, cfg in
-           (("expiry", expiry_days, early), ("crisis", crisis_days, CFG), ("held_to_expiry", expiry_days, held))}
+           (("expiry", expiry_days, early), ("crisis", crisis_days, managed), ("held_to_expiry", expiry_days, held))}
     reasons = {name: set(r[1]["reason"]) for name, r in out.items()}
     assert {"condor take_profit", "L1 roll (time-shift)", "L2 roll: long month is now the front"} <= reasons["expiry"]
     assert "condor dte" in reasons["crisis"]
@@ -66,7 +68,7 @@ def test_legs_and_interest_explain_every_days_equity_change(runs, name):
     np.testing.assert_allclose(merged["pnl_legs"] + merged["interest"], merged["change"], rtol=0, atol=TOL)
     # the engine's own sleeve P&L (cash + marks per sleeve) agrees group by group
     np.testing.assert_allclose(merged["pnl_condor"], merged["pnl_condor_a"], rtol=0, atol=TOL)
-    hedge = merged[["pnl_L1", "pnl_L2", "pnl_L3", "pnl_synthetic"]].sum(axis=1)
+    hedge = merged[list(HEDGE_PNL)].sum(axis=1)
     np.testing.assert_allclose(hedge, merged["pnl_hedge"], rtol=0, atol=TOL)
     np.testing.assert_allclose(merged["costs_spread"], merged["spread_costs"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(merged["fees"], merged["fees_a"], rtol=0, atol=1e-9)

@@ -87,36 +87,84 @@ def test_in_the_planted_crisis_the_stewards_hedge_pays_while_the_condor_loses(cr
     crisis = a[(a["date"] >= CRISIS[0]) & (a["date"] <= CRISIS[1])].groupby("mode")[["pnl_hedge", "pnl_condor"]].sum()
     assert crisis.loc["steward", "pnl_hedge"] > 0
     assert crisis.loc["steward", "pnl_condor"] < 0
-    # the promoter keeps the hedge at its floor: far less protection than the steward
-    assert crisis.loc["promoter", "pnl_hedge"] < crisis.loc["steward", "pnl_hedge"]
+    # the promoter runs no ladder: its hedge is the static long VX future alone (DESIGN §5)
+    promoter = legs[(legs["mode"] == "promoter") & (legs["book"] == "alvh")]
+    assert set(promoter["layer"]) == {engine.STATIC_VX_LAYER} and (promoter["kind"] == "future").all()
+    assert (promoter["quantity"] > 0).all()
+    steward = legs[(legs["mode"] == "steward") & (legs["book"] == "alvh")]
+    assert engine.STATIC_VX_LAYER not in set(steward["layer"]) and "synthetic" in set(steward["layer"])
 
 
 def test_the_sizing_rule_holds_every_day_in_both_modes(crisis_run):
     _, legs, _, account = crisis_run
     cfg = StrategyConfig()
     dates = pd.DatetimeIndex(sorted(set(pd.to_datetime(account["date"]))))
-    failures = book_checks.sizing_rule_failures(legs[legs["book"] == "alvh"], legs[legs["book"] == "condor"], dates,
-                                                cfg.hedge_cap, cfg.stress_move_vix_points)
+    failures = book_checks.sizing_rule_failures(legs[legs["book"] == "alvh"], legs[legs["book"] == "condor"], account,
+                                                dates, cfg.hedge_cap, cfg.stress_move_vix_points)
     assert failures == []
     assert (account["vx_delta_dollars"] <= account["cap_dollars"] + 1e-6).all()
-    assert (account["vx_delta_dollars"] > 0).any()  # the rule was exercised, not vacuous
+    assert (account.loc[account["mode"] == "steward", "vx_delta_dollars"] > 0).any()  # exercised, not vacuous
 
 
-def test_a_hand_made_violating_book_fails_the_sizing_rule():
-    day = pd.Timestamp("2024-03-05")
-    alvh = pd.DataFrame({"date": [day, day], "mode": ["promoter", "steward"], "position_id": ["L2:1", "L2:2"],
-                         "layer": ["L2", "L2"], "instrument": ["VX", "VX"], "contract": ["VXJ24", "VXJ24"],
-                         "expiry": [pd.Timestamp("2024-04-17")] * 2, "quantity": [10.0, 1.0],
-                         "beta_to_vix": [0.8, 0.8], "vx_equivalent": [10.0, 1.0]})
+def _hand_made_books(day):
+    alvh = pd.DataFrame({"date": [day] * 4, "mode": ["promoter", "promoter", "steward", "steward"],
+                         "position_id": ["L2:1", "L2:1", "L2:2", "L2:2"], "layer": ["L2"] * 4,
+                         "instrument": ["VX"] * 4, "contract": ["VXJ24", "VXL24", "VXJ24", "VXL24"],
+                         "expiry": [pd.Timestamp("2024-04-17"), pd.Timestamp("2024-06-18")] * 2,
+                         "quantity": [10.0, -10.0, 1.0, -1.0], "beta_to_vix": [0.8, 0.3] * 2,
+                         "vx_equivalent": [10.0, -10.0, 1.0, -1.0]})
     condor = pd.DataFrame({"date": [day] * 8, "mode": ["promoter"] * 4 + ["steward"] * 4,
                            "position_id": ["c1"] * 4 + ["c2"] * 4, "right": ["P", "P", "C", "C"] * 2,
                            "strike": [1800.0, 1900.0, 2300.0, 2400.0] * 2, "quantity": [5.0, -5, -5, 5] * 2,
                            "credit": [10.0] * 8})
-    # promoter: 10 x $1,000 x 0.8 x 10 = $80,000 > 0.2 x (100 - 10) x 100 x 5 = $9,000; steward: $8,000 <= $9,000
-    (failure,) = book_checks.sizing_rule_failures(alvh, condor, pd.DatetimeIndex([day]), 0.20, 10.0)
+    account = pd.DataFrame({"date": [day, day], "mode": ["promoter", "steward"], "program_notional": [45_000.0] * 2})
+    return alvh, condor, account
+
+
+def test_a_calendars_net_vx_delta_is_the_beta_weighted_difference_of_its_legs():
+    """DESIGN §5: NET, so a calendar's legs offset by their betas (not |M2| + |M4|)."""
+    day = pd.Timestamp("2024-03-05")
+    alvh, _, _ = _hand_made_books(day)
+    frame = alvh.assign(kind="future", multiplier=1000.0, right="", strike=np.nan, book="alvh")
+    frame = frame.assign(**{c: np.nan for c in engine.LEG_COLUMNS if c not in frame})
+    legs = engine.Table.from_frame(frame, engine.LEG_COLUMNS)
+    steward = legs.take(legs["mode"] == "steward")
+    quotes = engine.DayQuotes(replace(_empty_day(day), vx_beta=pd.Series({2: 0.8, 4: 0.3}),
+                                      futures=pd.DataFrame({"contract": ["VXJ24", "VXL24"], "month_index": [2, 4],
+                                                            "expiry": pd.to_datetime(["2024-04-17", "2024-06-18"]),
+                                                            "bid": 1.0, "ask": 1.0, "settle": 1.0})))
+    cfg = StrategyConfig().book_config()
+    # one pair: |1 x 0.8 - 1 x 0.3| x $1,000 x 10 points = $5,000 (gross would be $11,000)
+    assert engine.vx_delta_dollars(steward, quotes.day, cfg, quotes) == pytest.approx(5_000.0)
+    by_row = book_checks.vx_delta_dollars_by_row(alvh[alvh["mode"] == "steward"], 10.0)
+    assert by_row.tolist() == pytest.approx([8_000.0, -3_000.0])
+
+
+def _empty_day(day):
+    return engine.MarketDay(date=day, spx=pd.DataFrame(), vix=pd.DataFrame(), futures=pd.DataFrame(), spx_open=np.nan,
+                            spx_close=np.nan, vix_open=np.nan, vix_close=np.nan, rate=0.0,
+                            regime=pd.Series(dtype=object),
+                            statarb=pd.DataFrame(), equities=pd.DataFrame(columns=["symbol", "bid", "ask", "close"]),
+                            equity_vols=pd.Series(dtype=float), vx_beta=pd.Series(dtype=float), beta_rising=False,
+                            provenance="model")
+
+
+def test_a_hand_made_violating_book_fails_the_sizing_rule():
+    day = pd.Timestamp("2024-03-05")
+    alvh, condor, account = _hand_made_books(day)
+    # promoter: |10 x 0.8 - 10 x 0.3| x $1,000 x 10 = $50,000 > 0.2 x (100 - 10) x 100 x 5 = $9,000;
+    # steward: $5,000 <= $9,000
+    (failure,) = book_checks.sizing_rule_failures(alvh, condor, account, pd.DatetimeIndex([day]), 0.20, 10.0)
     assert failure.rule == "sizing_rule" and failure.partitions == ["2024-03-05"]
-    assert [s["mode"] for s in failure.sample] == ["promoter"]
-    assert failure.sample[0]["vx_delta_dollars"] == pytest.approx(80_000.0)
+    assert {s["mode"] for s in failure.sample} == {"promoter"}
+    assert failure.sample[0]["vx_delta_dollars"] == pytest.approx(50_000.0)
     assert failure.sample[0]["cap_dollars"] == pytest.approx(9_000.0)
-    no_condor = book_checks.sizing_rule_failures(alvh, condor.iloc[0:0], pd.DatetimeIndex([day]), 0.20, 10.0)
-    assert no_condor and no_condor[0].rows == 2  # futures without a condor to hedge always violate
+    # between cycles (no condor open) the program's notional is the account's carried figure
+    between = book_checks.sizing_rule_failures(alvh, condor.iloc[0:0], account, pd.DatetimeIndex([day]), 0.20, 10.0)
+    assert [f.rule for f in between] == ["sizing_rule"] and between[0].sample[0]["cap_dollars"] == 9_000.0
+    flat = account.assign(program_notional=0.0)
+    none = book_checks.sizing_rule_failures(alvh, condor.iloc[0:0], flat, pd.DatetimeIndex([day]), 0.20, 10.0)
+    assert none and none[0].rows == 4  # futures without any condor program to hedge always violate
+    drift = book_checks.sizing_rule_failures(alvh, condor, account.assign(program_notional=1.0),
+                                             pd.DatetimeIndex([day]), 0.20, 10.0)
+    assert "program_notional" in [f.rule for f in drift]

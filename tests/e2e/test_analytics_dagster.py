@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alvh_pipeline.core import allocation
+from alvh_pipeline.core import scenarios as sc
+from alvh_pipeline.core import verdict as verdict_core
 from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.market_sim import SimConfig
 from alvh_pipeline.definitions import defs
@@ -222,7 +225,9 @@ def test_reports_cover_the_whole_history_with_a_verdict(lakes):
     perf = lake.read_table("attribution", "performance")
     assert set(perf["mode"]) == {"steward", "promoter"} and perf["irr"].notna().all()
     claims = lake.read_table("attribution", "claims")
-    assert len(claims) == 3 and set(claims["status"]) <= {"holds", "does not hold", "not evaluated", "reported"}
+    assert len(claims) == 3 and set(claims["status"]) <= set(verdict_core.STATUSES)
+    untestable = claims[claims["status"] == verdict_core.CANNOT_BE_TESTED]
+    assert (untestable["reason"].str.len() > 0).all()  # a claim that cannot be tested says why
     verdict = lake.read_table("attribution", "verdict")
     assert verdict["evaluated"].any()  # at least the synthetic shock on the last day's book
     png = (root / "attribution" / "tearsheet" / "tearsheet.png").read_bytes()
@@ -239,3 +244,50 @@ def test_the_verdict_is_reproducible_byte_for_byte(lakes, tmp_path):
             (again / "attribution" / name / "table.parquet").read_bytes(), name
     assert (root / "attribution" / "verdict" / "verdict.md").read_bytes() == \
         (again / "attribution" / "verdict" / "verdict.md").read_bytes()
+
+
+def test_the_stewards_two_sleeves_contribute_equal_risk_on_every_rebalance_day(lakes):
+    """DESIGN §5: steward = ERC between stat-arb and the hedge. On every day its weights were
+    estimated (basis "erc"), the trailing window's covariance (rebuilt from the account's own sleeve
+    returns) gives the two sleeves equal risk contributions."""
+    (root, _), _ = lakes
+    account = Lake(str(root)).read_range("books", "account", PLAN["books"], LAST)
+    a = account[account["mode"] == "steward"].assign(date=lambda x: pd.to_datetime(x["date"])).sort_values("date")
+    returns = a.set_index("date")[["return_statarb", "return_hedge"]]
+    erc = a[a["allocation_basis"] == "erc"]
+    assert len(erc), "the steward must reach an estimated (ERC) allocation in the lake"
+    for _, row in erc.iterrows():
+        hist = returns[returns.index < row["date"]].tail(63).dropna().to_numpy()
+        rc = allocation.risk_contributions(np.array([row["weight_statarb"], row["weight_hedge"]]),
+                                           np.cov(hist, rowvar=False, ddof=1))
+        np.testing.assert_allclose(rc, [0.5, 0.5], atol=1e-6)
+
+
+def test_the_sweep_runs_scenarios_as_partitions_and_the_verdict_prints_their_lines(lakes):
+    (root, _), _ = lakes
+    keys = [s.name for s in sc.DEFAULT_GRID[2:4]]  # the default and its managed twin: one market, quoted once
+    assert sc.Scenario().name == keys[0]
+    resources = {"lake": LakeResource(root=str(root)), "source": MarketSource()}
+    res = defs.resolve_job_def("sweep").execute_in_process(
+        run_config=QUIET, raise_on_error=False, resources=resources,
+        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[1]})
+    assert res.success
+    mats = {e.event_specific_data.materialization.partition for e in res.get_asset_materialization_events()}
+    assert mats == set(keys)
+    lake = Lake(str(root))
+    for key in keys:
+        out = lake.read_table("sweep", f"outcome/scenario={key}")
+        assert out["scenario"].iloc[0] == key and out["steward_status"].iloc[0] in verdict_core.STATUSES
+    # the default configuration re-run by the sweep is the lake's own books, to the cent
+    default = lake.read_table("sweep", f"account/scenario={keys[0]}").assign(date=lambda x: pd.to_datetime(x["date"]))
+    books = lake.read_range("books", "account", PLAN["books"], LAST).assign(date=lambda x: pd.to_datetime(x["date"]))
+    both = books.merge(default, on=["date", "mode"], suffixes=("", "_sweep"))
+    assert len(both) == len(books) and np.allclose(both["equity"], both["equity_sweep"], rtol=0, atol=1e-6)
+    report = defs.resolve_job_def("sweep_report").execute_in_process(run_config=QUIET, raise_on_error=False,
+                                                                     resources=resources)
+    assert report.success
+    table = lake.read_table("sweep", "robustness")
+    assert (table["configurations"] == 2).all() and len(table) == 3
+    assert run_job("attribution", root, PLAN["attribution"], LAST).success
+    claims = lake.read_table("attribution", "claims")
+    assert claims["numbers"].str.contains("of 2 configurations").all()
