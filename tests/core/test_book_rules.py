@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from synthetic_market import market
 
+from alvh_pipeline.core import allocation
 from alvh_pipeline.core import books as engine
 from alvh_pipeline.core import condor as cd
 from alvh_pipeline.core import margin as mg
@@ -25,7 +26,7 @@ S = all_sessions()
 def _vx_day(date: pd.Timestamp, price: float) -> engine.MarketDay:
     """A day with only VX futures (M1, and the held M2 at `price`; spot VIX = `price`) and two stocks
     whose prices do not move: no chains, no signals, no interest."""
-    futures = pd.DataFrame({"contract": ["VXF09", "VXG09"], "month_index": [1, 2],
+    futures = pd.DataFrame({"date": date, "contract": ["VXF09", "VXG09"], "month_index": [1, 2],
                             "expiry": pd.to_datetime(["2009-01-21", "2009-02-18"]),
                             "bid": [price - 1.0, price - 0.05], "ask": [price - 0.9, price + 0.05],
                             "settle": [price - 0.95, price]})
@@ -196,3 +197,56 @@ def test_the_published_values_apply_only_to_real_futures():
     finals = pd.DataFrame({"expiry": pd.to_datetime(["2008-12-17", "2009-01-21"]), "settle": [52.39, 44.0]})
     got = engine._real_final_settlements({"vix_futures": fut, "vx_final_settlements": finals})
     assert got == {pd.Timestamp("2008-12-17"): 52.39}
+
+
+# ---- the steward's allocation ---------------------------------------------------------------
+
+LATER_EXPIRIES = ["2009-06-17", "2009-07-22"]  # neither expires nor rolls in the test's 60 sessions
+
+
+def _two_sleeve_day(date: pd.Timestamp, front: float, second: float, aaa: float, bbb: float) -> engine.MarketDay:
+    day = _vx_day(date, second)
+    futures = day.futures.assign(settle=[front, second], bid=[front - 0.05, second - 0.05],
+                                 ask=[front + 0.05, second + 0.05], expiry=pd.to_datetime(LATER_EXPIRIES))
+    equities = pd.DataFrame({"symbol": ["AAA", "BBB"], "close": [aaa, bbb], "bid": [aaa - 0.01, bbb - 0.01],
+                             "ask": [aaa + 0.01, bbb + 0.01]})
+    return replace(day, futures=futures, equities=equities, vix_close=front, vix_open=front)
+
+
+def test_the_stewards_two_sleeves_contribute_equal_risk_on_every_rebalance_day():
+    """A steward holding a stat-arb pair and an L2 calendar (between condor cycles: the program's
+    notional carried) through 60 sessions of random prices: from the 21st, its weights are ERC on
+    the trailing sleeve returns, and the two sleeves' risk contributions (rebuilt from the
+    account's own returns) are equal on every such day."""
+    rng = np.random.default_rng(11)
+    n = 60
+    days = S[S >= "2008-12-02"][:n]
+    front = 45 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    second = 42 * np.exp(np.cumsum(rng.normal(0, 0.015, n)))
+    aaa = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    bbb = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    state = _promoter_book(pd.Timestamp("2008-12-01"), contracts=1)
+    legs = state.legs.copy()
+    fut = legs["kind"] == "future"
+    calendar = legs[fut].assign(layer="L2", position_id="L2:20081201", entry_price=42.0, mark=42.0,
+                                expiry=pd.Timestamp(LATER_EXPIRIES[1]))
+    short = calendar.assign(contract="VXF09", expiry=pd.Timestamp(LATER_EXPIRIES[0]), quantity=-1.0,
+                            entry_price=45.0, mark=45.0)
+    legs = pd.concat([legs[~fut], calendar, short], ignore_index=True).assign(mode="steward")
+    cash = 100_000.0 - 1000.0 * (42.0 - 45.0)  # futures carried at notional (cash paid / received)
+    state = replace(engine.fresh_state("steward", 100_000.0), cash=cash, legs=legs, program_notional=50_000.0,
+                    l2_target=10_000.0)
+    cfg = StrategyConfig(modes=["steward"], hedge_spend_per_month=0.0).book_config()
+    market = [_two_sleeve_day(d, f, s, a, b) for d, f, s, a, b in zip(days, front, second, aaa, bbb)]
+    _, legs_out, trades, account = engine.simulate(market, {"steward": state}, cfg)
+    assert not len(trades)  # nothing traded: the sleeves are held as they are
+    acc = account.assign(date=pd.to_datetime(account["date"])).reset_index(drop=True)
+    returns = acc.set_index("date")[["return_statarb", "return_hedge"]]
+    erc = acc[acc["allocation_basis"] == "erc"]
+    assert len(erc) == n - 21  # 20 complete rows are needed (the first day has no return)
+    for _, row in erc.iterrows():
+        hist = returns[returns.index < row["date"]].tail(cfg.allocation_window).dropna().to_numpy()
+        w = np.array([row["weight_statarb"], row["weight_hedge"]])
+        rc = allocation.risk_contributions(w, np.cov(hist, rowvar=False, ddof=1))
+        np.testing.assert_allclose(rc, [0.5, 0.5], atol=1e-6)
+        assert abs(w[0] - 0.5) > 1e-3  # unequal sleeves: equal risk is not equal weight

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alvh_pipeline.core import allocation
 from alvh_pipeline.core import scenarios as sc
 from alvh_pipeline.core import verdict as verdict_core
 from alvh_pipeline.core.calendar import all_sessions
@@ -244,23 +243,6 @@ def test_the_verdict_is_reproducible_byte_for_byte(lakes, tmp_path):
             (again / "attribution" / name / "table.parquet").read_bytes(), name
     assert (root / "attribution" / "verdict" / "verdict.md").read_bytes() == \
         (again / "attribution" / "verdict" / "verdict.md").read_bytes()
-
-
-def test_the_stewards_two_sleeves_contribute_equal_risk_on_every_rebalance_day(lakes):
-    """DESIGN §5: steward = ERC between stat-arb and the hedge. On every day its weights were
-    estimated (basis "erc"), the trailing window's covariance (rebuilt from the account's own sleeve
-    returns) gives the two sleeves equal risk contributions."""
-    (root, _), _ = lakes
-    account = Lake(str(root)).read_range("books", "account", PLAN["books"], LAST)
-    a = account[account["mode"] == "steward"].assign(date=lambda x: pd.to_datetime(x["date"])).sort_values("date")
-    returns = a.set_index("date")[["return_statarb", "return_hedge"]]
-    erc = a[a["allocation_basis"] == "erc"]
-    assert len(erc), "the steward must reach an estimated (ERC) allocation in the lake"
-    for _, row in erc.iterrows():
-        hist = returns[returns.index < row["date"]].tail(63).dropna().to_numpy()
-        rc = allocation.risk_contributions(np.array([row["weight_statarb"], row["weight_hedge"]]),
-                                           np.cov(hist, rowvar=False, ddof=1))
-        np.testing.assert_allclose(rc, [0.5, 0.5], atol=1e-6)
 
 
 def test_the_sweep_runs_scenarios_as_partitions_and_the_verdict_prints_their_lines(lakes):
