@@ -37,7 +37,9 @@ def build_jobs(layers: Sequence[Layer] = LAYERS) -> list[UnresolvedAssetJobDefin
         dg.define_asset_job("analytics", selection=dg.AssetSelection.groups(*downstream), partitions_def=trading_days,
                             description=f"{', '.join(e.name for e in layers[1:])} for the selected days (their "
                                         f"look-back must be in the lake)"),
-        dg.define_asset_job(ALL_LAYERS_JOB, selection=dg.AssetSelection.all(), partitions_def=trading_days,
+        # every layer's groups, not AssetSelection.all(): the sweep (partitioned by scenario) is no layer
+        dg.define_asset_job(ALL_LAYERS_JOB, selection=dg.AssetSelection.groups(*(g for e in layers for g in e.groups)),
+                            partitions_def=trading_days,
                             description="every layer for the selected days"),
     ]
 

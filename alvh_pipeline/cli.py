@@ -260,6 +260,10 @@ def sweep(workers: int) -> bool:
     print("\nrobustness over the grid:")
     for _, r in table.iterrows():
         print(f"- {r['claim']}: {r['summary']}")
+    # the verdict again, now with a line per claim from the grid (same books)
+    if not run_job("attribution", "", "", part="reports"):
+        return False
+    print_verdict(lake_from_env())
     return True
 
 

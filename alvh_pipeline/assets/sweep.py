@@ -10,6 +10,7 @@ Not part of `make run` (`make sweep`)."""
 
 
 import io
+import warnings
 from dataclasses import replace
 
 import dagster as dg
@@ -160,6 +161,13 @@ def read_outcomes(lake: Lake) -> pd.DataFrame:
 
 
 def heatmap_png(outcomes: pd.DataFrame) -> bytes:
+    """`_heatmap`; a partial grid (one level on an axis) has a singular extent, which matplotlib warns about."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _heatmap(outcomes)
+
+
+def _heatmap(outcomes: pd.DataFrame) -> bytes:
     """The steward's worst 2008 drawdown over condor risk x bid/ask multiplier, one panel per condor exit rule
     (the factorial part of the grid), each cell labelled with the steward claim's status."""
     import matplotlib
@@ -206,9 +214,9 @@ def sweep_robustness(lake: LakeResource) -> dg.MaterializeResult:
     dates = books_range(lake.lake)
     table = scenarios.robustness(outcomes).assign(books_range=f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}")
     png = heatmap_png(outcomes)
-    lake.write_table("sweep", "robustness", table)
-    lake.write_table("sweep", "outcomes", outcomes)
-    lake.write_document("sweep", "robustness", "heatmap.png", png)
+    lake.lake.write_table("sweep", "robustness", table)
+    lake.lake.write_table("sweep", "outcomes", outcomes)
+    lake.lake.write_document("sweep", "robustness", "heatmap.png", png)
     shown = outcomes[["scenario", "steward_status", "steward_worst_2008_drawdown", "promoter_status",
                       "promoter_vx_alone_calls_2008", "irr_steward", "irr_promoter"]]
     return dg.MaterializeResult(metadata={

@@ -87,9 +87,11 @@ def _resize_l2(d: _Day, notional: float, hedge_weight: float) -> None:
     held = vx_delta_dollars(d.legs, day, cfg, q)
     if (target == 0.0 and held == 0.0) or not len(day.futures):
         return
-    fut, reason = q.memo(("L2", r), lambda: alvh.l2_calendar(day.futures, r))
     moved = abs(target - d.l2_target) > cfg.hedge_band * max(d.l2_target, 1e-9)
-    if not (moved or held == 0.0) or not len(fut) or reason:
+    if not (moved or held == 0.0):
+        return  # inside the hysteresis band: nothing to re-size
+    fut, reason = q.memo(("L2", r), lambda: alvh.l2_calendar(day.futures, r))
+    if not len(fut) or reason:
         if reason and not reason.startswith("backwardation") and target > 0:
             d.events.append(f"L2 not opened: {reason}")
         return

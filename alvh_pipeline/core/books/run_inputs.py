@@ -151,11 +151,19 @@ def trailing_std(returns: pd.DataFrame, window: int, min_periods: int) -> pd.Dat
     return pd.DataFrame(np.where(count >= min_periods, std, np.nan), index=returns.index, columns=returns.columns)
 
 
+STATE_COLUMNS = ("program_notional", "l2_target_dollars", "allocation_basis")  # what a day's state needs
+
+
 def state_from_lake(mode: str, legs: pd.DataFrame, account: pd.DataFrame, cfg: BookConfig) -> ModeState:
     """The state at the close of the last day in `account` (its trailing rows give the sleeve
     returns the allocation reads); `legs` = that day's open legs of every book."""
     if not len(account):
         return fresh_state(mode, cfg.account_equity)
+    missing = [c for c in STATE_COLUMNS if c not in account]
+    if missing:
+        raise ValueError(f"books/account lacks {missing}: these books were written by an earlier version of the "
+                         f"rules (DESIGN §5 before issue 18); delete the lake's books/ folder (and attribution/) "
+                         f"and materialize the books again from their first day")
     a = account.assign(date=pd.to_datetime(account["date"])).sort_values("date")
     last = a.iloc[-1]
     history = a.set_index("date")[[f"return_{s}" for s in alloc.SLEEVES]]
