@@ -33,6 +33,7 @@ def build_definitions(layers: Sequence[Layer] = LAYERS) -> dg.Definitions:
     ingest = next(j for j in jobs if j.name == layers[0].name)
     # the sensitivity sweep: outside the layers (make run does not run it; `cli sweep` / make sweep does)
     assets += sweep.assets
+    checks += sweep.checks
     jobs += [dg.define_asset_job(SWEEP_JOB, selection=[sweep.SCENARIO_KEY], partitions_def=sweep.SCENARIOS),
              dg.define_asset_job(SWEEP_REPORT_JOB, selection=[sweep.ROBUSTNESS_KEY])]
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, schedules=[nightly_schedule(everything)],

@@ -17,11 +17,12 @@ import dagster as dg
 import pandas as pd
 
 from alvh_pipeline.assets import books as books_assets
-from alvh_pipeline.assets._shell import layer_table, table_md
+from alvh_pipeline.assets._shell import check_result, layer_table, table_md
 from alvh_pipeline.core import attribution as at
 from alvh_pipeline.core import books as engine
 from alvh_pipeline.core import metrics, scenarios, stress, verdict
 from alvh_pipeline.core.calendar import all_sessions
+from alvh_pipeline.core.check_report import CheckReport, RuleFailure, finite_columns, unique_keys
 from alvh_pipeline.lake import Lake
 from alvh_pipeline.resources import LakeResource, StrategyConfig, condor_rules
 
@@ -124,7 +125,8 @@ def write_scenario(lake: Lake, name: str, tables: dict[str, pd.DataFrame]) -> No
 
 @dg.asset(key=SCENARIO_KEY, partitions_def=SCENARIOS, group_name="sweep", kinds={"parquet"},
           backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=RUN_SIZE),
-          deps=[layer_table("books", "account").key],
+          # every scenario reads the books' whole range (their days define it): all of books/account's partitions
+          deps=[dg.AssetDep(layer_table("books", "account").key, partition_mapping=dg.AllPartitionMapping())],
           description="One configuration of the sensitivity grid: the books and their attribution re-run over every "
                       "session the lake's books hold (condor risk per cycle, hedge cap, bid/ask multiplier, skew "
                       "level, promoter leverage, condor exits), from the same validated, feature and signal rows; "
@@ -246,4 +248,57 @@ def robustness_for_verdict(lake: Lake) -> pd.DataFrame | None:
     return table
 
 
+def scenario_problems(tables: dict[str, pd.DataFrame], name: str) -> list[RuleFailure]:
+    """One scenario's outputs: every claim a known status (a reason where it cannot be tested), the
+    account one row per (date, mode) with finite equity, the outcome naming this scenario."""
+    out = []
+    claims = tables["claims"]
+    unknown = ~claims["status"].isin(verdict.STATUSES)
+    if unknown.any():
+        out.append(RuleFailure.from_mask("status", "status", f"{name}: a claim status outside {verdict.STATUSES}",
+                                         claims, unknown.to_numpy()))
+    silent = (claims["status"] == verdict.CANNOT_BE_TESTED) & (claims["reason"].astype(str).str.len() == 0)
+    if silent.any():
+        out.append(RuleFailure.from_mask("reason", "reason", f"{name}: an untestable claim without its reason",
+                                         claims, silent.to_numpy()))
+    account = tables["account"]
+    out += finite_columns(account, ("equity", "cash", "margin_requirement"))
+    out += unique_keys(account, ("date", "mode"))
+    if tables["outcome"]["scenario"].tolist() != [name]:
+        out.append(RuleFailure("outcome", "scenario", f"{name}: the outcome does not name its scenario", 1))
+    return out
+
+
+@dg.asset_check(asset=SCENARIO_KEY, name="scenario_check", blocking=True, partitions_def=SCENARIOS,
+                description="each scenario's claims have a known status (and a reason when untestable), its account "
+                            "one finite row per day and mode, its outcome names it")
+def scenario_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    failures, rows = [], 0
+    for name in context.partition_keys:
+        try:
+            tables = {t: lake.lake.read_table("sweep", f"{t}/scenario={name}")
+                      for t in ("claims", "account", "outcome")}
+        except FileNotFoundError as exc:
+            failures.append(RuleFailure("present", "*", f"{name}: {exc}", 0, [name]))
+            continue
+        rows += len(tables["account"])
+        failures += scenario_problems(tables, name)
+    return check_result(CheckReport("sweep/scenario", rows, failures))
+
+
+@dg.asset_check(asset=ROBUSTNESS_KEY, name="robustness_check", blocking=True,
+                description="one line per claim, counted over the scenarios the lake holds (k <= n)")
+def robustness_check(lake: LakeResource) -> dg.AssetCheckResult:
+    table = lake.lake.read_table("sweep", "robustness")
+    failures = []
+    if len(table) != 3:
+        failures.append(RuleFailure("one_line_per_claim", "claim", f"{len(table)} lines, 3 claims", len(table)))
+    over = (table["holds"] + table["cannot_be_tested"] > table["configurations"]).to_numpy()
+    if over.any():
+        failures.append(RuleFailure.from_mask("counts", "holds", "more configurations counted than held", table,
+                                              over))
+    return check_result(CheckReport("sweep/robustness", len(table), failures))
+
+
 assets = [sweep_scenario, sweep_robustness]
+checks = [scenario_check, robustness_check]

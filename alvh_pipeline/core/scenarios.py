@@ -164,7 +164,7 @@ def sensitivity(outcomes: pd.DataFrame, metric: str, status: str) -> pd.DataFram
             flips += int((states[i] != states[j]).sum())
             changes += np.abs(values[i] - values[j]).tolist()
         rows.append({"factor": f, "label": FACTOR_LABELS[f], "pairs": pairs, "flips": flips,
-                     "mean_abs_change": float(np.nanmean(changes)) if changes else np.nan})
+                     "mean_abs_change": float(np.nanmean(changes)) if np.isfinite(changes).any() else np.nan})
     table = pd.DataFrame(rows)
     return table.sort_values(["flips", "mean_abs_change"], ascending=False, na_position="last", kind="stable")
 
