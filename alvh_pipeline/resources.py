@@ -30,6 +30,7 @@ from alvh_pipeline.lake import DEFAULT_LAKE, Lake
 from alvh_pipeline.sources.resource import MarketSource
 
 MODES = ("steward", "promoter")
+FILL_TIMINGS = ("close", "next")
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -71,6 +72,8 @@ class StrategyConfig(dg.ConfigurableResource):
                                                                           "notional, share of equity")
     short_borrow_fee: float = Field(default=0.005, ge=0, description="a year on short stock value (assumption): "
                                                                      "short proceeds earn the T-bill less this")
+    fill_timing: str = Field(default="close", description="'close': a decision at the close fills at that close's "
+                                                          "bid/ask; 'next': at the next session's bid/ask")
     spx_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
     vix_option_fee_per_contract: float = Field(default=0.65, ge=0, description="commission + fees, USD/contract")
     vx_future_fee_per_contract: float = Field(default=2.00, ge=0, description="commission + fees, USD/contract")
@@ -90,7 +93,14 @@ class StrategyConfig(dg.ConfigurableResource):
             vix_option_fee=self.vix_option_fee_per_contract, vx_future_fee=self.vx_future_fee_per_contract,
             equity_fee_per_share=self.equity_fee_per_share, hedge_band=self.hedge_band, gross_limit=self.gross_limit,
             promoter_vx_share=self.promoter_vx_share, short_borrow_fee=self.short_borrow_fee,
-            condor_rules=condor_rules(self.condor_exits))
+            condor_rules=condor_rules(self.condor_exits), fill_timing=self.fill_timing)
+
+    @field_validator("fill_timing")
+    @classmethod
+    def _known_timing(cls, timing: str) -> str:
+        if timing not in FILL_TIMINGS:
+            raise ValueError(f"fill_timing must be one of {FILL_TIMINGS}; got {timing!r}")
+        return timing
 
     @field_validator("condor_exits")
     @classmethod

@@ -224,7 +224,7 @@ _TRADE_TYPES = {
     "right": STR, "strike": F64, "expiry": DATE, "contract": STR, "quantity": F64, "multiplier": F64, "fill": F64,
     "mid": F64, "spread_cost": F64, "fee": F64, "cash_flow": F64, "reason": STR, "provenance": STR,
 }
-_ACCOUNT_STR = {"mode", "events", "provenance", "hedge_budget_month", "allocation_basis"}
+_ACCOUNT_STR = {"mode", "events", "provenance", "hedge_budget_month", "allocation_basis", "pending_orders"}
 
 
 def book_schema(name: str, columns) -> pa.Schema:

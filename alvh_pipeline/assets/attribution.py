@@ -177,8 +177,8 @@ def stress_windows(lake: LakeResource) -> dg.MaterializeResult:
           description="Steward vs promoter per stress window and over the full replay (max drawdown peak → trough, "
                       "margin breached and how often, IRR) and a plain sentence per claim of the method: holds / "
                       "does not hold / cannot be tested (and why), with its numbers and the data's provenance.")
-def verdict_asset(lake: LakeResource) -> dg.MaterializeResult:
-    table, claims_frame = build_verdict(lake.lake)
+def verdict_asset(lake: LakeResource, strategy: StrategyConfig) -> dg.MaterializeResult:
+    table, claims_frame = build_verdict(lake.lake, strategy.fill_timing)
     lake.lake.write_table("attribution", "verdict", table)
     lake.lake.write_table("attribution", "claims", claims_frame)
     md = verdict.verdict_markdown(table, claims_frame)
@@ -187,12 +187,12 @@ def verdict_asset(lake: LakeResource) -> dg.MaterializeResult:
                                           **{f"claim_{i + 1}": c["status"] for i, c in claims_frame.iterrows()}})
 
 
-def build_verdict(lake: Lake) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_verdict(lake: Lake, fill_timing: str = "close") -> tuple[pd.DataFrame, pd.DataFrame]:
     stress_t = lake.read_table("attribution", "stress")
     shock = lake.read_table("attribution", "shock")
     perf = lake.read_table("attribution", "performance")
     table = verdict.verdict_table(stress_t, shock)
-    table["provenance"] = verdict.label_provenance(table["provenance"], benchmarks.fit_label(lake))
+    table["provenance"] = verdict.label_provenance(table["provenance"], benchmarks.fit_label(lake), fill_timing)
     irr = {r["mode"]: float(r["irr"]) for _, r in perf.iterrows()}
     return table, verdict.claims(table, irr, sweep.robustness_for_verdict(lake))
 

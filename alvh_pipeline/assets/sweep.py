@@ -34,7 +34,8 @@ RUN_SIZE = 8  # scenarios per run in a backfill: the inputs are read once per ru
 
 def scenario_config(base: engine.BookConfig, scenario: scenarios.Scenario) -> engine.BookConfig:
     return replace(base, condor_risk_per_cycle=scenario.condor_risk_per_cycle, hedge_cap=scenario.hedge_cap,
-                   gross_limit=scenario.gross_limit, condor_rules=condor_rules(scenario.condor_exits))
+                   gross_limit=scenario.gross_limit, condor_rules=condor_rules(scenario.condor_exits),
+                   fill_timing=scenario.fill_timing)
 
 
 def books_range(lake: Lake) -> pd.DatetimeIndex:
@@ -179,7 +180,7 @@ def _heatmap(outcomes: pd.DataFrame) -> bytes:
 
     base = scenarios.Scenario()
     part = outcomes[(outcomes["hedge_cap"] == base.hedge_cap) & (outcomes["skew_scale"] == base.skew_scale)
-                    & (outcomes["gross_limit"] == base.gross_limit)]
+                    & (outcomes["gross_limit"] == base.gross_limit) & (outcomes["fill_timing"] == base.fill_timing)]
     exits = sorted(part["condor_exits"].unique())
     fig, axes = plt.subplots(1, max(len(exits), 1), figsize=(5 * max(len(exits), 1), 4), squeeze=False)
     for ax, ex in zip(axes[0], exits):

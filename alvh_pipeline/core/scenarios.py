@@ -12,10 +12,10 @@ signal rows.
   vol of the strike nearest the forward; mids are repriced with Black on the same forward and
   discount, and keep their half-widths. s = 1 leaves the chain as calibrated.
 
-The default grid (`DEFAULT_GRID`, 30 configurations): the full factorial of condor risk per cycle
+The default grid (`DEFAULT_GRID`, 33 configurations): the full factorial of condor risk per cycle
 (5 / 10 / 20 % of equity) x bid/ask multiplier (0.5 / 1 / 2) x condor exits (held to expiry /
-managed) at the defaults of the rest, then each of skew 0.8 / 1.2, cap 0.15 and promoter leverage
-1x at each condor risk level.
+managed) at the defaults of the rest, then each of skew 0.8 / 1.2, cap 0.15, promoter leverage
+1x and fills at the next session at each condor risk level.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ import pandas as pd
 from alvh_pipeline.core.option_marks import mark_inputs
 from alvh_pipeline.core.pricing import black
 
-FACTORS = ("condor_risk_per_cycle", "hedge_cap", "spread_multiplier", "skew_scale", "gross_limit", "condor_exits")
+FACTORS = ("condor_risk_per_cycle", "hedge_cap", "spread_multiplier", "skew_scale", "gross_limit", "condor_exits",
+           "fill_timing")
 FACTOR_LABELS = {"condor_risk_per_cycle": "condor risk per cycle", "hedge_cap": "the hedge cap",
                  "spread_multiplier": "the bid/ask multiplier", "skew_scale": "the skew level",
-                 "gross_limit": "promoter leverage", "condor_exits": "condor exits (expiry vs managed)"}
+                 "gross_limit": "promoter leverage", "condor_exits": "condor exits (expiry vs managed)",
+                 "fill_timing": "fills at the decision close vs the next session"}
 
 
 @dataclass(frozen=True)
@@ -43,24 +45,26 @@ class Scenario:
     skew_scale: float = 1.0
     gross_limit: float = 2.0
     condor_exits: str = "expiry"
+    fill_timing: str = "close"
 
     @property
     def name(self) -> str:
         """A partition key: short, stable, readable (e.g. risk10-cap20-ba1-skew1-lev2-expiry)."""
         return (f"risk{round(100 * self.condor_risk_per_cycle)}-cap{round(100 * self.hedge_cap)}-"
-                f"ba{self.spread_multiplier:g}-skew{self.skew_scale:g}-lev{self.gross_limit:g}-{self.condor_exits}")
+                f"ba{self.spread_multiplier:g}-skew{self.skew_scale:g}-lev{self.gross_limit:g}-{self.condor_exits}"
+                + ("" if self.fill_timing == "close" else f"-fill{self.fill_timing}"))
 
     def settings(self) -> dict[str, float | str]:
         return asdict(self)
 
 
 def default_grid() -> list[Scenario]:
-    """The 30 configurations (module doc), ordered so those quoting the same market (bid/ask
+    """The 33 configurations (module doc), ordered so those quoting the same market (bid/ask
     multiplier, skew) are neighbours: a run over a range of them marks the quotes once."""
     base = Scenario()
     risks, exits = (0.05, 0.10, 0.20), ("expiry", "managed")
     grid = [replace(base, condor_risk_per_cycle=r, condor_exits=e) for r, e in product(risks, exits)]
-    for change in ({"hedge_cap": 0.15}, {"gross_limit": 1.0}):
+    for change in ({"hedge_cap": 0.15}, {"gross_limit": 1.0}, {"fill_timing": "next"}):
         grid += [replace(base, condor_risk_per_cycle=r, **change) for r in risks]
     for m in (0.5, 2.0):
         grid += [replace(base, condor_risk_per_cycle=r, spread_multiplier=m, condor_exits=e)

@@ -64,14 +64,22 @@ def verdict_table(stress: pd.DataFrame, shock: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rows, k], ignore_index=True)[VERDICT_COLUMNS]
 
 
-def label_provenance(provenance: pd.Series, options_fit: str) -> pd.Series:
+FILLS = {"close": "fills=at the decision close's bid/ask", "next": "fills=at the next session's bid/ask"}
+
+
+def label_provenance(provenance: pd.Series, options_fit: str, fill_timing: str | None = None) -> pd.Series:
     """The books' provenance labels as a reader of the verdict needs them: model options carry how
     far the calibrated chains can be trusted (`options_fit`, e.g. "model calibrated (CNDR 2008 error
-    -1.0 pts)"), synthetic equities say they are the planted-pair universe."""
+    -1.0 pts)"), synthetic equities say they are the planted-pair universe; with `fill_timing`, when
+    the books' trades filled (a model choice, not data: `BookConfig.fill_timing`)."""
     out = provenance.astype(str).str.replace(r"options=([a-z+]*model[a-z+]*)", lambda m: f"options={options_fit}"
                                              if m.group(1) == "model" else f"options={m.group(1)} ({options_fit})",
                                              regex=True)
-    return out.str.replace(r"equities=([a-z+]*synthetic[a-z+]*)", r"equities=\1 (planted pairs)", regex=True)
+    out = out.str.replace(r"equities=([a-z+]*synthetic[a-z+]*)", r"equities=\1 (planted pairs)", regex=True)
+    if fill_timing is None:
+        return out
+    evaluated = ~out.isin(["not materialized"])
+    return out.where(~evaluated, out + " " + FILLS[fill_timing])
 
 
 def _pct(x: float) -> str:

@@ -250,3 +250,51 @@ def test_the_stewards_two_sleeves_contribute_equal_risk_on_every_rebalance_day()
         rc = allocation.risk_contributions(w, np.cov(hist, rowvar=False, ddof=1))
         np.testing.assert_allclose(rc, [0.5, 0.5], atol=1e-6)
         assert abs(w[0] - 0.5) > 1e-3  # unequal sleeves: equal risk is not equal weight
+
+
+# ---- fills at the next session ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def next_fill_runs(managed_run):
+    days, cfg, close_run = managed_run
+    nxt = replace(cfg, fill_timing="next")
+    states = {m: engine.fresh_state(m, nxt.account_equity) for m in nxt.modes}
+    return days, nxt, close_run, engine.simulate(days, states, nxt)
+
+
+def test_next_session_fills_trade_the_close_decision_at_the_next_sessions_quotes(next_fill_runs):
+    days, _, (_, _, close_trades, _), (_, _, trades, account) = next_fill_runs
+    first = close_trades[close_trades["reason"] == "condor open"].sort_values("date").iloc[0]["date"]
+    decided = close_trades[(close_trades["reason"] == "condor open") & (close_trades["date"] == first)]
+    sessions = [d.date for d in days]
+    filled_on = sessions[sessions.index(pd.Timestamp(first)) + 1]
+    filled = trades[(trades["reason"] == "condor open (next-session fill)") & (trades["date"] == filled_on)]
+    key = ["mode", "right", "strike", "expiry"]
+    assert len(filled) == len(decided) == 8  # both modes' four legs
+    pd.testing.assert_frame_equal(filled[key + ["quantity"]].sort_values(key).reset_index(drop=True),
+                                  decided[key + ["quantity"]].sort_values(key).reset_index(drop=True))
+    day = next(d for d in days if d.date == filled_on)
+    quotes = day.spx.set_index(["expiry", "strike", "option_type"])
+    for _, t in filled.iterrows():
+        q = quotes.loc[(pd.Timestamp(t["expiry"]), t["strike"], t["right"])]
+        assert t["fill"] == (q["ask"] if t["quantity"] > 0 else q["bid"])  # the next session's touch
+    # nothing but settlements and forced cuts fills on its decision day
+    same_day = trades[~trades["reason"].str.endswith("(next-session fill)")]
+    assert set(same_day["reason"].str.replace(r"[ :].*", "", regex=True)) <= {"expiry", "margin", "sizing"}
+
+
+def test_pending_orders_carry_through_the_lake_state(next_fill_runs):
+    """A run split at a close that left orders equals one run: the orders travel in the account row."""
+    days, cfg, _, (_, legs, trades, account) = next_fill_runs
+    with_orders = account[account["pending_orders"].str.len() > 0]
+    k = [d.date for d in days].index(pd.Timestamp(with_orders["date"].iloc[len(with_orders) // 2])) + 1
+    states = {m: engine.fresh_state(m, cfg.account_equity) for m in cfg.modes}
+    _, legs1, _, acc1 = engine.simulate(days[:k], states, cfg)
+    last = days[k - 1].date
+    restored = {m: engine.state_from_lake(m, legs1[(legs1["mode"] == m) & (legs1["date"] == last)],
+                                          acc1[acc1["mode"] == m], cfg) for m in cfg.modes}
+    assert any(s.orders is not None and len(s.orders) for s in restored.values())
+    _, _, trades2, acc2 = engine.simulate(days[k:], restored, cfg)
+    whole = account[pd.to_datetime(account["date"]) >= days[k].date].reset_index(drop=True)
+    np.testing.assert_allclose(acc2["equity"].to_numpy(), whole["equity"].to_numpy(), rtol=0, atol=1e-6)
+    assert len(trades2) == int((pd.to_datetime(trades["date"]) >= days[k].date).sum())

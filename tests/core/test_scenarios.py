@@ -19,7 +19,7 @@ S = all_sessions()
 
 def test_the_default_grid_spans_the_issues_levels():
     grid = sc.DEFAULT_GRID
-    assert len(grid) >= 30 and len({s.name for s in grid}) == len(grid)
+    assert len(grid) == 33 and len({s.name for s in grid}) == len(grid)
     levels = {f: {getattr(s, f) for s in grid} for f in sc.FACTORS}
     assert levels["condor_risk_per_cycle"] == {0.05, 0.10, 0.20}
     assert levels["hedge_cap"] == {0.15, 0.20}
@@ -27,6 +27,7 @@ def test_the_default_grid_spans_the_issues_levels():
     assert levels["skew_scale"] == {0.8, 1.0, 1.2}
     assert levels["gross_limit"] == {1.0, 2.0}
     assert levels["condor_exits"] == {"expiry", "managed"}
+    assert levels["fill_timing"] == {"close", "next"}
     assert sc.Scenario() in grid  # the default configuration is one of them
     groups = sc.market_groups([s.name for s in grid])
     assert sum(len(g) for g in groups) == len(grid) and len(groups) == 5  # neighbours share a market
@@ -89,7 +90,7 @@ def test_robustness_names_the_factor_the_outcome_depends_on():
                                   "most sensitive to condor risk per cycle")
     promoter = table.loc[verdict.CLAIM_PROMOTER]
     assert promoter["holds"] == 0 and promoter["cannot_be_tested"] == len(sc.DEFAULT_GRID)
-    assert "cannot be tested in 30" in promoter["summary"] and promoter["most_sensitive_to"] == ""
+    assert f"cannot be tested in {len(sc.DEFAULT_GRID)}" in promoter["summary"] and promoter["most_sensitive_to"] == ""
     assert table.loc[verdict.CLAIM_IRR, "most_sensitive_to"] == "promoter leverage"
     line = verdict.robustness_text(table.reset_index().iloc[0])
     assert line == steward["summary"]

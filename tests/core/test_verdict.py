@@ -237,3 +237,12 @@ def test_the_shock_reprices_options_fully_so_a_condors_loss_stops_at_its_wings()
     assert crash["pnl_condor"].iloc[0] >= worst - 1e-6
     calm = stress.shock_scenario(legs, account, stress.Shock(vix_points=0, spx_return=0.0, sessions=0))
     assert calm["pnl_condor"].iloc[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_provenance_says_when_the_books_filled():
+    prov = pd.Series(["index=real options=model", "not materialized"])
+    close = verdict.label_provenance(prov, "model calibrated", "close")
+    nxt = verdict.label_provenance(prov, "model calibrated", "next")
+    assert close[0].endswith("fills=at the decision close's bid/ask") and close[1] == "not materialized"
+    assert nxt[0].endswith("fills=at the next session's bid/ask")
+    assert verdict.label_provenance(prov, "model calibrated")[0] == "index=real options=model calibrated"

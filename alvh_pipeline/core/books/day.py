@@ -43,6 +43,7 @@ from alvh_pipeline.core.books.margin import (
     vx_futures_loss,
 )
 from alvh_pipeline.core.books.model import BookConfig, MarketDay, ModeState
+from alvh_pipeline.core.books.orders import fill_orders, orders_json, pending
 from alvh_pipeline.core.books.quotes import DayQuotes, mark_legs
 from alvh_pipeline.core.books.tables import (
     LEG_COLUMNS,
@@ -160,6 +161,7 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
     _settle_expiries(d)
     d.legs = mark_legs(d.legs, day, quotes)
     margin_call_cut = _cut_for_margin_call(d) if state.margin_call > 0 else 0.0
+    fill_orders(d, state.orders)  # fill_timing "next": yesterday's decisions, at today's quotes
     _condor_exits(d)
     _hedge_rolls(d)
 
@@ -234,9 +236,11 @@ def _step(state: ModeState, day: MarketDay, cfg: BookConfig, quotes: DayQuotes
         "hedge_budget_left": d.hedge_budget_left, "hedge_budget_month": d.hedge_month,
         "last_condor_expiry": d.last_condor_expiry,
         "events": "; ".join(d.events), "provenance": day.provenance,
+        "pending_orders": orders_json(pending(d)),
     }
     new_state = ModeState(state.mode, d.cash, legs, d.sleeve_cash, values, history, weights, margin_call,
-                          d.last_condor_expiry, d.hedge_month, d.hedge_budget_left, notional, d.l2_target)
+                          d.last_condor_expiry, d.hedge_month, d.hedge_budget_left, notional, d.l2_target,
+                          pending(d))
     return new_state, legs, trades, account
 
 

@@ -30,7 +30,7 @@ def _cut_for_margin_call(d: _Day) -> float:
         mask = np.isin(d.legs["layer"], group)
         if not mask.any():
             continue
-        d.close(mask, "margin call")
+        d.close(mask, "margin call", forced=True)
         released = before - margin_requirement(d.legs, d.day)
     d.events.append(f"margin call cut: shortfall {shortfall:,.0f}, requirement released {released:,.0f}")
     return released

@@ -169,15 +169,18 @@ def _enforce_sizing_rule(d: _Day, notional: float) -> None:
     notional risk, cutting L2 / synthetic spreads (whole units, at bid/ask) until it holds."""
     limit = d.cfg.hedge_cap * notional
     if vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes) > limit + 1e-6:
-        _cut_vx_to(d, limit, "sizing rule")
+        _cut_vx_to(d, limit, "sizing rule", forced=True)  # the rule holds at every close
 
 
-def _cut_vx_to(d: _Day, limit: float, reason: str) -> None:
+def _cut_vx_to(d: _Day, limit: float, reason: str, forced: bool = False) -> None:
     """Reduce the ladder's VX spreads, newest first, in whole units, until the net VX delta
-    dollars are <= `limit`."""
+    dollars are <= `limit` (`forced`: now even under fill_timing "next")."""
     spreads = d.legs.take(np.isin(d.legs["layer"], HEDGE_VX_LAYERS))
+    now = forced or not d.deferred  # the legs change with each cut; else the orders are counted here
+    total = vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes)
     for pid in sorted(set(spreads["position_id"].tolist()), key=lambda p: p.split(":", 1)[1], reverse=True):
-        total = vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes)
+        if now:
+            total = vx_delta_dollars(d.legs, d.day, d.cfg, d.quotes)
         if total <= limit + 1e-6:
             break
         pos = spreads.take(spreads["position_id"] == pid)
@@ -187,13 +190,19 @@ def _cut_vx_to(d: _Day, limit: float, reason: str) -> None:
         keep = max(int(np.floor((limit - others) / per_unit + 1e-9)), 0) if per_unit > 0 else int(units)
         keep = min(keep, int(units))
         if keep < units:
-            _reduce(d, pid, keep / units, f"{reason}: cut to {keep} of {int(units)}")
+            _reduce(d, pid, keep / units, f"{reason}: cut to {keep} of {int(units)}", forced)
+            total = others + per_unit * keep
 
 
-def _reduce(d: _Day, pid: str, keep_fraction: float, reason: str) -> None:
+def _reduce(d: _Day, pid: str, keep_fraction: float, reason: str, forced: bool = False) -> None:
+    """Keep `keep_fraction` of position `pid`: now, or as an order for the next session (fill_timing
+    "next") unless `forced` (the sizing rule's cut holds at every close)."""
     mask = d.legs["position_id"] == pid
     legs = d.legs.take(mask)
     change = -legs["quantity"] * (1.0 - keep_fraction)
+    if d.deferred and not forced:
+        d.order(legs.assign(quantity=change), reason, "change")
+        return
     d.book_trades(trade_rows(legs, change, d.day, d.mode, reason, d.cfg))
     qty = d.legs["quantity"].copy()
     qty[mask] = legs["quantity"] + change

@@ -33,6 +33,7 @@ class BookConfig:
     gross_limit: float = 2.0  # promoter: stat-arb gross notional <= this x equity (Reg-T 2x)
     promoter_vx_share: float = 0.30  # promoter: static long VX notional as a share of equity
     short_borrow_fee: float = 0.005  # a year, on short stock value: proceeds earn the T-bill less this
+    fill_timing: str = "close"  # "close": fills at the decision close's touch; "next": at the next session's
     allocation_window: int = 63
     condor_rules: condor.CondorRules = field(default_factory=lambda: condor.CNDR_RULES)
     ladder_rules: alvh.LadderRules = field(default_factory=alvh.LadderRules)
@@ -82,6 +83,7 @@ class ModeState:
     hedge_budget_left: float = 0.0
     program_notional: float = 0.0  # the condor program's max loss, kept between cycles (DESIGN §5)
     l2_target: float = 0.0  # the L2 target (net VX delta dollars) at its last re-size (hysteresis)
+    orders: object = None  # fill_timing "next": the close's decisions (a `Table`), filled at the next session
 
 
 def fresh_state(mode: str, equity: float) -> ModeState:

@@ -13,6 +13,7 @@ import pandas as pd
 from alvh_pipeline.core import allocation as alloc
 from alvh_pipeline.core import alvh
 from alvh_pipeline.core.books.model import BookConfig, MarketDay, ModeState, fresh_state
+from alvh_pipeline.core.books.orders import orders_from_json
 from alvh_pipeline.core.books.tables import LEG_COLUMNS, LEG_SORT
 
 # ---- the run --------------------------------------------------------------------------------
@@ -151,7 +152,8 @@ def trailing_std(returns: pd.DataFrame, window: int, min_periods: int) -> pd.Dat
     return pd.DataFrame(np.where(count >= min_periods, std, np.nan), index=returns.index, columns=returns.columns)
 
 
-STATE_COLUMNS = ("program_notional", "l2_target_dollars", "allocation_basis")  # what a day's state needs
+# what a day's state needs from the account row
+STATE_COLUMNS = ("program_notional", "l2_target_dollars", "allocation_basis", "pending_orders")
 
 
 def state_from_lake(mode: str, legs: pd.DataFrame, account: pd.DataFrame, cfg: BookConfig) -> ModeState:
@@ -180,4 +182,5 @@ def state_from_lake(mode: str, legs: pd.DataFrame, account: pd.DataFrame, cfg: B
         history.iloc[-(cfg.allocation_window + 5):].astype(float),
         {s: float(last[f"weight_{s}"]) for s in alloc.SLEEVES},
         float(last["margin_call_size"]), last_expiry, str(last["hedge_budget_month"] or ""),
-        float(last["hedge_budget_left"]), float(last["program_notional"]), float(last["l2_target_dollars"]))
+        float(last["hedge_budget_left"]), float(last["program_notional"]), float(last["l2_target_dollars"]),
+        orders_from_json(last["pending_orders"]))

@@ -25,6 +25,9 @@ LEG_COLUMNS = [
     "provenance",
 ]
 LEG_SORT = ("mode", "book", "position_id", "instrument", "right", "strike", "contract")
+# a decision filled at the next session: the leg, its quantity change, why, and whether it opens a
+# position ("open") or changes a held leg ("change": a close, a cut)
+ORDER_COLUMNS = [*LEG_COLUMNS, "reason", "action"]
 TRADE_SORT = ("mode", "book", "position_id", "instrument", "right", "strike", "contract", "reason")
 TRADE_COLUMNS = [
     "date", "mode", "book", "layer", "position_id", "instrument", "kind", "right", "strike", "expiry",
@@ -55,7 +58,7 @@ def _dtype(col: str) -> str:
     if col in ("date", "expiry", "entry_date"):
         return "datetime64[ns]"
     if col in ("mode", "book", "layer", "position_id", "instrument", "kind", "right", "contract", "mark_source",
-               "provenance", "reason"):
+               "provenance", "reason", "action"):
         return "object"
     return "float64"
 

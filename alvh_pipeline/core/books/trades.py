@@ -127,6 +127,9 @@ class _Day:
         self.hedge_month = state.last_hedge_spend_month
         self.hedge_budget_left = state.hedge_budget_left
         self.l2_target = state.l2_target
+        # fill_timing "next": today's decisions become orders, filled at the next session's quotes
+        self.deferred = cfg.fill_timing == "next"
+        self.orders: list[Table] = []
 
     # every cash movement goes through here, so sleeve P&L and the account agree
     def book_trades(self, t: Table) -> None:
@@ -137,15 +140,30 @@ class _Day:
         for book, flow in _group_sums(t["book"], t["cash_flow"]).items():
             self.sleeve_cash[sleeve_of(book)] += flow
 
-    def close(self, mask: np.ndarray, reason: str) -> None:
+    def close(self, mask: np.ndarray, reason: str, forced: bool = False) -> None:
+        """Close the legs at `mask`: now, or (fill_timing "next", unless `forced`: a margin call's or
+        the sizing rule's cut) as an order filled at the next session."""
         if not mask.any():
             return
         closing = self.legs.take(mask)
+        if self.deferred and not forced:
+            self.order(closing.assign(quantity=-closing["quantity"]), reason, "change")
+            return
         self.book_trades(trade_rows(closing, -closing["quantity"], self.day, self.mode, reason, self.cfg))
         self.legs = self.legs.take(~mask)
 
+    def order(self, legs: Table, reason: str, action: str) -> None:
+        """A decision for the next session: `legs` with the quantity to trade (+ buy, - sell);
+        `action` "open" (a new position) or "change" (of held legs)."""
+        n = len(legs)
+        self.orders.append(Table({**{c: legs[c] for c in LEG_COLUMNS}, "reason": np.full(n, reason, object),
+                                  "action": np.full(n, action, object)}))
+
     def open(self, new: Table, reason: str) -> None:
         if not len(new):
+            return
+        if self.deferred:
+            self.order(new, reason, "open")
             return
         opt = (new["kind"] == "option") & np.isnan(new["underlying"])
         if opt.any():  # the level each option's greeks were taken against, from the day's quotes
