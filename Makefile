@@ -34,7 +34,7 @@ run ui: export ALVH_LAKE_URI ?= $(CURDIR)/data_lake/replay
 run: install
 	$(PY) -m alvh_pipeline.cli run $(RUN_ARGS)
 
-# The answer over the assumptions that move it: the 30-configuration grid over the replay lake's books
+# The answer over the assumptions that move it: the 33-configuration grid over the replay lake's books
 # (runs `make run`'s pipeline first when the lake holds no books), then its robustness lines.
 sweep: export ALVH_SOURCE ?= replay
 sweep: export ALVH_LAKE_URI ?= $(CURDIR)/data_lake/replay

@@ -1,4 +1,4 @@
-"""The sensitivity sweep (issue 18): every configuration of `core.scenarios.DEFAULT_GRID` (30) over
+"""The sensitivity sweep (issue 18): every configuration of `core.scenarios.DEFAULT_GRID` (33) over
 the replay lake's books (2007-06..2009-06, `make run`), through Dagster as `make sweep` runs it
 (`cli sweep`: runs of one market each on 2 worker processes, then the robustness report).
 
