@@ -45,6 +45,7 @@ import pyarrow as pa
 
 from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.schemas import CONTRACTS, type_family
+from alvh_pipeline.sources import vendors
 
 EXCHANGE_TZ = "America/New_York"
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -170,9 +171,11 @@ def _read_csv(path: Path, table: str) -> pd.DataFrame:
     if head[:4] == b"PAR1":
         raise FilesSourceError(f"{path}: Parquet content under a CSV name, rename to .parquet")
     encoding = _csv_encoding(head, path)
+    # a vendor layout with a disclaimer before its header (Cboe's vixcurrent.csv): skip it
+    skip = vendors.header_offset(head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:4], table)
     try:  # every value as text: the contract decides what it may become (see `_coerce`)
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding,
-                            compression="gzip" if gz else None)
+                            compression="gzip" if gz else None, skiprows=skip)
     except pd.errors.EmptyDataError:
         message = f"{path}: empty file: no header row"
     except UnicodeError:
@@ -216,11 +219,13 @@ def _check_header(columns: list[str], table: str, path: Path) -> None:
     if 2 * (len(expected) - len(missing)) >= len(expected):  # looks like the table: names may be shown
         raise FilesSourceError(
             f"{path}: columns do not match the raw contract of '{table}' (header row): "
-            f"missing {missing}, unexpected {[_show(c)[1:-1] for c in extra[:20]]}")
+            f"missing {missing}, unexpected {[_show(c)[1:-1] for c in extra[:20]]}; nor a vendor layout "
+            f"(tried: {vendors.tried(table)})")
     # not the table at all (a stray or linked file): its first line may be anything, never show it
     raise FilesSourceError(
         f"{path}: header row does not look like '{table}' ({len(expected) - len(missing)} of {len(expected)} "
-        f"contract columns, {len(columns)} fields; header not shown): expected columns {expected}")
+        f"contract columns, {len(columns)} fields; header not shown): expected columns {expected}, or a vendor "
+        f"layout (tried: {vendors.tried(table)})")
 
 
 def _refuse(path: Path, name: str, codes: np.ndarray, shown: pd.Series, reasons: dict[int, str]) -> None:
@@ -421,7 +426,14 @@ def clear_cache() -> None:
 def _parse(path: Path, table: str) -> pd.DataFrame:
     if path.name.endswith(".parquet"):
         return _coerce(_read_parquet(path), table, path, text_file=False)
-    return _coerce(_read_csv(path, table), table, path)
+    frame, message = _read_csv(path, table), None
+    try:  # a vendor's layout (recognised by its header) mapped to the contract, still as text
+        frame = vendors.to_contract(frame, table, path)
+    except (ValueError, KeyError) as exc:
+        message = f"{path}: {exc}" if str(path) not in str(exc) else str(exc)
+    if message:
+        raise FilesSourceError(message)
+    return _coerce(frame, table, path)
 
 
 def read_file(path: Path, table: str) -> pd.DataFrame:
