@@ -1,8 +1,9 @@
 """The `files` source: a drop folder with one file per raw table (`<root>/<table>.csv`,
-`<table>.csv.gz` or `<table>.parquet`), or several under `<root>/<table>/` (`*.csv`, `*.csv.gz`,
-`*.parquet`), in the documented raw contracts (`schemas.CONTRACTS`). A file that does not fit raises
-`FilesSourceError` naming the file, the column and the (1-based data) row; nothing is silently
-dropped, truncated or wrapped:
+`<table>.csv.gz`, `<table>.zip` or `<table>.parquet`), or several under `<root>/<table>/` (`*.csv`,
+`*.csv.gz`, `*.zip` holding one CSV, read in memory, `*.parquet`), in the documented raw contracts
+(`schemas.CONTRACTS`) or a vendor layout recognised by its header (`sources/vendors.py`). A file
+that does not fit raises `FilesSourceError` naming the file, the column and the (1-based data) row;
+nothing is silently dropped, truncated or wrapped:
 
 * integer columns: fractional values, values outside int64, `nan` / `inf` / `NA` and blanks are
   refused, naming the value as delivered (integral decimals such as `1200.0` are read, up to 2**53,
@@ -33,8 +34,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import re
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,7 +51,7 @@ from alvh_pipeline.schemas import CONTRACTS, type_family
 from alvh_pipeline.sources import vendors
 
 EXCHANGE_TZ = "America/New_York"
-SUFFIXES = (".csv", ".csv.gz", ".parquet")
+SUFFIXES = (".csv", ".csv.gz", ".zip", ".parquet")  # .zip: one CSV inside (e.g. a vendor's daily file)
 # pandas' default missing-value tokens: still null in float / str columns (as before), but read as
 # text first so that an int or date column can name the value it refuses
 NA_TOKENS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
@@ -150,7 +153,28 @@ def _parser_message(path: Path, text: str) -> str:
     return f"{path}: malformed CSV (an unclosed quote?)" + (f" near line {m.group(1)}" if m else "")
 
 
+def _zip_member(path: Path) -> io.BytesIO:
+    """The one CSV inside a .zip, read into memory (nothing unpacked to disk)."""
+    message = None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            csvs = [m for m in members if m.filename.lower().endswith(".csv")]
+            if len(members) != 1 or len(csvs) != 1:
+                message = (f"{path}: a zip must hold exactly one .csv file (it holds {len(members)} file(s), "
+                           f"{len(csvs)} .csv)")
+            else:
+                data = zf.read(csvs[0])
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        message = f"{path}: not a readable zip file ({type(exc).__name__})"
+    if message:
+        raise FilesSourceError(message)
+    return io.BytesIO(data)
+
+
 def _read_csv(path: Path, table: str) -> pd.DataFrame:
+    if path.name.endswith(".zip"):
+        return _read_csv_bytes(_zip_member(path), path, table)
     gz = path.name.endswith(".gz")
     with open(path, "rb") as fh:
         head = fh.read(4096)
@@ -168,13 +192,24 @@ def _read_csv(path: Path, table: str) -> pd.DataFrame:
             message = f"{path}: corrupt gzip file ({type(exc).__name__})"
         if message:
             raise FilesSourceError(message)
+    return _read_csv_bytes(path, path, table, head, gz)
+
+
+def _read_csv_bytes(source: Path | io.BytesIO, path: Path, table: str, head: bytes | None = None,
+                    gz: bool = False) -> pd.DataFrame:
+    """`source` (a file, or a zip member in memory) as text columns; `path` names it in messages."""
+    message = None
+    if head is None:
+        head = source.getvalue()[:4096]
+        if not head:
+            raise FilesSourceError(f"{path}: empty file (0 bytes): no header row")
     if head[:4] == b"PAR1":
         raise FilesSourceError(f"{path}: Parquet content under a CSV name, rename to .parquet")
     encoding = _csv_encoding(head, path)
     # a vendor layout with a disclaimer before its header (Cboe's vixcurrent.csv): skip it
     skip = vendors.header_offset(head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:4], table)
     try:  # every value as text: the contract decides what it may become (see `_coerce`)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding,
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding=encoding,
                             compression="gzip" if gz else None, skiprows=skip)
     except pd.errors.EmptyDataError:
         message = f"{path}: empty file: no header row"
@@ -459,7 +494,8 @@ def _files_or_fail(root: str | Path, table: str) -> list[Path]:
     files = table_files(root, table)
     if not files:
         raise FilesSourceError(f"files source: no file for table '{table}' under {root} "
-                               f"(expected {table}.csv, {table}.csv.gz, {table}.parquet or {table}/*.csv)")
+                               f"(expected {table}.csv, {table}.csv.gz, {table}.zip, {table}.parquet or "
+                               f"{table}/*.csv)")
     return files
 
 

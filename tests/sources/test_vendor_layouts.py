@@ -94,3 +94,31 @@ def test_an_unknown_header_is_refused_naming_the_layouts_tried(tmp_path):
     with pytest.raises(files.FilesSourceError) as err:
         files.generate("index_levels", DAYS, tmp_path)
     assert "tried: cboe_index_history, cboe_vixcurrent" in str(err.value)
+
+
+def test_a_folder_of_daily_zips_is_read_without_unpacking(tmp_path):
+    """One file per day, each a zip holding one CSV (as vendors deliver daily files)."""
+    import zipfile
+
+    ours = synthetic.generate("index_levels", DAYS)
+    folder = tmp_path / "index_levels"
+    folder.mkdir()
+    for day in DAYS:
+        with zipfile.ZipFile(folder / f"index_levels_{day}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"index_levels_{day}.csv", ours[ours["date"] == pd.Timestamp(day)].to_csv(index=False))
+    got = files.generate("index_levels", DAYS, tmp_path)
+    pd.testing.assert_frame_equal(got.sort_values(["date", "index"]).reset_index(drop=True),
+                                  files.generate("index_levels", DAYS, _as_csv(tmp_path / "csv", ours))
+                                  .sort_values(["date", "index"]).reset_index(drop=True))
+    assert sorted(p.name for p in folder.iterdir()) == [f"index_levels_{d}.zip" for d in DAYS]  # nothing unpacked
+    with zipfile.ZipFile(folder / "two.zip", "w") as zf:
+        zf.writestr("a.csv", "x")
+        zf.writestr("b.csv", "y")
+    with pytest.raises(files.FilesSourceError, match=r"two\.zip: a zip must hold exactly one \.csv file"):
+        files.generate("index_levels", DAYS, tmp_path)
+
+
+def _as_csv(folder, frame):
+    folder.mkdir()
+    frame.to_csv(folder / "index_levels.csv", index=False)
+    return folder
