@@ -58,7 +58,7 @@ def figure_png(daily: pd.DataFrame, account: pd.DataFrame, alvh_legs: pd.DataFra
         use = np.where(cap > 0, a["vx_delta_dollars"].to_numpy(float) / np.where(cap > 0, cap, 1.0), 0.0)
         axes[3, j].plot(a.index, 100 * use, color="purple")
         axes[3, j].axhline(100, color="red", ls="--", lw=0.8)
-        axes[3, j].set_title("sizing-cap use (% of cap x condor max loss)")
+        axes[3, j].set_title("sizing-cap use (% of cap x the program's notional)")
         axes[4, j].plot(a.index, a["equity"], color="black", label="equity")
         axes[4, j].plot(a.index, a["margin_requirement"], color="darkorange", label="margin used")
         calls = a[a["margin_call"].astype(bool)]

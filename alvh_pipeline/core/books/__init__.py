@@ -1,7 +1,8 @@
 """The books engine: two accounts (modes "steward" and "promoter") run side by side from the same
-market data, each holding three books — SPX iron condors, stat-arb pairs and the ALVH hedge
-ladder (L1 VIX calls, L2 VX futures calendar, L3 SPX put wings, and the second engine's synthetic
-VIX-option futures) — as a small account would: fills at bid/ask, fees per contract, margin,
+market data around one SPX iron-condor program (DESIGN §5), each holding three books — the
+condors, stat-arb pairs and the hedge (the steward's ALVH ladder: L1 VIX calls, L2 VX futures
+calendar or the second engine's synthetic VIX-option futures, L3 SPX put wings; the promoter's
+static long VX future) — as a small account would: fills at bid/ask, fees per contract, margin,
 margin calls, interest on cash. No Dagster import.
 
 One module per concept, each importing only those above it:
@@ -12,6 +13,7 @@ One module per concept, each importing only those above it:
 - `trades`: fills, expiry settlements, new legs, and `_Day` (one mode's working state in a day),
 - `entries`: the margin-call cut, condor and stat-arb exits and entries, hedge rolls,
 - `hedge`: the ladder's sizing, the promoter's static VX, the sizing rule,
+- `orders`: fills at the next session (`BookConfig.fill_timing = "next"`): orders and their fills,
 - `day`: the day loop (`step`, `simulate`; its docstring gives the order of a day's events),
 - `run_inputs`: each day's `MarketDay` from multi-day frames, a mode's state from the lake.
 

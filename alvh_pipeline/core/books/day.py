@@ -1,21 +1,26 @@
 """The day loop: one day of one mode (`step`) and a run of every mode through the days
 (`simulate`), with the allocation's sleeve weights, interest on cash and the account row.
 
-A day t (`step`) starts from the state the lake holds for t-1 (open legs and the account), and:
-1. settles what expires today (SPX monthly AM-settled: today's SPX open stands in for the SOQ;
-   weeklies at the close; VIX options and VX futures: today's VIX open stands in for the SOQ —
-   both labelled `settle_source`),
-2. cuts positions if yesterday's close left a margin call (at today's bid/ask),
-3. marks the legs to today's quotes (a strike no longer quoted is marked on the same expiry's
-   nearest-strike implied vol and labelled `mark_source` = "model"),
-4. exits: condor take-profit / stop / 21 DTE; hedge rolls (L1 at <= 7 DTE, L3 at <= 30 DTE, L2 when
-   its long month becomes the front); stat-arb exits and stops from the signal,
-5. allocation: sleeve weights from the trailing sleeve returns (steward = equal risk contribution,
-   promoter = trailing Sharpe with the hedge at a floor; `core.allocation`),
-6. entries: a condor on the monthly cycle sized from the condor sleeve's risk budget; the hedge
-   ladder with adaptive layer weights, the liquidity filter and the sizing rule; stat-arb pairs,
-7. enforces the sizing rule after every trade (VIX-futures delta dollars <= cap x condor max
-   loss: futures are cut first), computes margin and flags a margin call for tomorrow.
+A day t (`step`) starts from the state the lake holds for t-1 (open legs, the account, pending
+orders), and:
+1. accrues interest (cash at the T-bill, short stock less the borrow fee; futures' notional not
+   financed), settles what expires today (SPX monthlies on today's open as the SOQ proxy, weeklies
+   at the close; VIX options and VX futures on the CFE final settlement value where the market
+   holds it, else today's VIX open),
+2. marks the legs to today's quotes (a strike no longer quoted is marked on the same expiry's
+   nearest-strike implied vol and labelled `mark_source` = "model"), cuts positions if yesterday's
+   close left a margin call, and fills yesterday's orders (fill_timing "next"),
+3. exits: the condor program's managed exits if configured (triggers on mid); hedge rolls (L1 at
+   <= 7 DTE, L3 at <= 30 DTE, L2 and the static VX when the long month becomes the front),
+4. allocation: steward = ERC between stat-arb and the hedge, promoter = stat-arb's Sharpe share
+   levered to the gross limit (`core.allocation`); stat-arb exits and entries,
+5. the condor program's entry on its monthly cycle, sized by equity at risk; its notional (max
+   loss) is kept between cycles,
+6. the hedge: the steward's ladder (option layers, L2 sized to its net VX delta target with
+   hysteresis, futures or the second engine) and the sizing rule (net VX delta dollars <= cap x
+   the program's notional); the promoter's static long VX future,
+7. margin, a margin call flagged for tomorrow (and whether the VX futures' loss alone covers it),
+   and the account row.
 
 Everything is computed from rows dated <= t. The day loop is inherent (each day starts from the
 previous day's positions); inside a day every operation is vectorized over legs and quotes.

@@ -2,7 +2,7 @@
 (at today's bid / ask), condor exits (take-profit / stop / 21 DTE, triggered on the cost to close
 at mid), hedge rolls (L1 at <= 7 DTE, L3 at <= 30 DTE, L2 and the static VX when their long month
 becomes the front), stat-arb exits, stops and entries from the day's signals, and the condor
-program's entry on its monthly cycle, sized from the condor sleeve's risk budget."""
+program's entry on its monthly cycle, sized by equity at risk per cycle."""
 
 from __future__ import annotations
 
