@@ -27,7 +27,6 @@ PREVIOUS = lookback(1)  # the books of the session before: yesterday's legs and 
 INPUTS = tuple(Input("books", b, PREVIOUS) for b in (*engine.BOOKS, "account")) + (
     Input("books", "trades"), Input("validated", "index_levels", PREVIOUS))  # spot VIX: the VX futures' roll
 DAILY = layer_table("attribution", "daily_pnl")
-SIZING_COLUMNS = ["date", "mode", "vx_delta_dollars", "cap_dollars", "margin_call_vx_alone", "vx_futures_contracts"]
 
 
 def _books(lake: Lake, start, end) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -92,7 +91,7 @@ def _history(lake: Lake) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise FileNotFoundError("attribution/daily_pnl is empty: materialize books and attribution first")
     daily = DAILY.read(lake, days[0], days[-1])
     acc = layer_table("books", "account").read(lake, days[0], days[-1])
-    joined = daily.merge(acc[SIZING_COLUMNS], on=["date", "mode"], how="left")
+    joined = stress.with_sizing(daily, acc)
     return joined, acc
 
 

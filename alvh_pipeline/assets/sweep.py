@@ -75,10 +75,8 @@ def run_scenario(market: Market, spot_vix: pd.Series, scenario: scenarios.Scenar
     legs_f, trades_f = pd.concat(legs, ignore_index=True), pd.concat(trades, ignore_index=True)
     account = pd.concat(accounts, ignore_index=True)
     daily = at.daily_pnl(legs_f, trades_f, account, initial_equity=cfg.account_equity, spot_vix=spot_vix)
-    joined = daily.merge(account[["date", "mode", "vx_delta_dollars", "cap_dollars", "margin_call_vx_alone",
-                                  "vx_futures_contracts"]].assign(date=lambda x: pd.to_datetime(x["date"])),
-                         on=["date", "mode"], how="left")
-    table = verdict.verdict_table(stress.stress_table(joined, all_sessions()), pd.DataFrame())
+    table = verdict.verdict_table(stress.stress_table(stress.with_sizing(daily, account), all_sessions()),
+                                  pd.DataFrame())
     irr = {}
     for mode, g in daily.groupby("mode"):
         g = g.sort_values("date")

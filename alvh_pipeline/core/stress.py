@@ -38,6 +38,14 @@ WINDOWS: dict[str, tuple[str, str]] = {
 }
 CRISIS_2008 = ("2008 crisis (Sep-Dec 2008)", "2007-10..2009-03 drawdown")
 MIN_COVERAGE = 0.9  # share of a window's sessions the books must hold for it to be evaluated
+# the account's columns `window_stats` reads beside attribution/daily_pnl
+SIZING_COLUMNS = ["date", "mode", "vx_delta_dollars", "cap_dollars", "margin_call_vx_alone", "vx_futures_contracts"]
+
+
+def with_sizing(daily: pd.DataFrame, account: pd.DataFrame) -> pd.DataFrame:
+    """attribution/daily_pnl rows joined with the account's sizing columns (what `window_stats` reads)."""
+    acc = account[SIZING_COLUMNS].assign(date=lambda x: pd.to_datetime(x["date"]))
+    return daily.assign(date=pd.to_datetime(daily["date"])).merge(acc, on=["date", "mode"], how="left")
 HEDGE_PNL = ("pnl_L1", "pnl_L2", "pnl_L3", "pnl_synthetic", "pnl_static")  # the hedge book's P&L by layer
 FULL_REPLAY = "full replay"  # the name of the whole-history row starts with it: "full replay (start..end)"
 VX_FUTURES = "vx_futures_contracts"  # books/account: gross VX futures contracts held at the close
