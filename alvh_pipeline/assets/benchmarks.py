@@ -22,6 +22,7 @@ from alvh_pipeline.assets._shell import (
 from alvh_pipeline.core import benchmarks as bm
 from alvh_pipeline.core import chain_calibration as cc
 from alvh_pipeline.core import chain_model as cm
+from alvh_pipeline.core import provenance
 from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure, finite_columns, unique_keys
 from alvh_pipeline.core.inputs import Input
@@ -153,7 +154,8 @@ def _held_values(lake: Lake) -> tuple[pd.DataFrame, int]:
         raise FileNotFoundError("benchmarks/indexes is empty: materialize the benchmarks layer first")
     values = INDEXES.read(lake, days[0], days[-1], ["date", "index", "value"])
     idx = layer_table("validated", "index_levels").read(lake, days[0], days[-1], ["date", "index", "provenance"])
-    real = pd.DatetimeIndex(pd.to_datetime(idx.loc[(idx["index"] == "SPX") & (idx["provenance"] == "real"), "date"]))
+    spx_real = (idx["index"] == "SPX") & provenance.is_real(idx["provenance"])
+    real = pd.DatetimeIndex(pd.to_datetime(idx.loc[spx_real, "date"]))
     keep = pd.DatetimeIndex(pd.to_datetime(values["date"])).isin(real)
     return values[keep].reset_index(drop=True), int((~keep).sum())
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from alvh_pipeline.core import provenance as provenance_labels
 from alvh_pipeline.core.stress import CRISIS_2008
 
 STEWARD_MAX_DRAWDOWN = -0.09
@@ -70,12 +71,14 @@ FILLS = {"close": "fills=at the decision close's bid/ask", "next": "fills=at the
 def label_provenance(provenance: pd.Series, options_fit: str, fill_timing: str | None = None) -> pd.Series:
     """The books' provenance labels as a reader of the verdict needs them: model options carry how
     far the calibrated chains can be trusted (`options_fit`, e.g. "model calibrated (CNDR 2008 error
-    -1.0 pts)"), synthetic equities say they are the planted-pair universe; with `fill_timing`, when
+    -1.0 pts)"), synthetic equities say they are the planted-pair universe, real rows name their
+    source ("options=real (Cboe DataShop)", `core.provenance`); with `fill_timing`, when
     the books' trades filled (a model choice, not data: `BookConfig.fill_timing`)."""
-    out = provenance.astype(str).str.replace(r"options=([a-z+]*model[a-z+]*)", lambda m: f"options={options_fit}"
-                                             if m.group(1) == "model" else f"options={m.group(1)} ({options_fit})",
-                                             regex=True)
-    out = out.str.replace(r"equities=([a-z+]*synthetic[a-z+]*)", r"equities=\1 (planted pairs)", regex=True)
+    model_options = r"options=([a-z0-9_:+]*model[a-z0-9_:+]*)"
+    out = provenance.astype(str).str.replace(model_options, lambda m: f"options={options_fit}" if m.group(1) == "model"
+                                             else f"options={m.group(1)} ({options_fit})", regex=True)
+    out = out.str.replace(r"equities=([a-z0-9_:+]*synthetic[a-z0-9_:+]*)", r"equities=\1 (planted pairs)", regex=True)
+    out = provenance_labels.spell(out)  # real:<source> -> real (<source's name>)
     if fill_timing is None:
         return out
     evaluated = ~out.isin(["not materialized"])

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from alvh_pipeline.core import provenance
 from alvh_pipeline.quality.rules import VIX_FUTURES_MAX_POINTS, rules_for
 from alvh_pipeline.schemas import CONTRACTS, type_family
 
@@ -66,7 +67,7 @@ CATEGORIES = {
     "equity_bars": {}, "vix_futures": {}, "spx_options": {"option_type": ["C", "P"]},
     "vix_options": {"option_type": ["C", "P"]}, "fundamentals": {}, "rates": {},
 }
-PROVENANCES = ["synthetic", "real", "derived", "model"]
+PROVENANCES = list(provenance.VALUES)  # synthetic | real | real:<source> | derived | model
 
 
 def _gx():

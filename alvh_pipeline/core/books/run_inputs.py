@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from alvh_pipeline.core import allocation as alloc
-from alvh_pipeline.core import alvh
+from alvh_pipeline.core import alvh, provenance
 from alvh_pipeline.core.books.model import BookConfig, MarketDay, ModeState, fresh_state
 from alvh_pipeline.core.books.orders import orders_from_json
 from alvh_pipeline.core.books.tables import LEG_COLUMNS, LEG_SORT
@@ -134,7 +134,7 @@ def _real_final_settlements(frames: dict[str, pd.DataFrame]) -> dict[pd.Timestam
     fut = frames["vix_futures"]
     if finals is None or not len(finals) or "provenance" not in fut:
         return {}
-    real = set(pd.to_datetime(fut.loc[fut["provenance"].astype(str) == "real", "expiry"]))
+    real = set(pd.to_datetime(fut.loc[provenance.is_real(fut["provenance"]), "expiry"]))
     return {e: float(v) for e, v in zip(pd.to_datetime(finals["expiry"]), finals["settle"].to_numpy(float))
             if e in real}
 
