@@ -43,6 +43,23 @@ def _per_day(state, table: str, dates: pd.DatetimeIndex, build: Callable) -> pd.
 
 # ---- equity_bars ---------------------------------------------------------------------------
 
+def equity_quotes(close: np.ndarray, is_etf: np.ndarray, stress: float,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The closing quote model of a bar without a quote (synthetic names, and real bars delivered
+    without bid / ask): half-spread 2.5 bp of the close (0.5 bp for an ETF) widened by stress,
+    rounded up to whole cents, centred on the close; sizes lognormal around 800 shares (5,000 for
+    an ETF), thinner in stress. Returns close (the mid, rounded to cents), bid, ask, bid_size,
+    ask_size."""
+    n = len(close)
+    half_spread = close * np.where(is_etf, 0.5e-4, 2.5e-4) * (1 + 2 * stress)
+    half_spread = np.maximum(_ceil_tick(half_spread, 0.01), 0.01)
+    mid = np.round(close, 2)
+    size_base = np.where(is_etf, 5000, 800) / (1 + 2 * stress)
+    sizes = np.maximum(1, (size_base * np.exp(0.4 * rng.standard_normal((2, n))))).astype(np.int64) * 1
+    return {"close": mid, "bid": np.round(mid - half_spread, 2), "ask": np.round(mid + half_spread, 2),
+            "bid_size": sizes[0], "ask_size": sizes[1]}
+
+
 def _equity_day(state: ms.MarketState, d, i: int, rng: np.random.Generator) -> pd.DataFrame:
     names = np.concatenate([state.symbols, list(state.etf_close)])
     sectors = np.concatenate([state.sectors, ["ETF"] * len(state.etf_close)])
@@ -55,18 +72,14 @@ def _equity_day(state: ms.MarketState, d, i: int, rng: np.random.Generator) -> p
     open_, high, low = _ohlc_from_close(close, prev, np.sqrt(state.variance[i] / 252.0), rng)
     base_vol = np.where(sectors == "ETF", 6e7, 2e6)
     volume = (base_vol * (1 + stress) * np.exp(0.3 * rng.standard_normal(n))).astype(np.int64)
-    half_spread = close * np.where(sectors == "ETF", 0.5e-4, 2.5e-4) * (1 + 2 * stress)
-    half_spread = np.maximum(_ceil_tick(half_spread, 0.01), 0.01)
-    mid = np.round(close, 2)
-    size_base = np.where(sectors == "ETF", 5000, 800) / (1 + 2 * stress)
-    sizes = np.maximum(1, (size_base * np.exp(0.4 * rng.standard_normal((2, n))))).astype(np.int64) * 1
+    quotes = equity_quotes(close, sectors == "ETF", stress, rng)
     return pd.DataFrame(
         {
             "date": d, "symbol": names, "sector": sectors,
             "open": np.round(open_, 2), "high": np.round(high, 2), "low": np.round(low, 2),
-            "close": mid, "volume": volume,
-            "bid": np.round(mid - half_spread, 2), "ask": np.round(mid + half_spread, 2),
-            "bid_size": sizes[0], "ask_size": sizes[1], "provenance": "synthetic",
+            "close": quotes["close"], "volume": volume,
+            "bid": quotes["bid"], "ask": quotes["ask"],
+            "bid_size": quotes["bid_size"], "ask_size": quotes["ask_size"], "provenance": "synthetic",
         }
     )
 
