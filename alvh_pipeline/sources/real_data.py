@@ -8,6 +8,14 @@ fresh copy, so callers may mutate what they get.
   by ``scripts/convert_cfe.py`` (MIT licence: ``sources/data/LICENSE-cfe_vix_futures``). The
   publication's fixes (10x prices before 2007-03-26, untraded rows, final-settlement rows) are
   applied here, not in the stored files.
+- Daily OHLC and volume of 120 US large caps and SPY / QQQ / IWM, 2004-01-02 .. 2017-11-10:
+  ``sources/data/real_equities.parquet``, converted row for row from ``../shared/data/real_equities``
+  by ``scripts/convert_real_equities.py`` (public-domain dataset; source, licence and caveats in
+  ``sources/data/LICENSE-real_equities``, per-symbol sources in ``real_equities_manifest.csv``).
+  Split- and dividend-adjusted back from 2017-11-10 (returns, not traded levels; the dividend
+  adjustment is not point-in-time), and survivors: names still listed in 2017, ranked by 2015-2017
+  liquidity (no Lehman, Wachovia, Bear Stearns), so stat-arb results on them are biased upward.
+  Read by :func:`load_real_equities`.
 - S&P 500 / NASDAQ Composite daily OHLC 1999-01-04 .. 2018-12-31 and VIX close 2014-01-03 ..
   2019-01-03: the datasets bundled with the ``arch`` package.
 - Derived (computed from the real VX curve by a stated rule, :func:`vix_from_futures`): spot VIX
@@ -48,6 +56,8 @@ from alvh_pipeline.core.calendar import MONTH_CODES, contract_code, vix_expiry
 DATA_PACKAGE = "alvh_pipeline.sources"
 CFE_FILE = "cfe_vix_futures.parquet"
 TBILL_FILE = "tbill_13week.parquet"
+EQUITIES_FILE = "real_equities.parquet"
+EQUITY_COLUMNS = ["date", "symbol", "sector", "open", "high", "low", "close", "volume"]
 
 #: Trade dates before this are quoted at 10x the index (the old $100 multiplier, DESIGN §9).
 MULTIPLIER_CHANGE = pd.Timestamp("2007-03-26")
@@ -217,6 +227,27 @@ def load_tbill() -> pd.Series:
 
 
 @lru_cache(maxsize=1)
+def _real_equities() -> pd.DataFrame:
+    raw = _read_packaged(EQUITIES_FILE)
+    raw["date"] = _midnight(raw["date"])
+    for col in ("symbol", "sector"):
+        raw[col] = raw[col].astype("str")
+    raw = raw[EQUITY_COLUMNS].sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    if raw.duplicated(["date", "symbol"]).any():
+        raise ValueError(f"{EQUITIES_FILE}: duplicate (date, symbol) rows")
+    return raw
+
+
+def load_real_equities() -> pd.DataFrame:
+    """The packaged real daily bars, one row per (date, symbol) as published: date
+    (datetime64[ns] midnight), symbol, sector ('ETF' for SPY / QQQ / IWM), open, high, low, close
+    (float64, adjusted for splits and dividends back from 2017-11-10), volume (int64; 0 on the
+    file's artifact days, e.g. every stock on 2010-04-26). A session a symbol lacks has no row.
+    Sorted by date, then symbol."""
+    return _real_equities().copy()
+
+
+@lru_cache(maxsize=1)
 def _arch_indices() -> pd.DataFrame:
     from arch.data import nasdaq, sp500, vix
 
@@ -262,6 +293,7 @@ def coverage() -> pd.DataFrame:
     rows = {
         "cfe_vix_futures": load_cfe_settlements()["date"],
         "tbill_13week": load_tbill().index.to_series(),
+        "real_equities": _real_equities()["date"],
     }
     idx = load_arch_indices()
     for name in ("SPX", "COMP", "VIX"):

@@ -1,20 +1,34 @@
 """The `replay` source: real history where it exists, generated conditioned on it elsewhere,
-with `provenance` = "real", "derived" or "model" on every row.
+with `provenance` = "real" (or "real:<source>"), "derived", "model" or "synthetic" on every row.
 
 Real: SPX and NASDAQ Composite OHLC 1999-01-04..2018-12-31 and VIX close 2014-01-03..2019-01-03
 (`arch.data`), CFE VX settlements 2004-03-26..2014-08-14 and the 13-week T-bill 2005..2014
-(shipped in the package). Derived: the VIX close on CFE days before the real VIX starts, the
-zero-maturity extrapolation of the real VX curve (`real_data.vix_from_futures`; within 1.3
-points on average of the expiry-day final settlements, 0.65 of the real VIX where both exist).
-Model: the VIX before the CFE data (30-day implied vol of the variance model driven by the EWMA
-variance of real SPX returns), VX futures outside the CFE span, every option chain (priced off
-the real spot / real futures with implied vols set by the VIX path), quotes and depth, breadth
-(from real SPX moves), the equity basket (the synthetic universe re-based on real SPX returns,
-planted pairs kept; labelled "synthetic"), fundamentals, macro calendar, REER and rate differential.
+(shipped in the package), and the equity bars 2004-01-02..2017-11-10: open / high / low / close /
+volume of 120 US large caps and SPY / QQQ / IWM from a public-domain daily-price dataset (shipped:
+`real_data.load_real_equities`), labelled "real:survivors_2017" because the names are 2017's
+survivors (ranked by 2015-2017 liquidity: no Lehman, Wachovia or Bear Stearns), so stat-arb on them
+is biased upward; prices are adjusted for splits and dividends back from 2017-11-10 (returns, not
+traded levels; the dividend adjustment is not point-in-time). Derived: the VIX close on CFE days
+before the real VIX starts, the zero-maturity extrapolation of the real VX curve
+(`real_data.vix_from_futures`; within 1.3 points on average of the expiry-day final settlements,
+0.65 of the real VIX where both exist). Model: the VIX before the CFE data (30-day implied vol of
+the variance model driven by the EWMA variance of real SPX returns), VX futures outside the CFE
+span, every option chain (priced off the real spot / real futures with implied vols set by the VIX
+path), quotes and depth (the real equity bars' bid / ask / sizes too: `synthetic.equity_quotes` on
+the real close, no cent grid on adjusted prices), breadth (from real SPX moves), fundamentals (the
+real names' computed from their real closes the synthetic way), macro calendar, REER and rate
+differential, and an ETF bar the real file lacks (SPY and IWM before 2005-02-25, SPY / IWM on
+2011-02-17: `_real_equity_day`). Synthetic: the equity basket outside 2004-01-02..2017-11-10 (the
+synthetic universe re-based on real SPX returns, planted pairs kept; the only equity rows for which
+planted-pair recall means anything).
 
 The one VIX path (real, else derived, else model) sets the state's spot variance
 (`variance_from_vix`), so everything generated from the variance (SPX option vols, VIX option and
 futures stress, model VX futures, quote widths, the VIX rows) follows the same path.
+
+A range crossing 2004-01-02 or 2017-11-10 / 11-13 changes the equity universe wholesale (100
+synthetic names <-> 120 real ones): the gate's universe rule refuses the switch day of equity_bars
+and fundamentals, as it would a vendor's; the days after compare with it and pass.
 """
 
 from __future__ import annotations
@@ -28,9 +42,13 @@ import pandas as pd
 
 from alvh_pipeline.core import calendar as cal
 from alvh_pipeline.core import market_sim as ms
+from alvh_pipeline.core import provenance
 from alvh_pipeline.sources import real_data, synthetic
 
-MODEL_TABLES = {"spx_options", "vix_options", "breadth", "macro_events", "fundamentals", "equity_bars"}
+MODEL_TABLES = {"spx_options", "vix_options", "breadth", "macro_events", "fundamentals"}
+REAL_EQUITIES = provenance.real("survivors_2017")
+ETF_SECTOR = "ETF"
+PRICE_COLUMNS = ("open", "high", "low", "close", "bid", "ask")
 
 
 def variance_from_vix(vix: np.ndarray, cfg: ms.SimConfig) -> np.ndarray:
@@ -95,6 +113,107 @@ def replay_state(cfg: ms.SimConfig) -> tuple[ms.MarketState, pd.Series, pd.DataF
     return state, vix_prov, real_ohlc
 
 
+@dataclasses.dataclass(frozen=True)
+class RealEquities:
+    """The packaged real bars, cut for per-day slicing: `rows` sorted by date then symbol, day k's
+    rows at `rows[bounds[k]:bounds[k + 1]]` (a day is two integers, not a filter of 430k rows)."""
+
+    dates: pd.DatetimeIndex  # the file's sessions
+    bounds: np.ndarray  # (len(dates) + 1,) row offsets
+    rows: pd.DataFrame  # the file: date, symbol, sector, open, high, low, close, volume
+    names: np.ndarray  # single names (not ETFs), sorted: the fundamentals' universe, fixed order
+    closes: np.ndarray  # (len(dates), len(names)) closes, a missing session carrying the last close
+    etf_scale: pd.DataFrame  # date x ETF: the ETF's last real close / the model's close that day
+
+
+@lru_cache(maxsize=2)
+def real_equities(cfg: ms.SimConfig) -> RealEquities:
+    """`real_data.load_real_equities` arranged for the replay (once per process and config)."""
+    rows = real_data.load_real_equities()
+    values = rows["date"].to_numpy()
+    dates = pd.DatetimeIndex(np.unique(values))
+    bounds = np.searchsorted(values, np.r_[dates.to_numpy(), np.datetime64("2262-01-01")])
+    single = rows[rows["sector"] != ETF_SECTOR]
+    wide = single.pivot(index="date", columns="symbol", values="close").reindex(dates).ffill()
+    # a model ETF bar on a day the file lacks continues the ETF's last real close with the model's
+    # move since then (ffill of real / model): no level jump, and nothing after the day is read
+    state, _, _ = replay_state(cfg)
+    pos = state.index_of(dates)
+    etf = rows[rows["sector"] == ETF_SECTOR].pivot(index="date", columns="symbol", values="close").reindex(dates)
+    model = pd.DataFrame({k: v[pos] for k, v in state.etf_close.items()}, index=dates)[list(etf.columns)]
+    return RealEquities(dates=dates, bounds=bounds, rows=rows, names=wide.columns.to_numpy(),
+                        closes=wide.to_numpy(float), etf_scale=(etf / model).ffill())
+
+
+def _real_equity_day(state: ms.MarketState, real: RealEquities, d: pd.Timestamp, i: int) -> pd.DataFrame:
+    """Day `d`'s real bars (provenance real:survivors_2017) with model closing quotes, plus a model
+    bar for each of SPY / QQQ / IWM the file lacks that day (the completeness gate requires all
+    three every day): the replay's model ETF bar (SPY = SPX / 10, QQQ = COMP / 40, the model IWM),
+    scaled to continue the ETF's last real close, or as is before the ETF's first real row (SPY and
+    IWM before 2005-02-25: their level then steps to the real, adjusted one). A single name the
+    file lacks is absent that day (pairs carry a short gap forward: `core.pairs.close_panel`). Zero
+    volumes (every stock on 2010-04-26, a dataset artifact) are kept as published: no rule reads a
+    single name's volume, and the gate accepts volume 0."""
+    k = real.dates.get_loc(d)
+    day = real.rows.iloc[real.bounds[k]:real.bounds[k + 1]]
+    sector = day["sector"].to_numpy()
+    is_etf = sector == ETF_SECTOR
+    stress = float(ms.stress_level(state.variance[i], state.config))
+    quotes = synthetic.equity_quotes(day["close"].to_numpy(float), is_etf, stress,
+                                     ms.day_rng(state.config.seed, "equity_bars", d), cents=False)
+    out = pd.DataFrame({
+        "date": d, "symbol": day["symbol"].to_numpy(), "sector": sector,
+        **{c: day[c].to_numpy(float) for c in ("open", "high", "low")}, "close": quotes["close"],
+        "volume": day["volume"].to_numpy(np.int64), "bid": quotes["bid"], "ask": quotes["ask"],
+        "bid_size": quotes["bid_size"], "ask_size": quotes["ask_size"], "provenance": REAL_EQUITIES,
+    })
+    missing = [e for e in state.etf_close if e not in set(day["symbol"][is_etf])]
+    if not missing:
+        return out
+    model = synthetic.generate_from_state(state, "equity_bars", [d])
+    model = model[model["symbol"].isin(missing)].assign(provenance="model").reset_index(drop=True)
+    scale = real.etf_scale.loc[d].reindex(missing).to_numpy(float)
+    scale = np.where(np.isfinite(scale), scale, 1.0)  # before the ETF's first real row: the model as is
+    if (scale != 1.0).any():
+        for col in PRICE_COLUMNS:
+            model[col] = np.round(model[col].to_numpy(float) * scale, 2)
+    return pd.concat([out, model], ignore_index=True).sort_values("symbol", kind="stable").reset_index(drop=True)
+
+
+def _equity_bars(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Real bars over the file's span, the synthetic basket (labelled "synthetic") outside it."""
+    real = real_equities(state.config)
+    inside = dates.isin(real.dates)
+    parts = [synthetic.generate_from_state(state, "equity_bars", dates[~inside]).assign(provenance="synthetic")
+             ] if (~inside).any() else []
+    parts += [_real_equity_day(state, real, d, i) for d, i in zip(dates[inside], state.index_of(dates[inside]))]
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def _fundamentals(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Model fundamentals (`synthetic.fundamentals_asof`) of the day's equity names: over the real
+    span the real names present that day, valued from their real closes (the full name list in a
+    fixed order, so a name's values never depend on which others trade); the synthetic names
+    outside it."""
+    real = real_equities(state.config)
+    inside = dates.isin(real.dates)
+    parts = [synthetic.generate_from_state(state, "fundamentals", dates[~inside])] if (~inside).any() else []
+
+    def close_at(ds: pd.DatetimeIndex) -> np.ndarray:
+        # last real close on or before each date; the first session stands in before the file
+        pos = np.searchsorted(real.dates.values, ds.values, side="right") - 1
+        return real.closes[np.clip(pos, 0, None)]
+
+    for d in dates[inside]:  # at most 3 quarters a day, each vectorized over the names
+        k = real.dates.get_loc(d)
+        day = real.rows.iloc[real.bounds[k]:real.bounds[k + 1]]
+        rows = synthetic.fundamentals_asof(state.config.seed, real.names, close_at, d, "model")
+        parts.append(rows[rows["symbol"].isin(day["symbol"][day["sector"] != ETF_SECTOR])])
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
 def _index_levels(state, vix_prov, real_ohlc, dates) -> pd.DataFrame:
     real = real_ohlc[real_ohlc["date"].isin(dates)][["date", "index", "open", "high", "low", "close"]]
     real = real.assign(provenance="real")
@@ -150,9 +269,11 @@ def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) ->
                                      ms.day_rng(cfg.seed, "vix_options", d), "model")
                  for d, g in fut.groupby("date", sort=True)]
         return pd.concat(parts, ignore_index=True)
+    if table == "equity_bars":
+        return _equity_bars(state, dates)
+    if table == "fundamentals":
+        return _fundamentals(state, dates).assign(provenance="model")
     out = synthetic.generate_from_state(state, table, dates)
-    if table == "equity_bars":  # the synthetic universe (planted pairs) re-based on real SPX returns;
-        return out.assign(provenance="synthetic")  # the ETFs' bars too (SPY / QQQ closes follow the real indexes)
     if table == "rates":
         real_tb = real_data.load_tbill()
         out["provenance"] = np.where(pd.DatetimeIndex(out["date"]).isin(real_tb.index), "real", "model")

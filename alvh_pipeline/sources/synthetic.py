@@ -44,19 +44,28 @@ def _per_day(state, table: str, dates: pd.DatetimeIndex, build: Callable) -> pd.
 # ---- equity_bars ---------------------------------------------------------------------------
 
 def equity_quotes(close: np.ndarray, is_etf: np.ndarray, stress: float,
-                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+                  rng: np.random.Generator, cents: bool = True) -> dict[str, np.ndarray]:
     """The closing quote model of a bar without a quote (synthetic names, and real bars delivered
     without bid / ask): half-spread 2.5 bp of the close (0.5 bp for an ETF) widened by stress,
     rounded up to whole cents, centred on the close; sizes lognormal around 800 shares (5,000 for
     an ETF), thinner in stress. Returns close (the mid, rounded to cents), bid, ask, bid_size,
-    ask_size."""
+    ask_size.
+
+    `cents=False` for closes that are not traded price levels (a file's split- and dividend-adjusted
+    history, where a 1.36 close was a $20 share): no cent grid, which there would neither hold nor
+    cost a cent; the mid is the close as given and the half-spread the model's share of it
+    (bid / ask rounded to 1e-6 only to drop float noise). The size draws are the same."""
     n = len(close)
     half_spread = close * np.where(is_etf, 0.5e-4, 2.5e-4) * (1 + 2 * stress)
-    half_spread = np.maximum(_ceil_tick(half_spread, 0.01), 0.01)
-    mid = np.round(close, 2)
+    if cents:
+        half_spread = np.maximum(_ceil_tick(half_spread, 0.01), 0.01)
+        mid = np.round(close, 2)
+    else:
+        mid = np.asarray(close, dtype=float)
     size_base = np.where(is_etf, 5000, 800) / (1 + 2 * stress)
     sizes = np.maximum(1, (size_base * np.exp(0.4 * rng.standard_normal((2, n))))).astype(np.int64) * 1
-    return {"close": mid, "bid": np.round(mid - half_spread, 2), "ask": np.round(mid + half_spread, 2),
+    digits = 2 if cents else 6
+    return {"close": mid, "bid": np.round(mid - half_spread, digits), "ask": np.round(mid + half_spread, digits),
             "bid_size": sizes[0], "ask_size": sizes[1]}
 
 

@@ -249,7 +249,9 @@ def test_arch_vix_holidays_dropped():
 
 def test_coverage():
     cov = rd.coverage()
-    assert list(cov.index) == ["cfe_vix_futures", "tbill_13week", "SPX", "COMP", "VIX"]
+    assert list(cov.index) == ["cfe_vix_futures", "tbill_13week", "real_equities", "SPX", "COMP", "VIX"]
+    assert cov.loc["real_equities", "first"] == pd.Timestamp("2004-01-02")
+    assert cov.loc["real_equities", "last"] == pd.Timestamp("2017-11-10")
     assert cov.loc["cfe_vix_futures", "first"] == pd.Timestamp("2004-03-26")
     assert cov.loc["cfe_vix_futures", "last"] == pd.Timestamp("2014-08-14")
     assert cov.loc["tbill_13week", "first"] == pd.Timestamp("2005-01-03")
@@ -302,3 +304,48 @@ def test_load_vix_derived_on_the_published_curve():
     eve = sessions[sessions.searchsorted(fin.index) - 1]
     err = np.abs(v.reindex(eve).to_numpy() - fin.to_numpy())
     assert np.isfinite(err).all() and np.median(err) < 1.0
+
+
+# --- real equities (packaged copy of ../shared/data/real_equities) ------------------------------
+
+EQ_SHARED = SHARED.parent / "real_equities"
+EQ_SHA256 = "4d4cec36a266201636e9ff5e817b921e6d3b949fb93abdfbb14d85b8aa838288"  # scripts/convert_real_equities.py
+
+
+def test_real_equities_file_is_the_converted_one_and_installed_with_its_licence():
+    import hashlib
+    from importlib.resources import files
+
+    data = files(rd.DATA_PACKAGE).joinpath("data")
+    assert hashlib.sha256(data.joinpath(rd.EQUITIES_FILE).read_bytes()).hexdigest() == EQ_SHA256
+    licence = data.joinpath("LICENSE-real_equities").read_text()
+    assert "CC0: Public Domain" in licence and "Survivorship" in licence and "guyr18/stock-market-big-data" in licence
+    assert data.joinpath("real_equities_manifest.csv").is_file()
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert "sources/data/*" in pyproject["tool"]["setuptools"]["package-data"]["alvh_pipeline"]
+
+
+def test_real_equities_facts():
+    eq = rd.load_real_equities()
+    assert list(eq.columns) == rd.EQUITY_COLUMNS and len(eq) == 428_798
+    assert eq["symbol"].nunique() == 123 and eq["date"].nunique() == 3491
+    assert set(eq["date"]) <= set(all_sessions())
+    assert (eq[["open", "high", "low", "close"]] > 0).all().all()
+    first = eq.groupby("symbol")["date"].min()
+    assert first["SPY"] == first["IWM"] == pd.Timestamp("2005-02-25") and first["QQQ"] == pd.Timestamp("2004-01-02")
+    zero = eq[eq["volume"] == 0]
+    assert (zero["date"] == pd.Timestamp("2010-04-26")).sum() == 118 and len(zero) == 122
+    manifest = pd.read_csv(Path(rd.__file__).with_name("data") / "real_equities_manifest.csv")
+    rows = eq.groupby("symbol").size()
+    assert (manifest.set_index("symbol")["subset_rows"] == rows.reindex(manifest["symbol"]).to_numpy()).all()
+
+
+@pytest.mark.skipif(not (EQ_SHARED / "real_equities.csv.gz").exists(), reason="source CSV (../shared/data) not present")
+def test_real_equities_equal_the_source_csv():
+    src = pd.read_csv(EQ_SHARED / "real_equities.csv.gz", parse_dates=["date"])
+    got = rd.load_real_equities()
+    assert list(src.columns) == list(got.columns)
+    for col in got.columns:
+        np.testing.assert_array_equal(got[col].to_numpy(), src[col].to_numpy(), err_msg=col)

@@ -228,6 +228,177 @@ def test_every_table_passes_quality_on_2008_10_10(table):
     frame = replay.generate(table, ["2008-10-10"])
     assert len(frame) > 0
     assert list(frame.columns) == CONTRACTS[table].column_names
-    assert set(frame["provenance"]) <= ({"synthetic"} if table == "equity_bars" else {"real", "derived", "model"})
+    real_equities = {"real:survivors_2017"}
+    assert set(frame["provenance"]) <= (real_equities if table == "equity_bars" else {"real", "derived", "model"})
     report = validate_frame(table, frame, ["2008-10-10"])
     assert report.passed, report.message()
+
+
+# ---- equity bars: real names 2004-01-02..2017-11-10, the synthetic basket outside ------------------
+
+REAL_EQ = "real:survivors_2017"
+EQ_FIRST, EQ_LAST = pd.Timestamp("2004-01-02"), pd.Timestamp("2017-11-10")
+EQ_DAYS = pd.DatetimeIndex(["2004-01-02", "2005-02-24", "2005-02-25", "2008-09-15", "2008-10-10", "2009-01-20",
+                            "2010-04-26", "2010-11-19", "2011-02-17", "2016-01-19", "2017-11-10"])
+
+
+@pytest.fixture(scope="module")
+def eq_file() -> pd.DataFrame:
+    return real_data.load_real_equities()
+
+
+@pytest.fixture(scope="module")
+def eq_bars() -> pd.DataFrame:
+    return replay.generate("equity_bars", EQ_DAYS)
+
+
+def test_real_equity_rows_equal_the_file(eq_bars, eq_file):
+    real = eq_bars[eq_bars["provenance"] == REAL_EQ]
+    ref = eq_file[eq_file["date"].isin(EQ_DAYS)]
+    m = ref.merge(real, on=["date", "symbol"], how="outer", suffixes=("_file", ""), indicator=True)
+    assert (m["_merge"] == "both").all(), m[m["_merge"] != "both"][["date", "symbol", "_merge"]].head()
+    for col in ("sector", "open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(m[col].to_numpy(), m[f"{col}_file"].to_numpy(), err_msg=col)  # exact
+    day = real.set_index(["date", "symbol"])
+    assert day.loc[(pd.Timestamp("2008-09-15"), "AIG"), "close"] == pytest.approx(
+        eq_file.set_index(["date", "symbol"]).loc[(pd.Timestamp("2008-09-15"), "AIG"), "close"])
+    # quotes are model: the synthetic names' half-spread around the real close (no cent grid on adjusted prices)
+    assert (real["bid"] < real["close"]).all() and (real["close"] < real["ask"]).all()
+    rel = (real["ask"] - real["bid"]) / 2 / real["close"]
+    etf = real["sector"] == "ETF"
+    assert rel[~etf].between(2.5e-4 * 0.99, 2.5e-4 * 7.01).all()  # stress widens up to 1 + 2 x 3
+    assert rel[etf].between(0.5e-4 * 0.99, 0.5e-4 * 7.01).all()
+    assert (real["bid_size"] > 0).all() and (real["ask_size"] > 0).all()
+    # the 2010-04-26 zero volumes are kept as published (the gate accepts them: test below)
+    z = real[pd.DatetimeIndex(real["date"]) == "2010-04-26"]
+    assert (z.loc[z["sector"] != "ETF", "volume"] == 0).sum() == 118
+
+
+def test_a_day_the_file_lacks(eq_bars, eq_file):
+    """A single name the file lacks is absent; SPY / QQQ / IWM are always there (the gate requires
+    them): a model bar continuing the ETF's last real close, or the replay's model ETF before the
+    ETF's first real row (SPY / IWM before 2005-02-25: SPY = SPX / 10)."""
+    by_day = eq_bars.groupby("date")
+    for d, g in by_day:
+        assert {"SPY", "QQQ", "IWM"} <= set(g["symbol"]), d
+        assert not g["symbol"].duplicated().any()
+    d17 = eq_bars[pd.DatetimeIndex(eq_bars["date"]) == "2011-02-17"].set_index("symbol")
+    assert "SCHW" not in d17.index and len(d17) == 122
+    assert d17.loc["SPY", "provenance"] == "model" and d17.loc["IWM", "provenance"] == "model"
+    assert d17.loc["QQQ", "provenance"] == REAL_EQ
+    spx = real_data.load_arch_indices().query("index == 'SPX'").set_index("date")["close"]
+    spy16 = eq_file.set_index(["date", "symbol"]).loc[(pd.Timestamp("2011-02-16"), "SPY"), "close"]
+    expected = spy16 * spx.loc["2011-02-17"] / spx.loc["2011-02-16"]
+    assert d17.loc["SPY", "close"] == pytest.approx(expected, abs=0.006)
+    early = eq_bars[pd.DatetimeIndex(eq_bars["date"]) == "2005-02-24"].set_index("symbol")
+    assert early.loc["SPY", "provenance"] == "model" and early.loc["QQQ", "provenance"] == REAL_EQ
+    assert early.loc["SPY", "close"] == pytest.approx(spx.loc["2005-02-24"] / 10, abs=0.006)
+    assert (eq_bars.loc[pd.DatetimeIndex(eq_bars["date"]) == "2005-02-25", "provenance"] == REAL_EQ).all()
+    n19 = eq_bars[pd.DatetimeIndex(eq_bars["date"]) == "2010-11-19"]
+    assert len(n19) == 117 and not {"CL", "COF", "COP", "CTL", "CVS", "CVX"} & set(n19["symbol"])
+
+
+@pytest.mark.parametrize("day", ["1999-01-04", "2003-12-31", "2017-11-13", "2018-12-31"])
+def test_outside_the_file_the_synthetic_basket(day):
+    from alvh_pipeline.sources import synthetic
+
+    got = replay.generate("equity_bars", [day])
+    assert (got["provenance"] == "synthetic").all() and len(got) == 103
+    state, _, _ = replay.replay_state(ms.SimConfig())
+    expected = synthetic.generate_from_state(state, "equity_bars", [day]).assign(provenance="synthetic")
+    pd.testing.assert_frame_equal(got, expected)
+    f = replay.generate("fundamentals", [day])
+    assert set(f["symbol"]) == set(got.loc[got["sector"] != "ETF", "symbol"])
+    assert (f["provenance"] == "model").all()
+
+
+def test_fundamentals_follow_the_days_real_names(eq_bars, eq_file):
+    """Model fundamentals of exactly the day's single names, valued from their real closes (the
+    model's earnings yield of 3-8 % x lognormal noise at the quarter-end close), fixed per report."""
+    f = replay.generate("fundamentals", EQ_DAYS)
+    assert (f["provenance"] == "model").all()
+    names = eq_bars[eq_bars["sector"] != "ETF"].groupby("date")["symbol"].apply(set)
+    assert f.groupby("date")["symbol"].apply(set).to_dict() == names.to_dict()
+    closes = eq_file[eq_file["sector"] != "ETF"].pivot(index="date", columns="symbol", values="close").ffill()
+    at = closes.index.searchsorted(pd.DatetimeIndex(f["fiscal_period_end"]), side="right") - 1
+    px = closes.to_numpy()[np.clip(at, 0, None), closes.columns.get_indexer(f["symbol"])]
+    ey = f["eps_ttm"].to_numpy() / px
+    assert ((ey > 0.03 * np.exp(-0.6)) & (ey < 0.08 * np.exp(0.6))).all()
+    # one report, one value, whichever day it is read on (the name list's order is fixed)
+    twice = f.merge(replay.generate("fundamentals", ["2011-02-18"]), on=["symbol", "fiscal_period_end"])
+    np.testing.assert_array_equal(twice["eps_ttm_x"], twice["eps_ttm_y"])
+    assert len(twice) > 100
+
+
+def _gate(table: str, start: str, end: str, history_sessions: int = 20):
+    s = cal.all_sessions()
+    days = s[(s >= start) & (s <= end)]
+    peer = {"equity_bars": "fundamentals", "fundamentals": "equity_bars"}[table]
+    return validate_frame(table, replay.generate(table, days), [d.strftime("%Y-%m-%d") for d in days],
+                          replay.generate(table, s[s < start][-history_sessions:]),
+                          peers={peer: replay.generate(peer, days)})
+
+
+@pytest.mark.parametrize(("start", "end"), [("2008-09-02", "2008-10-31"), ("2009-01-14", "2009-01-23"),
+                                            ("2010-04-22", "2010-04-29"), ("2011-02-15", "2011-02-22"),
+                                            ("2005-02-23", "2005-03-01")])
+def test_real_equity_days_pass_the_gate(start, end):
+    """The gate's jump rule (a name's log move <= max(10 x its trailing robust vol, 1.0)) passes the
+    crisis moves (AIG -0.94 on 2008-09-15 and -0.60 on 09-17, STT -0.89 on 2009-01-20), the
+    2010-04-26 zero volumes, the model ETF bars and the day SPY / IWM switch to real."""
+    for table in ("equity_bars", "fundamentals"):
+        report = _gate(table, start, end)
+        assert report.passed, report.message()
+
+
+@pytest.mark.parametrize(("start", "end", "switch"), [("2003-12-24", "2004-01-06", "2004-01-02"),
+                                                      ("2017-11-07", "2017-11-15", "2017-11-13")])
+def test_the_gate_refuses_the_universe_switch_day_only(start, end, switch):
+    """Documented in the module: the real names replace the synthetic ones wholesale, which the
+    gate's universe rule refuses on that one day (the days after compare with it)."""
+    report = _gate("equity_bars", start, end)
+    assert report.failed_partitions == [switch]
+    assert "incomplete universe" in report.message()
+
+
+def test_provenance_reaches_the_verdict_as_survivors():
+    """Row labels -> the books' per-day provenance string -> the verdict's spelling."""
+    from alvh_pipeline.core import verdict
+    from alvh_pipeline.core.books.run_inputs import _ByDate, _provenance
+
+    bars = replay.generate("equity_bars", ["2003-12-31", "2008-10-10", "2011-02-17"])
+    by_day = _ByDate(bars)
+    books = pd.Series([_provenance({"equities": by_day.labels(pd.Timestamp(d))})
+                       for d in ("2003-12-31", "2008-10-10", "2011-02-17")])
+    assert list(books) == ["equities=synthetic", "equities=real:survivors_2017", "equities=model+real:survivors_2017"]
+    shown = verdict.label_provenance(books, "model calibrated")
+    assert list(shown) == ["equities=synthetic (planted pairs)", "equities=real (survivors as of 2017)",
+                           "equities=model+real (survivors as of 2017)"]
+
+
+def test_no_look_ahead_in_equity_bars_and_fundamentals(monkeypatch):
+    """Day t's rows do not change when the file's rows after t are perturbed (ETF fills and
+    fundamentals read only closes up to t)."""
+    days = ["2008-06-30", "2008-10-10", "2011-02-17"]
+    before = {t: replay.generate(t, days) for t in ("equity_bars", "fundamentals")}
+    original = real_data.load_real_equities()
+
+    def perturbed(cut: pd.Timestamp) -> pd.DataFrame:
+        f = original.copy()
+        later = f["date"] > cut
+        for col in ("open", "high", "low", "close"):
+            f.loc[later, col] *= 1.7
+        f.loc[later, "volume"] += 1
+        return f
+
+    try:
+        for d in days:
+            monkeypatch.setattr(real_data, "load_real_equities", lambda d=d: perturbed(pd.Timestamp(d)))
+            replay.real_equities.cache_clear()
+            for t, frame in before.items():
+                got = replay.generate(t, [d])
+                want = frame[pd.DatetimeIndex(frame["date"]) == d].reset_index(drop=True)
+                pd.testing.assert_frame_equal(got, want, obj=f"{t} {d}")
+    finally:
+        monkeypatch.undo()
+        replay.real_equities.cache_clear()
