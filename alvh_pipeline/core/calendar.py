@@ -124,6 +124,43 @@ def spx_expiries(date, n_weeklies: int = 6, n_monthlies: int = 5) -> pd.Datetime
     return pd.DatetimeIndex(np.unique(np.concatenate([weekly.values, monthly.values])))
 
 
+# Weekday weeklies Cboe lists beside the Friday ones (SPXW), from their first listing.
+SPX_WEEKDAY_WEEKLIES = {0: pd.Timestamp("2016-08-15"), 1: pd.Timestamp("2022-04-18"),
+                        2: pd.Timestamp("2016-02-23"), 3: pd.Timestamp("2022-05-11")}
+VIX_WEEKLIES_START = pd.Timestamp("2015-07-01")  # VIXW: weekly Wednesdays
+
+
+def _session_of_weekday(expiry: pd.DatetimeIndex, weekday: int) -> np.ndarray:
+    """Per expiry: is it the session for that week's `weekday` (the weekday itself, or the session
+    before it when it is a holiday)?"""
+    day = expiry + pd.to_timedelta((weekday - expiry.weekday) % 7, unit="D")
+    return np.asarray(previous_session(day) == expiry)
+
+
+def spx_expiry_kind(expiry) -> np.ndarray:
+    """Per expiry date: "monthly" (the third-Friday SPX expiry, or the session before it), "weekly"
+    (a Friday weekly, or a Monday / Tuesday / Wednesday / Thursday weekly on or after Cboe listed
+    that day, each the session before the day when it is a holiday) or "" (not a listed SPX expiry:
+    e.g. a quarterly or end-of-month expiry, or a weekday weekly before its listing)."""
+    e = pd.DatetimeIndex(pd.to_datetime(expiry)).normalize()
+    monthly = np.asarray(spx_monthly_expiry(e.year, e.month) == e)
+    weekly = _session_of_weekday(e, 4)
+    for weekday, start in SPX_WEEKDAY_WEEKLIES.items():
+        weekly |= _session_of_weekday(e, weekday) & np.asarray(e >= start)
+    return np.select([monthly, weekly], ["monthly", "weekly"], "")
+
+
+def vix_expiry_kind(expiry) -> np.ndarray:
+    """Per expiry date: "monthly" (a VX final settlement date, `vix_expiry`), "weekly" (a Wednesday
+    session, or the session before, from the VIXW listing) or ""."""
+    e = pd.DatetimeIndex(pd.to_datetime(expiry)).normalize()
+    # the contract month whose final settlement falls in e's month, or in the month before
+    monthly = np.asarray(vix_expiry(e.year, e.month) == e) | np.asarray(
+        vix_expiry(e.year + (e.month == 12), e.month % 12 + 1) == e)
+    weekly = _session_of_weekday(e, 2) & np.asarray(e >= VIX_WEEKLIES_START)
+    return np.select([monthly, weekly], ["monthly", "weekly"], "")
+
+
 def window_start(day, lookback: int) -> pd.Timestamp:
     """The session `lookback` sessions before `day` (or the calendar's first session)."""
     s = all_sessions()

@@ -17,13 +17,17 @@ for its table is refused naming the layouts tried.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from alvh_pipeline.core import calendar as cal
+from alvh_pipeline.core import provenance
 from alvh_pipeline.schemas import CONTRACTS
 
 
@@ -34,6 +38,28 @@ class Layout:
     header: tuple[str, ...]  # the vendor's columns, in the vendor's spelling (compared exactly, in any order)
     to_contract: Callable[[pd.DataFrame, Path], pd.DataFrame]  # text in, the contract's columns as text out
     preamble: int = 0  # lines before the header (a disclaimer)
+    optional: tuple[str, ...] = ()  # columns some of the vendor's files carry and others do not
+    describe: str = ""  # the vendor's name for the file, for messages and the README
+
+
+class MappingError(ValueError):
+    """A vendor row the mapping cannot place; the message names the file, the vendor's column and
+    the (1-based) data row and line."""
+
+
+def refuse_rows(path: Path, column: str, bad: np.ndarray, shown: pd.Series, why: str, preamble: int = 0,
+                rows: np.ndarray | None = None) -> None:
+    """Raise MappingError for the first `bad` row: file, the vendor's column, row, line and value.
+    `rows`: each position's row in the vendor's file (when the mapped rows are not the file's)."""
+    bad = np.asarray(bad, dtype=bool)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    row = int(rows[i]) if rows is not None else i
+    value = str(shown.iloc[i])
+    value = value if len(value) <= 40 else value[:37] + "..."
+    raise MappingError(f"{path}: column '{column}' row {row + 1} (line {row + 2 + preamble}): {value!r}: {why} "
+                       f"({int(bad.sum())} such rows)")
 
 
 def _us_dates(raw: pd.Series) -> pd.Series:
@@ -43,11 +69,27 @@ def _us_dates(raw: pd.Series) -> pd.Series:
     return parsed.dt.strftime("%Y-%m-%d").where(parsed.notna(), raw)
 
 
+def _any_dates(raw: pd.Series) -> pd.Series:
+    """ISO (YYYY-MM-DD) or US (M/D/YYYY) dates as ISO text (vendors use either); other values kept
+    as delivered for the `files` source to refuse by name."""
+    text = raw.astype(str).str.strip()
+    us = text.str.contains("/", regex=False)
+    return _us_dates(text).where(us, text)
+
+
+def _number(frame: pd.DataFrame, column: str, path: Path, preamble: int = 0) -> np.ndarray:
+    """A vendor's numeric column as float64; a value that is not a number is refused by name."""
+    text = frame[column].astype(str).str.strip()
+    num = pd.to_numeric(text, errors="coerce")
+    refuse_rows(path, column, num.isna().to_numpy() & (text != ""), text, "not a number", preamble)
+    return num.to_numpy("float64")
+
+
 def _index_rows(frame: pd.DataFrame, index: str, columns: dict[str, str]) -> pd.DataFrame:
     out = pd.DataFrame({"date": _us_dates(frame[columns["date"]]), "index": index})
     for ours in ("open", "high", "low", "close"):
         out[ours] = frame[columns[ours]]
-    out["provenance"] = "real"
+    out["provenance"] = provenance.real("cboe")
     return out[CONTRACTS["index_levels"].column_names]
 
 
@@ -61,13 +103,183 @@ def _index_of(path: Path) -> str:
     return match.group(1).upper()
 
 
+# ---- option chains ------------------------------------------------------------------------------
+# Which underlying and roots feed which table. Rows of the other option table's underlying are left
+# for that table (one vendor file may hold both); any other underlying, and an unknown root, is
+# refused. Roots the books do not trade (quarterlies, PM-settled monthlies) are set aside, counted.
+
+UNDERLYINGS = {"spx_options": ("SPX", "^SPX", "SPXW"), "vix_options": ("VIX", "^VIX", "VIXW")}  # ORATS: ticker = root
+TRADED_ROOTS = {"spx_options": ("SPX", "SPXW"), "vix_options": ("VIX", "VIXW")}
+SET_ASIDE_ROOTS = {"spx_options": ("SPXQ", "SPXPM", "SPXW.EOM"), "vix_options": ()}
+WEEKLY_ROOTS = ("SPXW", "VIXW")
+log = logging.getLogger(__name__)
+
+
+def _place_chain(chain: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path, columns: dict[str, str],
+                 layout: str) -> pd.DataFrame:
+    """Checks every option row can be placed, then keeps the table's rows. `chain`: the mapped
+    rows (one per vendor row, or two for side-by-side layouts; `row` = the vendor's row);
+    `columns`: the vendor's names of date / underlying_symbol / root / expiry / strike."""
+    at = chain["row"].to_numpy()
+    shown = {k: raw[v].astype(str).iloc[at].reset_index(drop=True) for k, v in columns.items() if v in raw}
+
+    def refuse(key: str, bad: np.ndarray, why: str) -> None:
+        refuse_rows(path, columns[key], bad, shown[key], why, rows=at)
+
+    sym = shown["underlying_symbol"].str.strip().str.upper()
+    known = sorted({u for us in UNDERLYINGS.values() for u in us})
+    refuse("underlying_symbol", ~sym.isin(known).to_numpy(), f"an underlying the {layout} mapping does not place "
+           f"(known: {known})")
+    mine = sym.isin(UNDERLYINGS[table]).to_numpy()  # the other option table's rows are left for it
+    root = shown["root"].str.strip().str.upper()
+    known_roots = TRADED_ROOTS[table] + SET_ASIDE_ROOTS[table]
+    refuse("root", mine & ~root.isin(known_roots).to_numpy(), f"an unknown {table} root (known: {list(known_roots)})")
+    aside = mine & root.isin(SET_ASIDE_ROOTS[table]).to_numpy()
+    for key, ours in (("date", "date"), ("expiry", "expiry")):
+        unread = mine & pd.to_datetime(chain[ours], format="ISO8601", errors="coerce").isna().to_numpy()
+        refuse(key, unread, "not a date (YYYY-MM-DD or M/D/YYYY)")
+    expiry = pd.to_datetime(chain["expiry"], format="ISO8601", errors="coerce")
+    kind = np.full(len(chain), "", dtype=object)
+    kind[mine] = (cal.spx_expiry_kind if table == "spx_options" else cal.vix_expiry_kind)(expiry[mine])
+    weekly_root = root.isin(WEEKLY_ROOTS).to_numpy()
+    refuse("expiry", mine & ~aside & ((kind == "") | (~weekly_root & (kind == "weekly"))),
+           "an expiry the exchange calendar does not list for this root (a weekly on a day Cboe listed none, or a "
+           "standard-root expiry that is not the monthly)")
+    strike = chain["strike"].to_numpy("float64")
+    if table == "spx_options":
+        under = chain["underlying"].to_numpy("float64")
+        refuse("underlying_price", mine & ~aside & ~(under > 0), "no underlying price (zero or blank)")
+        refuse("strike", mine & ~aside & ((strike <= 0) | (strike > 10 * under) | (strike < under / 20)),
+               "a strike more than 10x (or under 1/20 of) the underlying: a strike in another unit?")
+    else:
+        refuse("strike", mine & ((strike <= 0) | (strike > 500)), "a VIX strike outside (0, 500] points: a strike "
+               "in another unit?")
+    keep = mine & ~aside
+    # a third-Friday SPXW (PM-settled) beside the SPX monthly of the same strike: the monthly is the
+    # contract the CNDR rules trade; the PM twin is set aside (counted), never a duplicate key
+    dup = chain[keep].duplicated(["date", "expiry", "strike", "option_type"], keep=False).to_numpy()
+    twin = np.zeros(len(chain), bool)
+    twin[np.flatnonzero(keep)[dup & weekly_root[keep]]] = True
+    keep &= ~twin
+    if aside.any() or twin.any():
+        log.warning("%s: %d %s rows set aside (roots %s, not traded by the books; %d PM-settled twins of "
+                    "SPX monthlies)", path, int(aside.sum() + twin.sum()), layout, sorted(set(root[aside])),
+                    int(twin.sum()))
+    return chain[keep].drop(columns="row").reset_index(drop=True)
+
+
+def _chain_frame(table: str, **cols) -> pd.DataFrame:
+    """A chain in `table`'s contract columns; rate / dividend_yield / future_price NaN unless given
+    (filled from the rates table and parity by `complete_chain`)."""
+    out = pd.DataFrame(cols)
+    for c in CONTRACTS[table].column_names:
+        if c not in out:
+            out[c] = np.nan
+    return out[CONTRACTS[table].column_names + ["row"]]
+
+
+def _option_type(raw: pd.Series, path: Path, column: str) -> pd.Series:
+    """C / P from a vendor's C, P, call, put (any case)."""
+    text = raw.astype(str).str.strip().str.upper()
+    kind = text.map({"C": "C", "P": "P", "CALL": "C", "PUT": "P"})
+    refuse_rows(path, column, kind.isna().to_numpy(), raw, "option type is neither call nor put")
+    return kind
+
+
+def _datashop(table: str) -> Callable[[pd.DataFrame, Path], pd.DataFrame]:
+    def mapping(f: pd.DataFrame, path: Path) -> pd.DataFrame:
+        n = len(f)
+        # the 15:45 snapshot (module docstring: the books decide and fill on it)
+        ub, ua = _number(f, "underlying_bid_1545", path), _number(f, "underlying_ask_1545", path)
+        under = np.where((ub > 0) & (ua > 0), (ub + ua) / 2, np.maximum(ub, ua))
+        if "active_underlying_price_1545" in f:
+            active = _number(f, "active_underlying_price_1545", path)
+            under = np.where(under > 0, under, active)
+        under = np.where(under > 0, under, np.nan)
+        num = {c: _number(f, c, path) for c in ("strike", "bid_1545", "ask_1545", "bid_size_1545", "ask_size_1545")}
+        common = dict(date=_any_dates(f["quote_date"]), expiry=_any_dates(f["expiration"]), strike=num["strike"],
+                      option_type=_option_type(f["option_type"], path, "option_type"),
+                      bid=num["bid_1545"], ask=num["ask_1545"], bid_size=num["bid_size_1545"],
+                      ask_size=num["ask_size_1545"], model_iv=np.nan, provenance=provenance.real("cboe_datashop"),
+                      row=np.arange(n))
+        if table == "spx_options":
+            chain = _chain_frame(table, underlying=under, **common)
+        else:
+            chain = _chain_frame(table, **common)
+        return _place_chain(chain, f, table, path, {
+            "date": "quote_date", "underlying_symbol": "underlying_symbol", "root": "root", "expiry": "expiration",
+            "strike": "strike", "underlying_price": "underlying_bid_1545"}, "Cboe DataShop")
+    return mapping
+
+
+def _orats(f: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """ORATS SMV strikes: one row per strike, the call's and the put's quotes side by side."""
+    n = len(f)
+    spot = _number(f, "spotPrice", path)
+    stock = _number(f, "stockPrice", path)
+    under = np.where(spot > 0, spot, stock)
+    sides = []
+    for side, kind in (("call", "C"), ("put", "P")):
+        num = {c: _number(f, f"{side}{c}", path) for c in ("BidPrice", "AskPrice", "BidSize", "AskSize")}
+        sides.append(_chain_frame(
+            "spx_options", date=_any_dates(f["tradeDate"]), expiry=_any_dates(f["expirDate"]),
+            strike=_number(f, "strike", path), option_type=kind, bid=num["BidPrice"], ask=num["AskPrice"],
+            bid_size=num["BidSize"], ask_size=num["AskSize"], underlying=under, model_iv=np.nan,
+            provenance=provenance.real("orats"), row=np.arange(n)))
+    chain = pd.concat(sides, ignore_index=True)
+    chain = chain.iloc[np.argsort(chain["row"].to_numpy() * 2 + (chain["option_type"] == "P").to_numpy(),
+                                  kind="stable")].reset_index(drop=True)
+    return _place_chain(chain, f, "spx_options", path, {
+        "date": "tradeDate", "underlying_symbol": "ticker", "root": "ticker", "expiry": "expirDate",
+        "strike": "strike", "underlying_price": "spotPrice"}, "ORATS")
+
+
+def _historical_option_data(f: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """HistoricalOptionData.com: one row per option; no quote sizes (0: not delivered; the books
+    read no option sizes)."""
+    chain = _chain_frame(
+        "spx_options", date=_any_dates(f["DataDate"]), expiry=_any_dates(f["Expiration"]),
+        strike=_number(f, "Strike", path), option_type=_option_type(f["Type"], path, "Type"),
+        bid=_number(f, "Bid", path), ask=_number(f, "Ask", path), bid_size=0, ask_size=0,
+        underlying=_number(f, "UnderlyingPrice", path), model_iv=np.nan,
+        provenance=provenance.real("historical_option_data"), row=np.arange(len(f)))
+    return _place_chain(chain, f, "spx_options", path, {
+        "date": "DataDate", "underlying_symbol": "UnderlyingSymbol", "root": "OptionRoot", "expiry": "Expiration",
+        "strike": "Strike", "underlying_price": "UnderlyingPrice"}, "HistoricalOptionData")
+
+
+DATASHOP = ("underlying_symbol", "quote_date", "root", "expiration", "strike", "option_type", "open", "high", "low",
+            "close", "trade_volume", "bid_size_1545", "bid_1545", "ask_size_1545", "ask_1545", "underlying_bid_1545",
+            "underlying_ask_1545", "bid_size_eod", "bid_eod", "ask_size_eod", "ask_eod", "underlying_bid_eod",
+            "underlying_ask_eod", "vwap", "open_interest")
+DATASHOP_CALCS = ("implied_underlying_price_1545", "active_underlying_price_1545", "implied_volatility_1545",
+                  "delta_1545", "gamma_1545", "theta_1545", "vega_1545", "rho_1545", "delivery_code")
+ORATS = ("ticker", "tradeDate", "expirDate", "dte", "strike", "stockPrice", "callVolume", "callOpenInterest",
+         "callBidSize", "callAskSize", "putVolume", "putOpenInterest", "putBidSize", "putAskSize", "callBidPrice",
+         "callValue", "callAskPrice", "putBidPrice", "putValue", "putAskPrice", "callBidIv", "callMidIv",
+         "callAskIv", "smvVol", "putBidIv", "putMidIv", "putAskIv", "residualRate", "delta", "gamma", "theta",
+         "vega", "rho", "phi", "driftlessTheta", "callSmvVol", "putSmvVol", "extSmvVol", "extCallValue",
+         "extPutValue", "spotPrice", "quoteDate", "updatedAt", "snapShotEstTime", "snapShotDate")
+HISTORICAL_OPTION_DATA = ("UnderlyingSymbol", "UnderlyingPrice", "Exchange", "OptionRoot", "OptionExt", "Type",
+                          "Expiration", "DataDate", "Strike", "Last", "Bid", "Ask", "Volume", "OpenInterest", "IV",
+                          "Delta", "Gamma", "Theta", "Vega")
+
 LAYOUTS: tuple[Layout, ...] = (
     Layout("cboe_index_history", "index_levels", ("DATE", "OPEN", "HIGH", "LOW", "CLOSE"),
            lambda f, p: _index_rows(f, _index_of(p), {"date": "DATE", "open": "OPEN", "high": "HIGH",
-                                                      "low": "LOW", "close": "CLOSE"})),
+                                                      "low": "LOW", "close": "CLOSE"}),
+           describe="Cboe index history (<INDEX>_History.csv)"),
     Layout("cboe_vixcurrent", "index_levels", ("Date", "VIX Open", "VIX High", "VIX Low", "VIX Close"),
            lambda f, p: _index_rows(f, "VIX", {"date": "Date", "open": "VIX Open", "high": "VIX High",
-                                               "low": "VIX Low", "close": "VIX Close"}), preamble=1),
+                                               "low": "VIX Low", "close": "VIX Close"}), preamble=1,
+           describe="Cboe vixcurrent.csv"),
+    Layout("cboe_datashop", "spx_options", DATASHOP, _datashop("spx_options"), optional=DATASHOP_CALCS,
+           describe="Cboe DataShop Option EOD Summary"),
+    Layout("cboe_datashop", "vix_options", DATASHOP, _datashop("vix_options"), optional=DATASHOP_CALCS,
+           describe="Cboe DataShop Option EOD Summary"),
+    Layout("orats_smv_strikes", "spx_options", ORATS, _orats, describe="ORATS SMV strikes"),
+    Layout("historical_option_data", "spx_options", HISTORICAL_OPTION_DATA, _historical_option_data,
+           optional=("OptionSymbol", "AKA"), describe="HistoricalOptionData.com"),
 )
 
 
@@ -89,10 +301,11 @@ def header_offset(lines: list[str], table: str) -> int:
 
 
 def detect(columns: list[str], table: str) -> Layout | None:
-    """The layout whose header is exactly `columns` (any order, surrounding blanks ignored), or None."""
+    """The layout whose header is `columns` (any order, surrounding blanks ignored): every column of
+    the layout, and none but its optional ones besides; or None."""
     got = {c.strip() for c in columns}
     for lay in layouts_for(table):
-        if got == set(lay.header):
+        if set(lay.header) <= got <= set(lay.header) | set(lay.optional):
             return lay
     return None
 

@@ -1,14 +1,19 @@
 """Vendor layouts in the `files` source (issue 19), recognised by their header: Cboe's index
 histories (`VIX_History.csv`; the older `vixcurrent.csv` with its disclaimer line) map to
-`index_levels` and pass the same gate as our own files, beside a contract-format file of the same
-table; a value the mapping cannot place is refused naming the file, the column and the row; a
-header that is no known layout is refused naming the layouts tried."""
+`index_levels`; Cboe DataShop's Option EOD Summary (with and without its greeks block, `^SPX` /
+`^VIX`, SPXW next to SPX) to `spx_options` and `vix_options`; ORATS' side-by-side strikes and
+HistoricalOptionData's rows to `spx_options`. Each passes the same gate as our own files (with the
+rate and dividend the vendors leave out completed from the rates table and parity); a value the
+mapping cannot place is refused naming the file, the vendor's column and the row; a header that is
+no known layout is refused naming the layouts tried; tables the folder lacks come from the
+fallback source, labelled."""
 
 import pandas as pd
 import pytest
 
 from alvh_pipeline.quality.gate import publish_validated, run_gate
-from alvh_pipeline.sources import files, synthetic, vendors
+from alvh_pipeline.sources import files, synthetic, vendor_samples, vendors
+from alvh_pipeline.sources.resource import MarketSource
 
 DAYS = ["2024-03-04", "2024-03-05", "2024-03-06"]
 
@@ -51,7 +56,7 @@ def test_a_cboe_vix_history_maps_to_index_levels_and_passes_the_gate(tmp_path, l
     got = files.generate("index_levels", DAYS, tmp_path / "drop")
     vix = got[got["index"] == "VIX"].sort_values("date").reset_index(drop=True)
     want = ours[ours["index"] == "VIX"].sort_values("date").reset_index(drop=True)
-    assert len(vix) == 3 and (vix["provenance"] == "real").all()
+    assert len(vix) == 3 and (vix["provenance"] == "real:cboe").all()
     assert vix["date"].dt.strftime("%Y-%m-%d").tolist() == DAYS
     for c in ("open", "high", "low", "close"):
         assert vix[c].tolist() == pytest.approx(want[c].round(2).tolist())
@@ -122,3 +127,167 @@ def _as_csv(folder, frame):
     folder.mkdir()
     frame.to_csv(folder / "index_levels.csv", index=False)
     return folder
+
+
+# ---- option chains --------------------------------------------------------------------------------
+
+def _gate_through(lake, table: str, frame: pd.DataFrame, peers: dict[str, pd.DataFrame]) -> None:
+    """`frame` (and its peer tables) through raw -> suite and rules -> validated, as ingest does."""
+    for t, f in {**peers, table: frame}.items():
+        for day in DAYS:
+            lake.write_partition("raw", t, day, f[f["date"] == pd.Timestamp(day)])
+    gate = run_gate(lake, table, DAYS)
+    assert gate.passed, gate.message()
+    assert set(publish_validated(lake, table, DAYS)) == set(DAYS)
+
+
+def _source(root) -> MarketSource:
+    return MarketSource(kind="files", files_root=str(root), fallback="synthetic")
+
+
+def _same_chain(got: pd.DataFrame, want: pd.DataFrame, derived: str) -> None:
+    keys = ["date", "expiry", "strike", "option_type"]
+    both = got.merge(want, on=keys, suffixes=("", "_ours"), validate="one_to_one")
+    assert len(both) == len(want) == len(got)
+    for c in ("bid", "ask", "bid_size", "ask_size"):
+        assert (both[c] == both[f"{c}_ours"]).all(), c
+    # what the vendor leaves out, completed: T-bill as a continuous rate, parity dividend / future
+    assert both["rate"].to_numpy() == pytest.approx(both["rate_ours"].to_numpy(), abs=2e-3)
+    if derived == "dividend_yield":
+        assert both[derived].to_numpy() == pytest.approx(both[f"{derived}_ours"].to_numpy(), abs=2e-3)
+    else:
+        assert both[derived].to_numpy() == pytest.approx(both[f"{derived}_ours"].to_numpy(), rel=1e-3)
+
+
+@pytest.mark.parametrize("calcs, delivery_code, zipped", [(True, False, True), (False, True, False)])
+def test_a_datashop_file_feeds_both_option_tables_and_passes_the_gate(tmp_path, lake, calcs, delivery_code,
+                                                                      zipped):
+    spx, vix = synthetic.generate("spx_options", DAYS), synthetic.generate("vix_options", DAYS)
+    assert set(vendor_samples._roots(spx, "spx_options")) == {"SPX", "SPXW"}  # weeklies next to the monthly
+    frame = vendor_samples.datashop(spx, vix, calcs=calcs, delivery_code=delivery_code)
+    assert set(frame["underlying_symbol"]) == {"^SPX", "^VIX"}
+    assert ("delta_1545" in frame) == calcs
+    for table in ("spx_options", "vix_options"):  # the same file in both tables' folders
+        folder = tmp_path / "drop" / table
+        folder.mkdir(parents=True)
+        if zipped:
+            vendor_samples.write_zip(frame, folder / "UnderlyingOptionsEODCalcs_2024-03.zip")
+        else:
+            frame.to_csv(folder / "UnderlyingOptionsEOD_2024-03.csv", index=False)
+    src = _source(tmp_path / "drop")
+    got_spx, got_vix = src.fetch("spx_options", DAYS), src.fetch("vix_options", DAYS)
+    assert (got_spx["provenance"] == "real:cboe_datashop").all() and got_spx["model_iv"].isna().all()
+    _same_chain(got_spx, spx, "dividend_yield")
+    _same_chain(got_vix, vix, "future_price")
+    peers = {"index_levels": synthetic.generate("index_levels", DAYS)}
+    _gate_through(lake, "spx_options", got_spx, peers)
+    _gate_through(lake, "vix_options", got_vix, {"vix_futures": synthetic.generate("vix_futures", DAYS)})
+
+
+@pytest.mark.parametrize("us_dates", [False, True])
+def test_orats_side_by_side_strikes_become_a_call_and_a_put_each(tmp_path, lake, us_dates):
+    spx = synthetic.generate("spx_options", DAYS)
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    vendor_samples.orats(spx, us_dates=us_dates).to_csv(folder / "SPX_2024-03.csv", index=False)
+    got = _source(tmp_path).fetch("spx_options", DAYS)
+    assert (got["provenance"] == "real:orats").all()
+    _same_chain(got, spx, "dividend_yield")
+    _gate_through(lake, "spx_options", got, {"index_levels": synthetic.generate("index_levels", DAYS)})
+
+
+@pytest.mark.parametrize("newer", [False, True])
+def test_historical_option_data_rows_map_without_quote_sizes(tmp_path, lake, newer):
+    spx = synthetic.generate("spx_options", DAYS)
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    vendor_samples.historical_option_data(spx, newer=newer).to_csv(folder / "options_2024-03.csv", index=False)
+    got = _source(tmp_path).fetch("spx_options", DAYS)
+    assert (got["provenance"] == "real:historical_option_data").all()
+    assert (got["bid_size"] == 0).all() and (got["ask_size"] == 0).all()  # not delivered: 0, never invented
+    _same_chain(got, spx.assign(bid_size=0, ask_size=0), "dividend_yield")
+    _gate_through(lake, "spx_options", got, {"index_levels": synthetic.generate("index_levels", DAYS)})
+
+
+def _datashop_rows() -> pd.DataFrame:
+    return vendor_samples.datashop(synthetic.generate("spx_options", DAYS[:1]), None)
+
+
+@pytest.mark.parametrize("column, value, why", [
+    ("root", "SPXZ", "an unknown spx_options root"),
+    ("underlying_symbol", "^NDX", "an underlying the Cboe DataShop mapping does not place"),
+    ("expiration", "2024-03-09", "an expiry the exchange calendar does not list"),  # a Saturday
+    ("strike", "5000000", "a strike in another unit"),  # thousandths of a point
+    ("option_type", "X", "option type is neither call nor put"),
+    ("bid_1545", "n/a?", "not a number"),
+])
+def test_a_row_the_mapping_cannot_place_is_refused_with_the_vendors_column_file_and_line(tmp_path, column, value,
+                                                                                          why):
+    rows = _datashop_rows()
+    rows[column] = rows[column].astype(object)
+    rows.loc[7, column] = value
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    rows.to_csv(folder / "UnderlyingOptionsEOD_2024-03-04.csv", index=False)
+    with pytest.raises(files.FilesSourceError) as err:
+        files.generate("spx_options", DAYS, tmp_path)
+    text = str(err.value)
+    assert "UnderlyingOptionsEOD_2024-03-04.csv" in text and f"column '{column}'" in text, text
+    assert "row 8 (line 9)" in text and why in text, text
+
+
+def test_a_monthly_root_on_a_weekly_expiry_is_refused(tmp_path):
+    rows = _datashop_rows()
+    weekly = rows["root"] == "SPXW"
+    assert weekly.any()
+    rows.loc[weekly, "root"] = "SPX"
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    rows.to_csv(folder / "eod.csv", index=False)
+    with pytest.raises(files.FilesSourceError, match=r"column 'expiration' row \d+ .*standard-root expiry"):
+        files.generate("spx_options", DAYS, tmp_path)
+
+
+def test_pm_twins_and_quarterlies_are_set_aside_and_counted(tmp_path, caplog):
+    rows = _datashop_rows()
+    monthly = rows[rows["root"] == "SPX"].head(4)
+    twin = monthly.assign(root="SPXW")  # a third-Friday PM-settled SPXW beside the AM monthly
+    quarterly = monthly.assign(root="SPXQ", expiration="2024-03-28")
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    pd.concat([rows, twin, quarterly], ignore_index=True).to_csv(folder / "eod.csv", index=False)
+    with caplog.at_level("WARNING"):
+        got = files.generate("spx_options", DAYS, tmp_path)
+    assert len(got) == len(rows)
+    assert not got.duplicated(["date", "expiry", "strike", "option_type"]).any()
+    assert "8 Cboe DataShop rows set aside" in caplog.text and "4 PM-settled twins" in caplog.text
+
+
+def test_an_unknown_option_header_names_the_layouts_tried(tmp_path):
+    rows = _datashop_rows().rename(columns={"bid_1545": "bid_1600"})
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    rows.to_csv(folder / "eod.csv", index=False)
+    with pytest.raises(files.FilesSourceError) as err:
+        files.generate("spx_options", DAYS, tmp_path)
+    assert "tried: cboe_datashop, orats_smv_strikes, historical_option_data" in str(err.value)
+
+
+def test_mixed_sources_take_each_table_from_the_folder_or_the_fallback_labelled(tmp_path):
+    """Real SPX chains for two of three days, nothing else: the third day's chain and every other
+    table come from the fallback source, and provenance says which rows are which."""
+    spx = synthetic.generate("spx_options", DAYS)
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    vendor_samples.datashop(spx[spx["date"] < pd.Timestamp(DAYS[2])], None).to_csv(folder / "eod.csv", index=False)
+    src = _source(tmp_path)
+    got = src.fetch("spx_options", DAYS)
+    by_day = got.groupby("date")["provenance"].unique().map(list).to_dict()
+    assert by_day == {pd.Timestamp(DAYS[0]): ["real:cboe_datashop"], pd.Timestamp(DAYS[1]): ["real:cboe_datashop"],
+                      pd.Timestamp(DAYS[2]): ["synthetic"]}
+    futures = src.fetch("vix_futures", DAYS)  # not in the folder at all
+    pd.testing.assert_frame_equal(futures, synthetic.generate("vix_futures", DAYS))
+    assert not MarketSource(kind="files", files_root=str(tmp_path), fallback="synthetic",
+                            files_tables="index_levels").from_folder("spx_options")
+    with pytest.raises(files.FilesSourceError, match="no file for table 'vix_futures'"):
+        MarketSource(kind="files", files_root=str(tmp_path)).fetch("vix_futures", DAYS)  # no fallback: as before
