@@ -56,7 +56,7 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
               metadata={"contract": dg.TableSchema(columns=[dg.TableColumn(n, str(t), description=d)
                                                               for n, t, d in contract.columns])})
     def raw_asset(context: dg.AssetExecutionContext, source: MarketSource, lake: LakeResource) -> dg.MaterializeResult:
-        rows, refused = {}, []
+        rows, refused, synthetic_rows = {}, [], 0
         with lake.lake.batch():  # the range's files published together, one sync
             keys = list(context.partition_keys)
             for at in range(0, len(keys), FETCH_DAYS):
@@ -68,6 +68,8 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
                         continue
                     lake.lake.write_arrow(raw.layer, table, key, day)
                     rows[key] = len(frame)
+                    if "provenance" in frame:
+                        synthetic_rows += int((frame["provenance"] == "synthetic").sum())
         if refused:
             raise EmptyDeliveryError(
                 f"raw/{table}: the {source.kind} source delivered 0 rows for {len(refused)} partition(s) that already "
@@ -75,7 +77,10 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
         meta = {"rows": sum(rows.values()), "partitions": len(rows), "source": source.kind,
                 "path": str(raw.path(lake.lake))}
         if table == "equity_bars" and source.kind != "files":
-            meta["planted_pairs"] = dg.MetadataValue.json(source.ground_truth()["planted_pairs"])
+            # the planted pairs are the synthetic universe's ground truth; real names (replay
+            # 2004-01-02..2017-11-10) have none, so a delivery without synthetic rows claims none
+            meta["planted_pairs"] = (dg.MetadataValue.json(source.ground_truth()["planted_pairs"]) if synthetic_rows
+                                     else dg.MetadataValue.text("not applicable: no synthetic rows (real equities)"))
         return dg.MaterializeResult(metadata=meta)
 
     # the cross-table rules read the peers' raw rows of the same days (PEER_TABLES); declaring them

@@ -101,13 +101,22 @@ PAIR_COLUMNS = ["date", "symbol_y", "symbol_x", "sector", "hedge_ratio", "interc
                 "zscore", "adf_stat", "pvalue", "half_life", "y_on_x", "selected"]
 
 
-def selection_quality(features: pd.DataFrame, planted: list[tuple[str, str]]) -> pd.DataFrame:
-    """Per day: recall and precision of the BH selection against planted pairs."""
+def selection_quality(features: pd.DataFrame, planted: list[tuple[str, str]],
+                      synthetic_days: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """Per day: recall and precision of the BH selection against planted pairs.
+
+    Planted pairs exist only in the synthetic universe. With `synthetic_days` (the days whose
+    equity rows are synthetic), every other day (real names, e.g. the replay's real:survivors_2017
+    bars) gets recall and precision NaN and `applicable` False: not applicable, not a recall of 0."""
     truth = {tuple(sorted(p)) for p in planted}
     key = [tuple(sorted(k)) for k in zip(features["symbol_y"], features["symbol_x"])]
     f = features.assign(is_planted=[k in truth for k in key])
     g = f.groupby("date")
     tp = g.apply(lambda d: int((d["selected"] & d["is_planted"]).sum()), include_groups=False)
     sel = g["selected"].sum()
+    applicable = (pd.Series(True, index=sel.index) if synthetic_days is None
+                  else pd.Series(pd.DatetimeIndex(sel.index).isin(pd.DatetimeIndex(synthetic_days)), index=sel.index))
     # precision is undefined on a day without selections (NaN, left out of averages)
-    return pd.DataFrame({"recall": tp / len(truth), "precision": tp / sel.where(sel > 0), "selected": sel})
+    return pd.DataFrame({"recall": (tp / len(truth)).where(applicable),
+                         "precision": (tp / sel.where(sel > 0)).where(applicable), "selected": sel,
+                         "applicable": applicable})

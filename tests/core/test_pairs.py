@@ -34,6 +34,16 @@ def test_recovers_planted_pairs_over_a_year(planted_year):
     assert q["precision"].mean() >= 0.8, q.describe()
 
 
+def test_recall_not_applicable_on_days_that_are_not_synthetic(planted_year):
+    """Real names have no planted pairs: days outside `synthetic_days` report NaN, not a recall."""
+    _, _, f, planted = planted_year
+    days = pd.DatetimeIndex(sorted(f["date"].unique()))
+    q = selection_quality(f, planted, synthetic_days=days[:100])
+    assert q["applicable"].sum() == 100 and q["recall"].iloc[100:].isna().all()
+    assert q["precision"].iloc[100:].isna().all()
+    pd.testing.assert_series_equal(q["recall"].iloc[:100], selection_quality(f, planted)["recall"].iloc[:100])
+
+
 def test_hedge_ratio_and_half_life_of_planted_pairs(planted_year):
     s, _, f, _ = planted_year
     last = f[f["date"] == f["date"].max()]

@@ -122,6 +122,14 @@ def test_replay_source_through_dagster(tmp_path):
     fut = Lake(str(tmp_path)).read_partition("validated", "vix_futures", "2008-11-17")
     assert fut.loc[fut["month_index"] == 1, "settle"].item() == 67.95
     assert set(fut["provenance"]) == {"real"}
+    eq = Lake(str(tmp_path)).read_partition("validated", "equity_bars", "2008-11-17")
+    assert set(eq["provenance"]) == {"real:survivors_2017"} and len(eq) == 123
+    # real names have no planted pairs: the raw asset claims none
+    from alvh_pipeline.assets._shell import layer_table
+
+    bars = [m for m in res.get_asset_materialization_events() if m.asset_key == layer_table("raw", "equity_bars").key]
+    meta = bars[0].materialization.metadata["planted_pairs"]
+    assert "not applicable" in meta.value
 
 
 def test_code_location_loads_like_the_ui(tmp_path):
