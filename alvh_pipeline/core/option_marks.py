@@ -125,14 +125,50 @@ def mark_inputs(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> dict[str, n
     mid = 0.5 * (bid + ask)
     iv = _implied_vols(mid, forward, chain["strike"].to_numpy(float), t, discount, call, bid, ask)
     model_iv = chain["model_iv"].to_numpy(float) if "model_iv" in chain else np.full(len(chain), np.nan)
+    vol = np.where(np.isfinite(iv), iv, model_iv)
+    strike = chain["strike"].to_numpy(float)
+    from_smile = ~np.isfinite(vol) & (t > 0)
+    if from_smile.any():  # real quotes only (model rows carry model_iv): a wing with no bid, say
+        vol = np.where(from_smile, smile_vols(date, expiry, strike, iv, from_smile), vol)
+        from_smile &= np.isfinite(vol)
     return {
         "date": date, "expiry": expiry, "mid": mid, "dte": dte, "t": t, "forward": forward, "iv": iv,
-        "iv_from_model": ~np.isfinite(iv) & np.isfinite(model_iv),
-        "strike": chain["strike"].to_numpy(float), "call": call, "rate": r, "underlying": underlying,
-        "spot_df": spot_df, "carry": carry, "discount": discount,
-        "vol": np.where(np.isfinite(iv), iv, model_iv),
+        "iv_from_model": ~np.isfinite(iv) & np.isfinite(model_iv), "iv_from_smile": from_smile,
+        "strike": strike, "call": call, "rate": r, "underlying": underlying,
+        "spot_df": spot_df, "carry": carry, "discount": discount, "vol": vol,
         "t_ok": np.where(t >= 0, t, np.nan),  # an expired row has no greeks (and no sqrt warning)
     }
+
+
+def smile_vols(date: np.ndarray, expiry: np.ndarray, strike: np.ndarray, iv: np.ndarray,
+               rows: np.ndarray) -> np.ndarray:
+    """For `rows` (a mask): the implied vol of the same (date, expiry) smile at the row's strike,
+    linear in strike between the nearest strikes with a solved vol (calls and puts pooled) and flat
+    beyond the outermost one; NaN where the smile has none. Real chains need it where a quote has no
+    implied vol (a zero bid on a far wing) and no model vol stands in: the greeks of a held leg must
+    stay finite."""
+    pair = pd.factorize(pd.MultiIndex.from_arrays([date, expiry]))[0].astype(float)
+    scale = 10.0 * (np.nanmax(np.abs(strike)) + 1.0)  # composite key: pair, then strike within it
+    known = np.isfinite(iv)
+    key = pair[known] * scale + strike[known]
+    order = np.argsort(key, kind="stable")
+    key, vols, k_strike, k_pair = key[order], iv[known][order], strike[known][order], pair[known][order]
+    q = pair[rows] * scale + strike[rows]
+    right = np.searchsorted(key, q, side="left")
+    left = right - 1
+    has_l = (left >= 0) & (k_pair[np.clip(left, 0, None)] == pair[rows]) if len(key) else np.zeros(len(q), bool)
+    has_r = (right < len(key)) & (k_pair[np.clip(right, 0, len(key) - 1)] == pair[rows]) if len(key) \
+        else np.zeros(len(q), bool)
+    lc, rc = np.clip(left, 0, max(len(key) - 1, 0)), np.clip(right, 0, max(len(key) - 1, 0))
+    out = np.full(len(q), np.nan)
+    if len(key):
+        kl, kr, vl, vr = k_strike[lc], k_strike[rc], vols[lc], vols[rc]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(kr > kl, (strike[rows] - kl) / (kr - kl), 0.0)
+        out = np.select([has_l & has_r, has_l, has_r], [vl + w * (vr - vl), vl, vr], np.nan)
+    full = np.full(len(strike), np.nan)
+    full[rows] = out
+    return full
 
 
 def mark_greeks(m: dict[str, np.ndarray], rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:

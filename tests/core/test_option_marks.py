@@ -277,3 +277,20 @@ def test_the_marks_implied_vols_equal_the_feature_layers_bit_for_bit(kind, table
     (pricing.implied_vol), or the books and the features would read two different IVs."""
     chain = synthetic.generate(table, [day])
     np.testing.assert_array_equal(mark_chain(chain, kind)["iv"].to_numpy(), implied_vols(chain, kind))
+
+
+def test_a_quote_without_an_implied_vol_takes_its_smiles_vol_when_no_model_vol_stands_in():
+    """Real chains carry no model_iv: a far wing with a zero bid has no implied vol of its own, and
+    a held leg's greeks must stay finite, so it takes the vol its (date, expiry) smile has at its
+    strike (linear between solved strikes, flat beyond the last)."""
+    from alvh_pipeline.core.option_marks import smile_vols
+
+    date = np.array(["2008-03-03"] * 5 + ["2008-03-04"] * 2, dtype="datetime64[ns]")
+    expiry = np.array(["2008-03-20"] * 7, dtype="datetime64[ns]")
+    strike = np.array([1000.0, 1100.0, 1200.0, 1300.0, 1400.0, 1000.0, 1200.0])
+    iv = np.array([np.nan, 0.30, np.nan, 0.20, np.nan, np.nan, np.nan])
+    rows = ~np.isfinite(iv)
+    got = smile_vols(date, expiry, strike, iv, rows)
+    assert got[[0, 2, 4]] == pytest.approx([0.30, 0.25, 0.20])  # flat, linear, flat
+    assert np.isnan(got[[5, 6]]).all()  # another day's smile has no solved strike: nothing borrowed
+    assert np.isnan(got[[1, 3]]).all()  # only the rows asked for
