@@ -248,6 +248,74 @@ def _historical_option_data(f: pd.DataFrame, path: Path) -> pd.DataFrame:
         "strike": "Strike", "underlying_price": "UnderlyingPrice"}, "HistoricalOptionData")
 
 
+# ---- CFE VX futures history ----------------------------------------------------------------------
+
+CFE = ("Trade Date", "Futures", "Open", "High", "Low", "Close", "Settle", "Change", "Total Volume", "EFP",
+       "Open Interest")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+CURVE_MONTHS = 8  # the contract lists M1..M8
+
+
+def _cfe_futures(f: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """CFE's VX history (the layout of the file the replay ships), as `real_data` reads it: prices
+    before 2007-03-26 divided by 10 (the old multiplier), untraded rows (settle 0) and each
+    contract's final-settlement row (date = expiry) not curve rows, M1..M8 by expiry per day. No
+    quotes in the file: bid / ask are left NaN for the quote model (`complete.py`)."""
+    from alvh_pipeline.sources.real_data import EXPIRY_OVERRIDES, MULTIPLIER_CHANGE
+
+    code = f["Futures"].astype(str).str.strip().str.extract(r"^([FGHJKMNQUVXZ]) \((\w{3}) (\d{2})\)$")
+    month = code[1].map({m: i + 1 for i, m in enumerate(_MONTH_NAMES)})
+    letter_ok = code[0] == month.map(lambda m: cal.MONTH_CODES[int(m) - 1] if m == m else None)
+    refuse_rows(path, "Futures", (code.isna().any(axis=1) | month.isna() | ~letter_ok).to_numpy(), f["Futures"],
+                "not a CFE VX contract code such as 'K (May 08)' (month letter and month name agreeing)")
+    year = 2000 + code[2].astype("int64").to_numpy()
+    month = month.astype("int64").to_numpy()
+    contract = pd.Series(cal.contract_code(year, month)).astype(str)
+    expiry = pd.Series(cal.vix_expiry(year, month)).mask(contract.isin(list(EXPIRY_OVERRIDES)),
+                                                         contract.map(EXPIRY_OVERRIDES))
+    date = pd.to_datetime(_us_dates(f["Trade Date"]), format="ISO8601", errors="coerce")
+    refuse_rows(path, "Trade Date", date.isna().to_numpy(), f["Trade Date"], "not a date (M/D/YYYY)")
+    settle = _number(f, "Settle", path) / np.where(date < MULTIPLIER_CHANGE, 10.0, 1.0)
+    curve = (settle > 0) & (date < expiry).to_numpy()
+    rows = pd.DataFrame({"date": date, "contract": contract, "expiry": pd.DatetimeIndex(expiry), "settle": settle,
+                         "volume": _number(f, "Total Volume", path), "open_interest": _number(f, "Open Interest", path),
+                         "row": np.arange(len(f))})[curve]
+    rows = rows.sort_values(["date", "expiry"], kind="stable")
+    rows["month_index"] = rows.groupby("date").cumcount() + 1
+    beyond = rows["month_index"] > CURVE_MONTHS
+    if (~curve).any() or beyond.any():
+        log.info("%s: %d CFE rows are not curve rows (untraded, final settlement or beyond M%d)", path,
+                 int((~curve).sum() + beyond.sum()), CURVE_MONTHS)
+    rows = rows[~beyond]
+    out = rows.assign(date=rows["date"].dt.strftime("%Y-%m-%d"), expiry=rows["expiry"].dt.strftime("%Y-%m-%d"),
+                      bid=np.nan, ask=np.nan, bid_size=0, ask_size=0, provenance=provenance.real("cfe"))
+    return out[CONTRACTS["vix_futures"].column_names].reset_index(drop=True)
+
+
+# ---- an equity basket -----------------------------------------------------------------------------
+
+EQUITY_BASKET = ("date", "symbol", "open", "high", "low", "close", "volume")
+ETFS = ("SPY", "QQQ", "IWM")
+UNKNOWN_SECTOR = "Unassigned"
+
+
+def _equity_basket(f: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """One long CSV of daily bars (optionally `sector`, `bid`, `ask`): without a sector a name is
+    'Unassigned' (the ETFs 'ETF'), so stat-arb pairs it with every other unassigned name; without
+    bid / ask the quote model fills them (`complete.py`); sizes are always the model's."""
+    symbol = f["symbol"].astype(str).str.strip()
+    sector = (f["sector"].astype(str).str.strip() if "sector" in f
+              else pd.Series(np.where(symbol.isin(ETFS), "ETF", UNKNOWN_SECTOR), index=f.index))
+    out = pd.DataFrame({"date": _any_dates(f["date"]), "symbol": symbol, "sector": sector})
+    for c in ("open", "high", "low", "close", "volume"):
+        out[c] = f[c]
+    for c in ("bid", "ask"):
+        out[c] = f[c] if c in f else np.nan
+    out["bid_size"] = out["ask_size"] = 0  # the model's (complete.py), as no file carries them
+    out["provenance"] = provenance.real("equity_file")
+    return out[CONTRACTS["equity_bars"].column_names]
+
+
 DATASHOP = ("underlying_symbol", "quote_date", "root", "expiration", "strike", "option_type", "open", "high", "low",
             "close", "trade_volume", "bid_size_1545", "bid_1545", "ask_size_1545", "ask_1545", "underlying_bid_1545",
             "underlying_ask_1545", "bid_size_eod", "bid_eod", "ask_size_eod", "ask_eod", "underlying_bid_eod",
@@ -280,6 +348,9 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("orats_smv_strikes", "spx_options", ORATS, _orats, describe="ORATS SMV strikes"),
     Layout("historical_option_data", "spx_options", HISTORICAL_OPTION_DATA, _historical_option_data,
            optional=("OptionSymbol", "AKA"), describe="HistoricalOptionData.com"),
+    Layout("cfe_vx_history", "vix_futures", CFE, _cfe_futures, describe="CFE VX futures history"),
+    Layout("equity_basket", "equity_bars", EQUITY_BASKET, _equity_basket, optional=("sector", "bid", "ask"),
+           describe="equity basket (date, symbol, OHLC, volume)"),
 )
 
 

@@ -291,3 +291,75 @@ def test_mixed_sources_take_each_table_from_the_folder_or_the_fallback_labelled(
                             files_tables="index_levels").from_folder("spx_options")
     with pytest.raises(files.FilesSourceError, match="no file for table 'vix_futures'"):
         MarketSource(kind="files", files_root=str(tmp_path)).fetch("vix_futures", DAYS)  # no fallback: as before
+
+
+# ---- CFE VX history and an equity basket ------------------------------------------------------------
+
+CFE_DAYS = ["2007-03-22", "2007-03-23", "2007-03-26"]  # the old 10x multiplier ends on 2007-03-26
+
+
+def _cfe_file(folder) -> None:
+    """Rows of the CFE publication the replay ships, in CFE's own layout (its 10x prices, zero
+    settles and final-settlement rows included)."""
+    from alvh_pipeline.sources import real_data
+
+    raw = real_data.load_cfe_raw()
+    raw = raw[raw["trade_date"].isin(pd.to_datetime(CFE_DAYS))]
+    out = pd.DataFrame({"Trade Date": raw["trade_date"].dt.strftime("%-m/%-d/%Y"), "Futures": raw["futures"],
+                        "Open": raw["open"], "High": raw["high"], "Low": raw["low"], "Close": raw["close"],
+                        "Settle": raw["settle"], "Change": 0, "Total Volume": raw["total_volume"], "EFP": 0,
+                        "Open Interest": raw["open_interest"]})
+    out.to_csv(folder / "vix_futures.csv", index=False)
+
+
+def test_the_cfe_vx_history_maps_to_the_curve_the_replay_reads_and_passes_the_gate(tmp_path, lake):
+    from alvh_pipeline.sources import real_data
+
+    _cfe_file(tmp_path)
+    src = MarketSource(kind="files", files_root=str(tmp_path), fallback="replay")
+    got = src.fetch("vix_futures", CFE_DAYS)
+    real = real_data.load_cfe_settlements()
+    real = real[real["date"].isin(pd.to_datetime(CFE_DAYS))].groupby("date").head(8)
+    both = got.merge(real, on=["date", "contract"], suffixes=("", "_cfe"), validate="one_to_one")
+    assert len(both) == len(got) == len(real)
+    assert both["settle"].tolist() == pytest.approx(both["settle_cfe"].tolist())  # 10x fixed before 2007-03-26
+    assert (both["volume"] == both["volume_cfe"]).all()  # the file's own volume, not the model's
+    assert (got["provenance"] == "real:cfe").all() and (got["bid"] < got["settle"]).all()
+    assert (got["ask"] > got["settle"]).all() and (got["bid_size"] > 0).all()  # the quote model's
+    assert got.groupby("date")["month_index"].apply(list).map(lambda m: m == list(range(1, len(m) + 1))).all()
+    peers = {"index_levels": src.fetch("index_levels", CFE_DAYS)}
+    for t, f in {**peers, "vix_futures": got}.items():
+        for day in CFE_DAYS:
+            lake.write_partition("raw", t, day, f[f["date"] == pd.Timestamp(day)])
+    gate = run_gate(lake, "vix_futures", CFE_DAYS)
+    assert gate.passed, gate.message()
+
+
+def test_a_cfe_code_that_is_no_contract_is_refused_by_line(tmp_path):
+    _cfe_file(tmp_path)
+    rows = pd.read_csv(tmp_path / "vix_futures.csv", dtype=str)
+    rows.loc[4, "Futures"] = "K (Jun 07)"  # letter and month disagree
+    rows.to_csv(tmp_path / "vix_futures.csv", index=False)
+    with pytest.raises(files.FilesSourceError, match=r"vix_futures\.csv: column 'Futures' row 5 \(line 6\)"):
+        files.generate("vix_futures", CFE_DAYS, tmp_path)
+
+
+@pytest.mark.parametrize("with_quotes", [False, True])
+def test_an_equity_basket_csv_maps_to_equity_bars_with_the_quote_model(tmp_path, lake, with_quotes):
+    ours = synthetic.generate("equity_bars", DAYS)
+    cols = ["date", "symbol", "open", "high", "low", "close", "volume"] + (["sector", "bid", "ask"] if with_quotes else [])
+    ours[cols].to_csv(tmp_path / "equity_bars.csv", index=False)
+    got = _source(tmp_path).fetch("equity_bars", DAYS)
+    both = got.merge(ours, on=["date", "symbol"], suffixes=("", "_ours"), validate="one_to_one")
+    assert len(both) == len(ours) and (got["provenance"] == "real:equity_file").all()
+    assert (both["close"] == both["close_ours"]).all() and (both["volume"] == both["volume_ours"]).all()
+    assert (got["bid"] < got["ask"]).all() and (got["bid_size"] > 0).all()
+    if with_quotes:  # delivered quotes kept, sectors as delivered
+        assert (both["bid"] == both["bid_ours"]).all() and (both["sector"] == both["sector_ours"]).all()
+    else:
+        assert set(got.loc[got["symbol"].isin(["SPY", "QQQ", "IWM"]), "sector"]) == {"ETF"}
+        assert set(got.loc[~got["symbol"].isin(["SPY", "QQQ", "IWM"]), "sector"]) == {"Unassigned"}
+    for day in DAYS:
+        lake.write_partition("raw", "equity_bars", day, got[got["date"] == pd.Timestamp(day)])
+    gate = run_gate(lake, "equity_bars", DAYS)
+    assert gate.passed, gate.message()
