@@ -347,7 +347,8 @@ def test_a_cfe_code_that_is_no_contract_is_refused_by_line(tmp_path):
 @pytest.mark.parametrize("with_quotes", [False, True])
 def test_an_equity_basket_csv_maps_to_equity_bars_with_the_quote_model(tmp_path, lake, with_quotes):
     ours = synthetic.generate("equity_bars", DAYS)
-    cols = ["date", "symbol", "open", "high", "low", "close", "volume"] + (["sector", "bid", "ask"] if with_quotes else [])
+    cols = ["date", "symbol", "open", "high", "low", "close", "volume"]
+    cols += ["sector", "bid", "ask"] if with_quotes else []
     ours[cols].to_csv(tmp_path / "equity_bars.csv", index=False)
     got = _source(tmp_path).fetch("equity_bars", DAYS)
     both = got.merge(ours, on=["date", "symbol"], suffixes=("", "_ours"), validate="one_to_one")
