@@ -17,8 +17,9 @@ span, every option chain (priced off the real spot / real futures with implied v
 path), quotes and depth (the real equity bars' bid / ask / sizes too: `synthetic.equity_quotes` on
 the real close, no cent grid on adjusted prices), breadth (from real SPX moves), fundamentals (the
 real names' computed from their real closes the synthetic way), macro calendar, REER and rate
-differential, and an ETF bar the real file lacks (SPY and IWM before 2005-02-25, SPY / IWM on
-2011-02-17: `_real_equity_day`). Synthetic: the equity basket outside 2004-01-02..2017-11-10 (the
+differential, an ETF bar the real file lacks (SPY and IWM before 2005-02-25, SPY / IWM on
+2011-02-17: `_real_equity_day`) and a single name's session it lacks (its last close carried, 15
+bars: `real_equities`). Synthetic: the equity basket outside 2004-01-02..2017-11-10 (the
 synthetic universe re-based on real SPX returns, planted pairs kept; the only equity rows for which
 planted-pair recall means anything).
 
@@ -120,7 +121,8 @@ class RealEquities:
 
     dates: pd.DatetimeIndex  # the file's sessions
     bounds: np.ndarray  # (len(dates) + 1,) row offsets
-    rows: pd.DataFrame  # the file: date, symbol, sector, open, high, low, close, volume
+    rows: pd.DataFrame  # the file (date, symbol, sector, open, high, low, close, volume) + carried bars
+    carried: np.ndarray  # per row of `rows`: a single name's session the file lacks (model, not real)
     names: np.ndarray  # single names (not ETFs), sorted: the fundamentals' universe, fixed order
     closes: np.ndarray  # (len(dates), len(names)) closes, a missing session carrying the last close
     etf_scale: pd.DataFrame  # date x ETF: the ETF's last real close / the model's close that day
@@ -128,21 +130,38 @@ class RealEquities:
 
 @lru_cache(maxsize=2)
 def real_equities(cfg: ms.SimConfig) -> RealEquities:
-    """`real_data.load_real_equities` arranged for the replay (once per process and config)."""
-    rows = real_data.load_real_equities()
-    values = rows["date"].to_numpy()
-    dates = pd.DatetimeIndex(np.unique(values))
-    bounds = np.searchsorted(values, np.r_[dates.to_numpy(), np.datetime64("2262-01-01")])
-    single = rows[rows["sector"] != ETF_SECTOR]
-    wide = single.pivot(index="date", columns="symbol", values="close").reindex(dates).ffill()
+    """`real_data.load_real_equities` arranged for the replay (once per process and config).
+
+    A session the file lacks for a single name (15 in all: DIS, F, GE, TXN on 2004-03-30 / 31, CL,
+    COF, COP, CTL, CVS, CVX on 2010-11-19, SCHW on 2011-02-17; every name spans the whole file) is
+    a carried bar: open = high = low = close = the name's last real close, volume 0, labelled
+    "model". Absent, a position held in the name would be worth nothing that day (the books value
+    legs with `nansum`) and the P&L would swing by its whole value and back."""
+    file = real_data.load_real_equities()
+    single = file[file["sector"] != ETF_SECTOR]
+    dates = pd.DatetimeIndex(np.unique(file["date"].to_numpy()))
+    raw = single.pivot(index="date", columns="symbol", values="close").reindex(dates)
+    wide = raw.ffill()
+    gap_day, gap_name = np.nonzero(raw.isna().to_numpy() & wide.notna().to_numpy())
+    sector_of = single.drop_duplicates("symbol").set_index("symbol")["sector"]
+    last = wide.to_numpy(float)[gap_day, gap_name]
+    names = wide.columns.to_numpy()
+    carried = pd.DataFrame({"date": dates[gap_day], "symbol": names[gap_name],
+                            "sector": sector_of.reindex(names[gap_name]).to_numpy(),
+                            "open": last, "high": last, "low": last, "close": last,
+                            "volume": np.zeros(len(last), np.int64)})
+    rows = pd.concat([file.assign(_carried=False), carried.assign(_carried=True)], ignore_index=True)
+    rows = rows.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    bounds = np.searchsorted(rows["date"].to_numpy(), np.r_[dates.to_numpy(), np.datetime64("2262-01-01")])
     # a model ETF bar on a day the file lacks continues the ETF's last real close with the model's
     # move since then (ffill of real / model): no level jump, and nothing after the day is read
     state, _, _ = replay_state(cfg)
     pos = state.index_of(dates)
-    etf = rows[rows["sector"] == ETF_SECTOR].pivot(index="date", columns="symbol", values="close").reindex(dates)
+    etf = file[file["sector"] == ETF_SECTOR].pivot(index="date", columns="symbol", values="close").reindex(dates)
     model = pd.DataFrame({k: v[pos] for k, v in state.etf_close.items()}, index=dates)[list(etf.columns)]
-    return RealEquities(dates=dates, bounds=bounds, rows=rows, names=wide.columns.to_numpy(),
-                        closes=wide.to_numpy(float), etf_scale=(etf / model).ffill())
+    return RealEquities(dates=dates, bounds=bounds, rows=rows.drop(columns="_carried"),
+                        carried=rows["_carried"].to_numpy(bool), names=names, closes=wide.to_numpy(float),
+                        etf_scale=(etf / model).ffill())
 
 
 def _real_equity_day(state: ms.MarketState, real: RealEquities, d: pd.Timestamp, i: int) -> pd.DataFrame:
@@ -151,11 +170,12 @@ def _real_equity_day(state: ms.MarketState, real: RealEquities, d: pd.Timestamp,
     three every day): the replay's model ETF bar (SPY = SPX / 10, QQQ = COMP / 40, the model IWM),
     scaled to continue the ETF's last real close, or as is before the ETF's first real row (SPY and
     IWM before 2005-02-25: their level then steps to the real, adjusted one). A single name the
-    file lacks is absent that day (pairs carry a short gap forward: `core.pairs.close_panel`). Zero
+    file lacks that day is its carried last close, labelled "model" (`real_equities`). Zero
     volumes (every stock on 2010-04-26, a dataset artifact) are kept as published: no rule reads a
     single name's volume, and the gate accepts volume 0."""
     k = real.dates.get_loc(d)
-    day = real.rows.iloc[real.bounds[k]:real.bounds[k + 1]]
+    a, b = real.bounds[k], real.bounds[k + 1]
+    day = real.rows.iloc[a:b]
     sector = day["sector"].to_numpy()
     is_etf = sector == ETF_SECTOR
     stress = float(ms.stress_level(state.variance[i], state.config))
@@ -165,7 +185,8 @@ def _real_equity_day(state: ms.MarketState, real: RealEquities, d: pd.Timestamp,
         "date": d, "symbol": day["symbol"].to_numpy(), "sector": sector,
         **{c: day[c].to_numpy(float) for c in ("open", "high", "low")}, "close": quotes["close"],
         "volume": day["volume"].to_numpy(np.int64), "bid": quotes["bid"], "ask": quotes["ask"],
-        "bid_size": quotes["bid_size"], "ask_size": quotes["ask_size"], "provenance": REAL_EQUITIES,
+        "bid_size": quotes["bid_size"], "ask_size": quotes["ask_size"],
+        "provenance": np.where(real.carried[a:b], "model", REAL_EQUITIES),
     })
     missing = [e for e in state.etf_close if e not in set(day["symbol"][is_etf])]
     if not missing:
@@ -193,7 +214,7 @@ def _equity_bars(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame
 
 def _fundamentals(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """Model fundamentals (`synthetic.fundamentals_asof`) of the day's equity names: over the real
-    span the real names present that day, valued from their real closes (the full name list in a
+    span the real names of the day's bars, valued from their real closes (the full name list in a
     fixed order, so a name's values never depend on which others trade); the synthetic names
     outside it."""
     real = real_equities(state.config)
@@ -269,6 +290,8 @@ def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) ->
                                      ms.day_rng(cfg.seed, "vix_options", d), "model")
                  for d, g in fut.groupby("date", sort=True)]
         return pd.concat(parts, ignore_index=True)
+    if table in ("equity_bars", "fundamentals") and not len(dates):
+        return synthetic.generate_from_state(state, table, dates)
     if table == "equity_bars":
         return _equity_bars(state, dates)
     if table == "fundamentals":

@@ -275,15 +275,20 @@ def test_real_equity_rows_equal_the_file(eq_bars, eq_file):
 
 
 def test_a_day_the_file_lacks(eq_bars, eq_file):
-    """A single name the file lacks is absent; SPY / QQQ / IWM are always there (the gate requires
-    them): a model bar continuing the ETF's last real close, or the replay's model ETF before the
-    ETF's first real row (SPY / IWM before 2005-02-25: SPY = SPX / 10)."""
+    """A single name the file lacks that day is its last close carried (model, volume 0), so a held
+    position keeps its value; SPY / QQQ / IWM are always there (the gate requires them): a model
+    bar continuing the ETF's last real close, or the replay's model ETF before the ETF's first real
+    row (SPY / IWM before 2005-02-25: SPY = SPX / 10)."""
     by_day = eq_bars.groupby("date")
     for d, g in by_day:
         assert {"SPY", "QQQ", "IWM"} <= set(g["symbol"]), d
         assert not g["symbol"].duplicated().any()
     d17 = eq_bars[pd.DatetimeIndex(eq_bars["date"]) == "2011-02-17"].set_index("symbol")
-    assert "SCHW" not in d17.index and len(d17) == 122
+    assert len(d17) == 123 and d17.loc["SCHW", "provenance"] == "model" and d17.loc["SCHW", "volume"] == 0
+    schw16 = eq_file.set_index(["date", "symbol"]).loc[(pd.Timestamp("2011-02-16"), "SCHW")]
+    for col in ("open", "high", "low", "close"):
+        assert d17.loc["SCHW", col] == schw16["close"]
+    assert d17.loc["SCHW", "bid"] < d17.loc["SCHW", "close"] < d17.loc["SCHW", "ask"]
     assert d17.loc["SPY", "provenance"] == "model" and d17.loc["IWM", "provenance"] == "model"
     assert d17.loc["QQQ", "provenance"] == REAL_EQ
     spx = real_data.load_arch_indices().query("index == 'SPX'").set_index("date")["close"]
@@ -295,7 +300,8 @@ def test_a_day_the_file_lacks(eq_bars, eq_file):
     assert early.loc["SPY", "close"] == pytest.approx(spx.loc["2005-02-24"] / 10, abs=0.006)
     assert (eq_bars.loc[pd.DatetimeIndex(eq_bars["date"]) == "2005-02-25", "provenance"] == REAL_EQ).all()
     n19 = eq_bars[pd.DatetimeIndex(eq_bars["date"]) == "2010-11-19"]
-    assert len(n19) == 117 and not {"CL", "COF", "COP", "CTL", "CVS", "CVX"} & set(n19["symbol"])
+    carried = set(n19.loc[n19["provenance"] == "model", "symbol"])
+    assert len(n19) == 123 and carried == {"CL", "COF", "COP", "CTL", "CVS", "CVX"}
 
 
 @pytest.mark.parametrize("day", ["1999-01-04", "2003-12-31", "2017-11-13", "2018-12-31"])
@@ -341,11 +347,13 @@ def _gate(table: str, start: str, end: str, history_sessions: int = 20):
 
 @pytest.mark.parametrize(("start", "end"), [("2008-09-02", "2008-10-31"), ("2009-01-14", "2009-01-23"),
                                             ("2010-04-22", "2010-04-29"), ("2011-02-15", "2011-02-22"),
-                                            ("2005-02-23", "2005-03-01")])
+                                            ("2005-02-23", "2005-03-01"), ("2004-03-26", "2004-04-02"),
+                                            ("2010-11-17", "2010-11-23")])
 def test_real_equity_days_pass_the_gate(start, end):
     """The gate's jump rule (a name's log move <= max(10 x its trailing robust vol, 1.0)) passes the
     crisis moves (AIG -0.94 on 2008-09-15 and -0.60 on 09-17, STT -0.89 on 2009-01-20), the
-    2010-04-26 zero volumes, the model ETF bars and the day SPY / IWM switch to real."""
+    2010-04-26 zero volumes, the model ETF bars, the day SPY / IWM switch to real and the carried
+    bars (four names two days running in 2004: unchanged rows, far under the stale-quote share)."""
     for table in ("equity_bars", "fundamentals"):
         report = _gate(table, start, end)
         assert report.passed, report.message()
