@@ -456,6 +456,7 @@ def _file_key(path: Path, table: str) -> tuple:
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+        _days.clear()
 
 
 def _parse(path: Path, table: str) -> pd.DataFrame:
@@ -503,8 +504,37 @@ def read_table_files(root: str | Path, table: str) -> pd.DataFrame:
     return pd.concat([read_file(p, table) for p in _files_or_fail(root, table)], ignore_index=True)
 
 
+# file version -> the sessions it holds: small, kept for every file seen, so a partition reads (and
+# re-parses, once its frame has left the LRU cache) only the files holding its days: a folder of
+# 250 daily files is parsed about once per run, not once per partition
+_days: dict[tuple, np.ndarray] = {}
+
+
+def _file_days(path: Path, table: str) -> tuple[pd.DataFrame | None, np.ndarray]:
+    key = _file_key(path, table)
+    with _lock:
+        days = _days.get(key)
+    if days is not None:
+        return None, days
+    frame = read_file(path, table)
+    days = np.unique(frame["date"].dt.normalize().to_numpy())
+    with _lock:
+        for old in [k for k in _days if k[:2] == key[:2]]:
+            del _days[old]
+        _days[key] = days
+    return frame, days
+
+
 def generate(table: str, dates: Sequence, root: str | Path) -> pd.DataFrame:
     wanted = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
-    frames = [read_file(p, table) for p in _files_or_fail(root, table)]
-    # filter each cached frame before concatenating: a partition never copies the whole table
-    return pd.concat([f[f["date"].dt.normalize().isin(wanted)] for f in frames], ignore_index=True)
+    frames = []
+    for path in _files_or_fail(root, table):
+        frame, days = _file_days(path, table)
+        if not np.isin(days, wanted.to_numpy()).any():
+            continue
+        frame = read_file(path, table) if frame is None else frame
+        # filter each cached frame before concatenating: a partition never copies the whole table
+        frames.append(frame[frame["date"].dt.normalize().isin(wanted)])
+    if not frames:  # the columns of the table, no rows (a day the folder does not hold)
+        return read_file(_files_or_fail(root, table)[0], table).iloc[0:0].reset_index(drop=True)
+    return pd.concat(frames, ignore_index=True)

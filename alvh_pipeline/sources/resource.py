@@ -81,6 +81,10 @@ class MarketSource(dg.ConfigurableResource):
             from alvh_pipeline.sources import synthetic
 
             return synthetic.generate_days(table, dates, self._config())
+        if self.kind == "files":  # one read (and one completion) for the days, split by day
+            frame = self.fetch(table, dates)
+            day = frame["date"].dt.normalize()
+            return [frame[day == pd.Timestamp(d)].reset_index(drop=True) for d in dates]
         return [self.fetch(table, [d]) for d in dates]
 
     def ground_truth(self) -> dict:
