@@ -2,7 +2,7 @@
 
 - `LakeResource`: where the lake is (`ALVH_LAKE_URI`; `AWS_ENDPOINT_URL` for an S3-compatible store).
 - `MarketSource` (class in `sources/resource.py`): which source (`ALVH_SOURCE`, `ALVH_SEED`,
-  `ALVH_N_EQUITIES`, `ALVH_FILES_ROOT`, `ALVH_FALLBACK`, `ALVH_FILES_TABLES`).
+  `ALVH_N_EQUITIES`, `ALVH_FILES_ROOT`, `ALVH_FALLBACK`, `ALVH_FILES_TABLES`, `ALVH_VENDOR`).
 - `StrategyConfig`: what a user tunes about the strategy and the gate (hedge cap, stress move,
   account equity, costs, allocation modes, stale-quote threshold).
 - `run_workers()`: how many runs `cli run` executes at once (`ALVH_RUN_WORKERS`, default 2: this
@@ -121,7 +121,8 @@ class StrategyConfig(dg.ConfigurableResource):
 _ENV = {
     "lake": {"root": "ALVH_LAKE_URI", "s3_endpoint": "AWS_ENDPOINT_URL"},
     "source": {"kind": "ALVH_SOURCE", "seed": "ALVH_SEED", "n_equities": "ALVH_N_EQUITIES",
-               "files_root": "ALVH_FILES_ROOT", "fallback": "ALVH_FALLBACK", "files_tables": "ALVH_FILES_TABLES"},
+               "files_root": "ALVH_FILES_ROOT", "fallback": "ALVH_FALLBACK", "files_tables": "ALVH_FILES_TABLES",
+               "vendor": "ALVH_VENDOR"},
     "strategy": {"account_equity": "ALVH_ACCOUNT_EQUITY", "hedge_cap": "ALVH_HEDGE_CAP",
                  "stress_move_vix_points": "ALVH_STRESS_MOVE", "stale_threshold": "ALVH_STALE_THRESHOLD"},
 }

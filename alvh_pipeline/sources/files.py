@@ -448,9 +448,9 @@ _cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _file_key(path: Path, table: str) -> tuple:
+def _file_key(path: Path, table: str, vendor: str = "") -> tuple:
     st = path.stat()
-    return (str(path.resolve()), table, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (str(path.resolve()), f"{table}:{vendor}", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def clear_cache() -> None:
@@ -459,12 +459,12 @@ def clear_cache() -> None:
         _days.clear()
 
 
-def _parse(path: Path, table: str) -> pd.DataFrame:
+def _parse(path: Path, table: str, vendor: str = "") -> pd.DataFrame:
     if path.name.endswith(".parquet"):
         return _coerce(_read_parquet(path), table, path, text_file=False)
     frame, message = _read_csv(path, table), None
     try:  # a vendor's layout (recognised by its header) mapped to the contract, still as text
-        frame = vendors.to_contract(frame, table, path)
+        frame = vendors.to_contract(frame, table, path, vendor)
     except (ValueError, KeyError) as exc:
         message = f"{path}: {exc}" if str(path) not in str(exc) else str(exc)
     if message:
@@ -472,16 +472,17 @@ def _parse(path: Path, table: str) -> pd.DataFrame:
     return _coerce(frame, table, path)
 
 
-def read_file(path: Path, table: str) -> pd.DataFrame:
+def read_file(path: Path, table: str, vendor: str = "") -> pd.DataFrame:
     """One drop file in the contract, parsed once per (path, device, inode, size, mtime). Callers must
-    not modify the frame in place (it is shared; pandas' copy-on-write protects derived frames)."""
-    key = _file_key(path, table)
+    not modify the frame in place (it is shared; pandas' copy-on-write protects derived frames).
+    `vendor`: a layout's name, forcing that layout where it serves the table (`vendors.to_contract`)."""
+    key = _file_key(path, table, vendor)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    frame = _parse(path, table)
-    if _file_key(path, table) == key:  # unchanged while it was read: safe to reuse
+    frame = _parse(path, table, vendor)
+    if _file_key(path, table, vendor) == key:  # unchanged while it was read: safe to reuse
         with _lock:
             for old in [k for k in _cache if k[:2] == key[:2]]:  # an older version of this file
                 del _cache[old]
@@ -510,13 +511,13 @@ def read_table_files(root: str | Path, table: str) -> pd.DataFrame:
 _days: dict[tuple, np.ndarray] = {}
 
 
-def _file_days(path: Path, table: str) -> tuple[pd.DataFrame | None, np.ndarray]:
-    key = _file_key(path, table)
+def _file_days(path: Path, table: str, vendor: str) -> tuple[pd.DataFrame | None, np.ndarray]:
+    key = _file_key(path, table, vendor)
     with _lock:
         days = _days.get(key)
     if days is not None:
         return None, days
-    frame = read_file(path, table)
+    frame = read_file(path, table, vendor)
     days = np.unique(frame["date"].dt.normalize().to_numpy())
     with _lock:
         for old in [k for k in _days if k[:2] == key[:2]]:
@@ -525,16 +526,16 @@ def _file_days(path: Path, table: str) -> tuple[pd.DataFrame | None, np.ndarray]
     return frame, days
 
 
-def generate(table: str, dates: Sequence, root: str | Path) -> pd.DataFrame:
+def generate(table: str, dates: Sequence, root: str | Path, vendor: str = "") -> pd.DataFrame:
     wanted = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
     frames = []
     for path in _files_or_fail(root, table):
-        frame, days = _file_days(path, table)
+        frame, days = _file_days(path, table, vendor)
         if not np.isin(days, wanted.to_numpy()).any():
             continue
-        frame = read_file(path, table) if frame is None else frame
+        frame = read_file(path, table, vendor) if frame is None else frame
         # filter each cached frame before concatenating: a partition never copies the whole table
         frames.append(frame[frame["date"].dt.normalize().isin(wanted)])
     if not frames:  # the columns of the table, no rows (a day the folder does not hold)
-        return read_file(_files_or_fail(root, table)[0], table).iloc[0:0].reset_index(drop=True)
+        return read_file(_files_or_fail(root, table)[0], table, vendor).iloc[0:0].reset_index(drop=True)
     return pd.concat(frames, ignore_index=True)

@@ -26,6 +26,7 @@ class MarketSource(dg.ConfigurableResource):
     files_root: str = ""
     fallback: str = ""  # files source only: where a table (or a day) the drop folder lacks comes from
     files_tables: str = ""  # files source only: comma list of the tables read from the folder ("" = all it holds)
+    vendor: str = ""  # files source only: a vendor layout's name, forced where headers are ambiguous
 
     def _config(self):
         from alvh_pipeline.core.market_sim import SimConfig
@@ -65,7 +66,7 @@ class MarketSource(dg.ConfigurableResource):
 
         if self.fallback and not self.from_folder(table):
             return self._generated(self.fallback, table, dates)
-        frame = files.generate(table, dates, self.files_root)
+        frame = files.generate(table, dates, self.files_root, self.vendor)
         if self.fallback:
             wanted = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
             missing = wanted[~wanted.isin(frame["date"].dt.normalize())]

@@ -386,11 +386,28 @@ def tried(table: str) -> str:
     return ", ".join(names) if names else "none for this table"
 
 
-def to_contract(frame: pd.DataFrame, table: str, path: Path) -> pd.DataFrame:
+def named(vendor: str, table: str) -> Layout | None:
+    """The layout called `vendor` that serves `table` (None when it serves another table); an
+    unknown name is refused listing the known ones."""
+    names = sorted({lay.name for lay in LAYOUTS})
+    if vendor not in names:
+        raise ValueError(f"unknown vendor layout {vendor!r} (ALVH_VENDOR); known: {names}")
+    return next((lay for lay in layouts_for(table) if lay.name == vendor), None)
+
+
+def to_contract(frame: pd.DataFrame, table: str, path: Path, vendor: str = "") -> pd.DataFrame:
     """`frame` (text, as read) in the contract's columns: unchanged when it already has them; mapped
     when its header is a known layout of `table`; else unchanged (the contract check refuses it and
-    names the layouts tried)."""
+    names the layouts tried). `vendor` (the override for an ambiguous header) maps every file of a
+    table that layout serves with it, and refuses a file missing one of its columns."""
     columns = [str(c) for c in frame.columns]
+    forced = named(vendor, table) if vendor else None
+    if forced is not None:
+        missing = [c for c in forced.header if c not in {c.strip() for c in columns}]
+        if missing:
+            raise ValueError(f"{path}: not a {forced.name} file ({forced.describe}; the vendor override): "
+                             f"missing columns {missing[:8]}")
+        return forced.to_contract(frame.rename(columns={c: c.strip() for c in columns}), path)
     if set(columns) == set(CONTRACTS[table].column_names):
         return frame
     lay = detect(columns, table)

@@ -364,3 +364,19 @@ def test_an_equity_basket_csv_maps_to_equity_bars_with_the_quote_model(tmp_path,
         lake.write_partition("raw", "equity_bars", day, got[got["date"] == pd.Timestamp(day)])
     gate = run_gate(lake, "equity_bars", DAYS)
     assert gate.passed, gate.message()
+
+
+def test_the_vendor_override_forces_a_layout_and_names_what_its_file_lacks(tmp_path):
+    rows = _datashop_rows()
+    folder = tmp_path / "spx_options"
+    folder.mkdir()
+    rows.assign(extra_vendor_column=1).to_csv(folder / "eod.csv", index=False)  # no longer detected
+    with pytest.raises(files.FilesSourceError, match="tried: cboe_datashop"):
+        files.generate("spx_options", DAYS, tmp_path)
+    got = MarketSource(kind="files", files_root=str(tmp_path), fallback="synthetic", vendor="cboe_datashop").fetch(
+        "spx_options", DAYS[:1])
+    assert len(got) == len(rows) and (got["provenance"] == "real:cboe_datashop").all()
+    with pytest.raises(files.FilesSourceError, match=r"not a orats_smv_strikes file .*missing columns"):
+        files.generate("spx_options", DAYS, tmp_path, vendor="orats_smv_strikes")
+    with pytest.raises(files.FilesSourceError, match="unknown vendor layout 'nope'"):
+        files.generate("spx_options", DAYS, tmp_path, vendor="nope")
