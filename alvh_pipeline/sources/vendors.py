@@ -1,18 +1,24 @@
 """Vendor file layouts the `files` source reads (issue 19), recognised by their header row, each
-mapped to a raw contract (`schemas.CONTRACTS`) in one table-driven place. A mapping turns the
-vendor's text columns into the contract's columns, still as text, so every rule of the `files`
-source (sessions, integers, encodings) and of the gate applies after mapping, as to our own files.
+mapped to a raw contract (`schemas.CONTRACTS`) in one table-driven place (`LAYOUTS`). A mapping
+turns the vendor's columns into the contract's (text, or numbers it had to read to place a row), so
+every rule of the `files` source (sessions, integers, encodings) and of the gate applies after
+mapping, as to our own files. The README's "Bring your own data" table documents each mapping.
 
-Layouts so far (table `index_levels`):
+- `cboe_index_history` / `cboe_vixcurrent` -> index_levels (the index from the file name / VIX).
+- `cboe_datashop` -> spx_options and vix_options (the 15:45 snapshot; `^SPX` / `^VIX` rows to
+  their table, roots SPX / SPXW / VIX / VIXW).
+- `orats_smv_strikes` -> spx_options (a strike's call and put side by side become two rows).
+- `historical_option_data` -> spx_options (no quote sizes: 0).
+- `cfe_vx_history` -> vix_futures (as `real_data` reads the same publication; no quotes).
+- `equity_basket` -> equity_bars (optional sector, bid, ask).
 
-- `cboe_index_history`: Cboe's `<INDEX>_History.csv` (e.g. `VIX_History.csv`), header
-  `DATE,OPEN,HIGH,LOW,CLOSE`, dates `MM/DD/YYYY`; the index is the file name's part before
-  `_History`, upper case.
-- `cboe_vixcurrent`: Cboe's older `vixcurrent.csv`: a disclaimer line, then
-  `Date,VIX Open,VIX High,VIX Low,VIX Close`; the index is VIX.
-
-Every mapped row is `provenance = real`. A file whose header is neither the contract nor a layout
-for its table is refused naming the layouts tried.
+A row the mapping cannot place (an unknown underlying or root, an expiry the calendar does not list
+for its root, a strike in another unit, a value that is not a number or a date) raises
+`MappingError` naming the file, the vendor's column, the row and the line. What a layout does not
+carry (option rates and dividends, futures and equity quotes) is left NaN / 0 here and completed
+by `sources/complete.py`. Mapped rows are labelled `real:<source>` (`core/provenance.py`). A file
+whose header is neither the contract nor a layout for its table is refused naming the layouts
+tried; `vendor` (ALVH_VENDOR) forces a layout where a header is ambiguous.
 """
 
 from __future__ import annotations
