@@ -61,19 +61,25 @@ def ingest(year: str, drop: Path, lake: Path, options_only: bool) -> dict:
     import dagster as dg
 
     from alvh_pipeline.definitions import defs
-    from alvh_pipeline.resources import LakeResource
+    from alvh_pipeline.resources import LakeResource, StrategyConfig
     from alvh_pipeline.sources.resource import MarketSource
 
     days = _sessions(year)
-    job = defs.resolve_job_def("ingest")
-    selection = [dg.AssetKey(k.split("/")) for k in OPTION_ASSETS] if options_only else None
+    resources = {"lake": LakeResource(root=str(lake)), "strategy": StrategyConfig(),
+                 "source": MarketSource(kind="files", files_root=str(drop), fallback="replay")}
+    tags = {"dagster/asset_partition_range_start": days[0].strftime("%Y-%m-%d"),
+            "dagster/asset_partition_range_end": days[-1].strftime("%Y-%m-%d")}
     t0 = time.perf_counter()
-    res = job.execute_in_process(
-        run_config=QUIET, raise_on_error=False, asset_selection=selection,
-        resources={"lake": LakeResource(root=str(lake)),
-                   "source": MarketSource(kind="files", files_root=str(drop), fallback="replay")},
-        tags={"dagster/asset_partition_range_start": days[0].strftime("%Y-%m-%d"),
-              "dagster/asset_partition_range_end": days[-1].strftime("%Y-%m-%d")})
+    if options_only:  # the four option assets and their checks, as the ingest job defines them
+        job = defs.resolve_job_def("ingest")
+        assets = [a for a in defs.assets if any(k in job.asset_layer.executable_asset_keys for k in a.keys)]
+        checks = [c for c in defs.asset_checks if any(k.asset_key in job.asset_layer.executable_asset_keys
+                                                       for k in c.check_keys)]
+        res = dg.materialize([*assets, *checks], selection=[dg.AssetKey(k.split("/")) for k in OPTION_ASSETS],
+                             resources=resources, tags=tags, run_config=QUIET, raise_on_error=False)
+    else:
+        res = defs.resolve_job_def("ingest").execute_in_process(run_config=QUIET, raise_on_error=False,
+                                                                resources=resources, tags=tags)
     seconds = time.perf_counter() - t0
     failed = [c.description for c in res.get_asset_check_evaluations() if not c.passed]
     return {"success": bool(res.success), "failed_checks": failed[:3], "seconds": round(seconds, 1),

@@ -23,6 +23,7 @@ tried; `vendor` (ALVH_VENDOR) forces a layout where a header is ambiguous.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -77,10 +78,13 @@ def _us_dates(raw: pd.Series) -> pd.Series:
 
 def _any_dates(raw: pd.Series) -> pd.Series:
     """ISO (YYYY-MM-DD) or US (M/D/YYYY) dates as ISO text (vendors use either); other values kept
-    as delivered for the `files` source to refuse by name."""
-    text = raw.astype(str).str.strip()
+    as delivered for the `files` source to refuse by name. Parsed once per distinct value (a chain
+    file holds one quote date and a few dozen expiries)."""
+    codes, uniques = pd.factorize(raw.astype(str).str.strip())
+    text = pd.Series(uniques, dtype=object)
     us = text.str.contains("/", regex=False)
-    return _us_dates(text).where(us, text)
+    iso = text.where(~us, _us_dates(text))
+    return pd.Series(iso.to_numpy(object)[codes], index=raw.index)
 
 
 def _number(frame: pd.DataFrame, column: str, path: Path, preamble: int = 0) -> np.ndarray:
@@ -127,27 +131,36 @@ def _place_chain(chain: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path,
     rows (one per vendor row, or two for side-by-side layouts; `row` = the vendor's row);
     `columns`: the vendor's names of date / underlying_symbol / root / expiry / strike."""
     at = chain["row"].to_numpy()
-    shown = {k: raw[v].astype(str).iloc[at].reset_index(drop=True) for k, v in columns.items() if v in raw}
 
     def refuse(key: str, bad: np.ndarray, why: str) -> None:
-        refuse_rows(path, columns[key], bad, shown[key], why, rows=at)
+        if bad.any():  # the vendor's text, for the message only
+            refuse_rows(path, columns[key], bad, raw[columns[key]].astype(str).iloc[at].reset_index(drop=True), why,
+                        rows=at)
 
-    sym = shown["underlying_symbol"].str.strip().str.upper()
+    def upper(key: str) -> np.ndarray:
+        """The column's text, stripped and upper case, per mapped row (computed on distinct values)."""
+        codes, uniques = pd.factorize(raw[columns[key]].astype(str))
+        return pd.Index(uniques).str.strip().str.upper().to_numpy(object)[codes][at]
+
+    sym = upper("underlying_symbol")
     known = sorted({u for us in UNDERLYINGS.values() for u in us})
-    refuse("underlying_symbol", ~sym.isin(known).to_numpy(), f"an underlying the {layout} mapping does not place "
+    refuse("underlying_symbol", ~np.isin(sym, known), f"an underlying the {layout} mapping does not place "
            f"(known: {known})")
-    mine = sym.isin(UNDERLYINGS[table]).to_numpy()  # the other option table's rows are left for it
-    root = shown["root"].str.strip().str.upper()
+    mine = np.isin(sym, UNDERLYINGS[table])  # the other option table's rows are left for it
+    root = upper("root")
     known_roots = TRADED_ROOTS[table] + SET_ASIDE_ROOTS[table]
-    refuse("root", mine & ~root.isin(known_roots).to_numpy(), f"an unknown {table} root (known: {list(known_roots)})")
-    aside = mine & root.isin(SET_ASIDE_ROOTS[table]).to_numpy()
-    for key, ours in (("date", "date"), ("expiry", "expiry")):
-        unread = mine & pd.to_datetime(chain[ours], format="ISO8601", errors="coerce").isna().to_numpy()
-        refuse(key, unread, "not a date (YYYY-MM-DD or M/D/YYYY)")
-    expiry = pd.to_datetime(chain["expiry"], format="ISO8601", errors="coerce")
-    kind = np.full(len(chain), "", dtype=object)
-    kind[mine] = (cal.spx_expiry_kind if table == "spx_options" else cal.vix_expiry_kind)(expiry[mine])
-    weekly_root = root.isin(WEEKLY_ROOTS).to_numpy()
+    refuse("root", mine & ~np.isin(root, known_roots), f"an unknown {table} root (known: {list(known_roots)})")
+    aside = mine & np.isin(root, SET_ASIDE_ROOTS[table])
+    parsed = {}
+    for key in ("date", "expiry"):  # once per distinct value
+        codes, uniques = pd.factorize(chain[key])
+        values = pd.to_datetime(pd.Index(uniques), format="ISO8601", errors="coerce")
+        parsed[key] = (codes, values)
+        refuse(key, mine & np.asarray(values.isna())[codes], "not a date (YYYY-MM-DD or M/D/YYYY)")
+    codes, expiries = parsed["expiry"]
+    kinds = np.array(_expiry_kinds(table, tuple(expiries.as_unit("ns").asi8.tolist())), dtype=object)
+    kind = np.where(mine, kinds[codes], "")
+    weekly_root = np.isin(root, WEEKLY_ROOTS)
     refuse("expiry", mine & ~aside & ((kind == "") | (~weekly_root & (kind == "weekly"))),
            "an expiry the exchange calendar does not list for this root (a weekly on a day Cboe listed none, or a "
            "standard-root expiry that is not the monthly)")
@@ -172,6 +185,17 @@ def _place_chain(chain: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path,
                     "SPX monthlies)", path, int(aside.sum() + twin.sum()), layout, sorted(set(root[aside])),
                     int(twin.sum()))
     return chain[keep].drop(columns="row").reset_index(drop=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _expiry_kinds(table: str, expiries: tuple[int, ...]) -> tuple[str, ...]:
+    """`calendar.spx_expiry_kind` / `vix_expiry_kind` of a file's distinct expiries (ns; NaT allowed),
+    once per set: daily files of a year repeat the same few dozen."""
+    values = pd.DatetimeIndex(np.array(expiries, dtype="datetime64[ns]"))
+    kinds = np.full(len(values), "", dtype=object)
+    ok = ~values.isna()
+    kinds[ok] = (cal.spx_expiry_kind if table == "spx_options" else cal.vix_expiry_kind)(values[ok])
+    return tuple(kinds.tolist())
 
 
 def _chain_frame(table: str, **cols) -> pd.DataFrame:
