@@ -3,7 +3,7 @@ quality suites. A source must deliver exactly these columns (extra columns are a
 these dtypes; `keys` identify a row within a partition.
 
 Every table carries `date` (the trading-day partition, a calendar date) and `provenance`
-("synthetic", "real" or "model": real data vs. generated conditioned on real paths).
+("synthetic", "real", "real:<source>", "derived" or "model": `core/provenance.py` lists the values).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ _QUOTE = (
     ("bid_size", I64, "top-of-book bid size (contracts / shares)"),
     ("ask_size", I64, "top-of-book ask size"),
 )
-_TAIL = (("provenance", STR, "synthetic | real | derived (computed from real data by a stated rule) | model"),)
+_TAIL = (("provenance", STR, "synthetic | real | real:<source> (core/provenance.py) | derived (computed from real "
+                             "data by a stated rule) | model"),)
 
 CONTRACTS: dict[str, TableContract] = {
     c.name: c
