@@ -108,31 +108,34 @@ def load_cfe_raw() -> pd.DataFrame:
     return _cfe_raw().copy()
 
 
+def cfe_contracts(futures: pd.Series) -> pd.DataFrame:
+    """CFE's futures codes (`K (May 04)`) as contract ("VXK04"), year, month and expiry (the
+    calendar's `vix_expiry`, or the published date of `EXPIRY_OVERRIDES`), aligned with `futures`;
+    `ok` False (the rest unset) where the code is not a VX month code whose letter and month name
+    agree. Shared by the packaged publication and the `files` source's CFE layout."""
+    code = futures.astype(str).str.strip().str.extract(r"^([FGHJKMNQUVXZ]) \((\w{3}) (\d{2})\)$")
+    month = code[1].map({m: i + 1 for i, m in enumerate(_MONTH_NAMES)})
+    letter = month.map(lambda m: MONTH_CODES[int(m) - 1] if m == m else None)
+    ok = (code.notna().all(axis=1) & month.notna() & (code[0] == letter)).to_numpy()
+    year = np.where(ok, 2000 + pd.to_numeric(code[2], errors="coerce").fillna(0).astype("int64"), 2000)
+    month = np.where(ok, month.fillna(1).astype("int64"), 1)
+    contract = pd.Series(contract_code(year, month), index=futures.index).astype("str")
+    expiry = pd.Series(_midnight(vix_expiry(year, month)), index=futures.index)
+    for name, published in EXPIRY_OVERRIDES.items():
+        expiry[contract == name] = published
+    return pd.DataFrame({"contract": contract, "year": year, "month": month, "expiry": expiry, "ok": ok},
+                        index=futures.index)
+
+
 @lru_cache(maxsize=1)
 def _cfe_all() -> pd.DataFrame:
     """Traded rows (Settle > 0), 10x fixed, with contract, year, month, expiry."""
     raw = _cfe_raw()
     raw = raw[raw["settle"] > 0]
-    code = raw["futures"].str.extract(r"^([FGHJKMNQUVXZ]) \((\w{3}) (\d{2})\)$")
-    if code.isna().any().any():
-        raise ValueError(f"unparsed futures codes: {sorted(raw['futures'][code.isna().any(axis=1)].unique())}")
-    month = code[1].map({m: i + 1 for i, m in enumerate(_MONTH_NAMES)}).astype("int64")
-    if not (code[0] == month.map(lambda m: MONTH_CODES[m - 1])).all():
-        raise ValueError("futures month letter disagrees with the month name")
-    year = (2000 + code[2].astype("int64")).astype("int64")
-
-    df = pd.DataFrame(
-        {
-            "date": raw["trade_date"],
-            "contract": contract_code(year.to_numpy(), month.to_numpy()),
-            "year": year,
-            "month": month,
-            "expiry": _midnight(vix_expiry(year.to_numpy(), month.to_numpy())),
-        }
-    )
-    df["contract"] = df["contract"].astype("str")
-    for contract, expiry in EXPIRY_OVERRIDES.items():
-        df.loc[df["contract"] == contract, "expiry"] = expiry
+    codes = cfe_contracts(raw["futures"])
+    if not codes["ok"].all():
+        raise ValueError(f"unparsed futures codes: {sorted(raw['futures'][~codes['ok']].unique())}")
+    df = pd.DataFrame({"date": raw["trade_date"], **{c: codes[c] for c in ("contract", "year", "month", "expiry")}})
     scale = np.where(raw["trade_date"] < MULTIPLIER_CHANGE, 10.0, 1.0)
     traded = raw["total_volume"].to_numpy() > 0
     for col in PRICE_COLUMNS:

@@ -282,7 +282,6 @@ def _historical_option_data(f: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 CFE = ("Trade Date", "Futures", "Open", "High", "Low", "Close", "Settle", "Change", "Total Volume", "EFP",
        "Open Interest")
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CURVE_MONTHS = 8  # the contract lists M1..M8
 
 
@@ -291,18 +290,12 @@ def _cfe_futures(f: pd.DataFrame, path: Path) -> pd.DataFrame:
     before 2007-03-26 divided by 10 (the old multiplier), untraded rows (settle 0) and each
     contract's final-settlement row (date = expiry) not curve rows, M1..M8 by expiry per day. No
     quotes in the file: bid / ask are left NaN for the quote model (`complete.py`)."""
-    from alvh_pipeline.sources.real_data import EXPIRY_OVERRIDES, MULTIPLIER_CHANGE
+    from alvh_pipeline.sources.real_data import MULTIPLIER_CHANGE, cfe_contracts
 
-    code = f["Futures"].astype(str).str.strip().str.extract(r"^([FGHJKMNQUVXZ]) \((\w{3}) (\d{2})\)$")
-    month = code[1].map({m: i + 1 for i, m in enumerate(_MONTH_NAMES)})
-    letter_ok = code[0] == month.map(lambda m: cal.MONTH_CODES[int(m) - 1] if m == m else None)
-    refuse_rows(path, "Futures", (code.isna().any(axis=1) | month.isna() | ~letter_ok).to_numpy(), f["Futures"],
+    codes = cfe_contracts(f["Futures"])
+    refuse_rows(path, "Futures", ~codes["ok"].to_numpy(), f["Futures"],
                 "not a CFE VX contract code such as 'K (May 08)' (month letter and month name agreeing)")
-    year = 2000 + code[2].astype("int64").to_numpy()
-    month = month.astype("int64").to_numpy()
-    contract = pd.Series(cal.contract_code(year, month)).astype(str)
-    expiry = pd.Series(cal.vix_expiry(year, month)).mask(contract.isin(list(EXPIRY_OVERRIDES)),
-                                                         contract.map(EXPIRY_OVERRIDES))
+    contract, expiry = codes["contract"], codes["expiry"]
     date = pd.to_datetime(_us_dates(f["Trade Date"]), format="ISO8601", errors="coerce")
     refuse_rows(path, "Trade Date", date.isna().to_numpy(), f["Trade Date"], "not a date (M/D/YYYY)")
     settle = _number(f, "Settle", path) / np.where(date < MULTIPLIER_CHANGE, 10.0, 1.0)
