@@ -172,7 +172,29 @@ def _zip_member(path: Path) -> io.BytesIO:
     return io.BytesIO(data)
 
 
+# The last few files read, as read (before any table's mapping): one vendor file feeding two tables
+# (a DataShop day: spx_options and vix_options) is read once. Keyed by file version and how it was read.
+_reads: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_READS = 4
+
+
 def _read_csv(path: Path, table: str) -> pd.DataFrame:
+    st = path.stat()
+    version = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = version + (tuple(lay.name for lay in vendors.layouts_for(table)),)
+    with _lock:
+        for k, frame in _reads.items():
+            if k[:-1] == version and k[-1] and set(k[-1]) & set(key[-1]):
+                return frame  # read for another table with a layout in common: the same read
+    frame = _read_csv_file(path, table)
+    with _lock:
+        _reads[key] = frame
+        while len(_reads) > _READS:
+            _reads.popitem(last=False)
+    return frame
+
+
+def _read_csv_file(path: Path, table: str) -> pd.DataFrame:
     if path.name.endswith(".zip"):
         return _read_csv_bytes(_zip_member(path), path, table)
     gz = path.name.endswith(".gz")
@@ -207,9 +229,13 @@ def _read_csv_bytes(source: Path | io.BytesIO, path: Path, table: str, head: byt
         raise FilesSourceError(f"{path}: Parquet content under a CSV name, rename to .parquet")
     encoding = _csv_encoding(head, path)
     # a vendor layout with a disclaimer before its header (Cboe's vixcurrent.csv): skip it
-    skip = vendors.header_offset(head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:4], table)
-    try:  # every value as text: the contract decides what it may become (see `_coerce`)
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding=encoding,
+    lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:4]
+    skip = vendors.header_offset(lines, table)
+    # every value as text: the contract decides what it may become (see `_coerce`); a vendor layout
+    # naming its text columns has its numbers read as numbers (`vendors.Layout.text`)
+    dtype = vendors.read_types(lines[skip] if len(lines) > skip else "", table)
+    try:
+        frame = pd.read_csv(source, dtype=dtype, keep_default_na=False, encoding=encoding,
                             compression="gzip" if gz else None, skiprows=skip)
     except pd.errors.EmptyDataError:
         message = f"{path}: empty file: no header row"
@@ -457,6 +483,7 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _days.clear()
+        _reads.clear()
 
 
 def _parse(path: Path, table: str, vendor: str = "") -> pd.DataFrame:
