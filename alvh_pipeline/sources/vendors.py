@@ -181,6 +181,11 @@ def _place_chain(chain: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path,
     else:
         refuse("strike", mine & ((strike <= 0) | (strike > 500)), "a VIX strike outside (0, 500] points: a strike "
                "in another unit?")
+    # an option expiring on the file's own date (a vendor lists the day's expiries with their final
+    # quotes) settles that day: no contract to trade or hold overnight, set aside (counted)
+    codes_d, dates = parsed["date"]
+    expiring = mine & ~aside & (np.asarray(expiries.as_unit("ns"))[codes] == np.asarray(dates.as_unit("ns"))[codes_d])
+    aside |= expiring
     keep = mine & ~aside
     # a third-Friday SPXW (PM-settled) beside the SPX monthly of the same strike: the monthly is the
     # contract the CNDR rules trade; the PM twin is set aside (counted), never a duplicate key
@@ -189,9 +194,9 @@ def _place_chain(chain: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path,
     twin[np.flatnonzero(keep)[dup & weekly_root[keep]]] = True
     keep &= ~twin
     if aside.any() or twin.any():
-        log.warning("%s: %d %s rows set aside (roots %s, not traded by the books; %d PM-settled twins of "
-                    "SPX monthlies)", path, int(aside.sum() + twin.sum()), layout, sorted(set(root[aside])),
-                    int(twin.sum()))
+        log.warning("%s: %d %s rows set aside (%d expiring on the quote date; roots %s, not traded by the books; "
+                    "%d PM-settled twins of SPX monthlies)", path, int(aside.sum() + twin.sum()), layout,
+                    int(expiring.sum()), sorted(set(root[aside & ~expiring])), int(twin.sum()))
     return chain[keep].drop(columns="row").reset_index(drop=True)
 
 
@@ -208,7 +213,7 @@ def _expiry_kinds(table: str, expiries: tuple[int, ...]) -> tuple[str, ...]:
 
 def _chain_frame(table: str, **cols) -> pd.DataFrame:
     """A chain in `table`'s contract columns; rate / dividend_yield / future_price NaN unless given
-    (filled from the rates table and parity by `complete_chain`)."""
+    (filled from the rates table and parity by `sources/complete.py`)."""
     out = pd.DataFrame(cols)
     for c in CONTRACTS[table].column_names:
         if c not in out:

@@ -248,19 +248,21 @@ def test_a_monthly_root_on_a_weekly_expiry_is_refused(tmp_path):
         files.generate("spx_options", DAYS, tmp_path)
 
 
-def test_pm_twins_and_quarterlies_are_set_aside_and_counted(tmp_path, caplog):
+def test_pm_twins_quarterlies_and_same_day_expiries_are_set_aside_and_counted(tmp_path, caplog):
     rows = _datashop_rows()
     monthly = rows[rows["root"] == "SPX"].head(4)
     twin = monthly.assign(root="SPXW")  # a third-Friday PM-settled SPXW beside the AM monthly
     quarterly = monthly.assign(root="SPXQ", expiration="2024-03-28")
+    expiring = monthly.assign(root="SPXW", expiration=monthly["quote_date"])  # the day's own expiry, settling
     folder = tmp_path / "spx_options"
     folder.mkdir()
-    pd.concat([rows, twin, quarterly], ignore_index=True).to_csv(folder / "eod.csv", index=False)
+    pd.concat([rows, twin, quarterly, expiring], ignore_index=True).to_csv(folder / "eod.csv", index=False)
     with caplog.at_level("WARNING"):
         got = files.generate("spx_options", DAYS, tmp_path)
     assert len(got) == len(rows)
     assert not got.duplicated(["date", "expiry", "strike", "option_type"]).any()
-    assert "8 Cboe DataShop rows set aside" in caplog.text and "4 PM-settled twins" in caplog.text
+    assert "12 Cboe DataShop rows set aside (4 expiring on the quote date; roots ['SPXQ']" in caplog.text
+    assert "4 PM-settled twins" in caplog.text
 
 
 def test_an_unknown_option_header_names_the_layouts_tried(tmp_path):
