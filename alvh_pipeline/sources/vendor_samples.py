@@ -109,6 +109,36 @@ def historical_option_data(spx: pd.DataFrame, newer: bool = False) -> pd.DataFra
     return out
 
 
+def cfe_history(futures: pd.DataFrame) -> pd.DataFrame:
+    """CFE's VX history rows (`Trade Date,Futures,...`) for our `vix_futures` rows: codes such as
+    `K (May 08)`, prices at 10x before 2007-03-26 as CFE published them, quotes dropped (CFE
+    publishes none)."""
+    from alvh_pipeline.sources.real_data import MULTIPLIER_CHANGE
+
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    letter = futures["contract"].str[2]
+    month = letter.map({c: i for i, c in enumerate(cal.MONTH_CODES)})
+    code = letter + " (" + month.map(lambda m: months[m]) + " " + futures["contract"].str[3:] + ")"
+    scale = np.where(pd.to_datetime(futures["date"]) < MULTIPLIER_CHANGE, 10.0, 1.0)
+    settle = futures["settle"].to_numpy(float) * scale
+    return pd.DataFrame({"Trade Date": pd.to_datetime(futures["date"]).dt.strftime("%-m/%-d/%Y"), "Futures": code,
+                         "Open": settle, "High": settle, "Low": settle, "Close": settle, "Settle": settle,
+                         "Change": 0, "Total Volume": futures["volume"], "EFP": 0,
+                         "Open Interest": futures["open_interest"]})
+
+
+def vix_history(index_levels: pd.DataFrame) -> pd.DataFrame:
+    """Cboe's `VIX_History.csv` rows for the VIX rows of `index_levels`."""
+    vix = index_levels[index_levels["index"] == "VIX"]
+    return pd.DataFrame({"DATE": _us(vix["date"]), **{c.upper(): vix[c].round(2) for c in ("open", "high", "low",
+                                                                                           "close")}})
+
+
+def equity_basket(bars: pd.DataFrame) -> pd.DataFrame:
+    """One long equity CSV (`date, symbol, open, high, low, close, volume`): no sector, no quotes."""
+    return bars[["date", "symbol", "open", "high", "low", "close", "volume"]].assign(date=_iso(bars["date"]))
+
+
 def write_zip(frame: pd.DataFrame, path: Path) -> Path:
     """`frame` as the one CSV inside `path` (a .zip named like the vendor's daily file)."""
     buffer = io.StringIO()

@@ -307,3 +307,51 @@ def test_real_chains_from_vendor_files_are_carried_to_the_verdict(lakes, tmp_pat
     ours = Lake(str(root)).read_range("books", "account", redelivered[0], LAST)
     theirs = lake.read_range("books", "account", redelivered[0], LAST)
     assert np.allclose(theirs["equity"], ours["equity"], rtol=2e-3)
+
+
+def test_every_other_vendor_layout_is_carried_to_the_verdict(lakes, tmp_path):
+    """Issue 19: the last days re-delivered in every other layout at once: SPX chains from ORATS
+    (first half of the days) and HistoricalOptionData (the rest) in one folder, VIX chains from
+    DataShop, the VX curve in CFE's history layout, the VIX in Cboe's VIX_History.csv beside the
+    other indexes in our layout, the equities as one long basket CSV without sectors or quotes.
+    Ingested, gated, traded, and each source named in the verdict's provenance."""
+    from alvh_pipeline.sources import vendor_samples as vs
+
+    (root, _), _ = lakes
+    lake_root = tmp_path / "lake"
+    shutil.copytree(root, lake_root)
+    days = S[(S > LAST - pd.Timedelta(days=8)) & (S <= LAST)]
+    half = len(days) // 2
+    drop = tmp_path / "drop"
+    for table in ("spx_options", "vix_options", "vix_futures", "index_levels", "equity_bars"):
+        (drop / table).mkdir(parents=True)
+    ours = {t: synthetic.generate(t, days, CFG) for t in ("spx_options", "vix_options", "vix_futures",
+                                                          "index_levels", "equity_bars")}
+    spx = ours["spx_options"]
+    vs.orats(spx[spx["date"] < days[half]]).to_csv(drop / "spx_options" / "orats.csv", index=False)
+    vs.historical_option_data(spx[spx["date"] >= days[half]]).to_csv(drop / "spx_options" / "hod.csv", index=False)
+    vs.datashop(None, ours["vix_options"]).to_csv(drop / "vix_options" / "UnderlyingOptionsEOD.csv", index=False)
+    vs.cfe_history(ours["vix_futures"]).to_csv(drop / "vix_futures" / "vix_futures.csv", index=False)
+    idx = ours["index_levels"]
+    vs.vix_history(idx).to_csv(drop / "index_levels" / "VIX_History.csv", index=False)
+    idx[idx["index"] != "VIX"].to_csv(drop / "index_levels" / "others.csv", index=False)
+    vs.equity_basket(ours["equity_bars"]).to_csv(drop / "equity_bars" / "basket.csv", index=False)
+    source = MarketSource(kind="files", files_root=str(drop), fallback="synthetic", seed=CFG.seed,
+                          n_equities=CFG.n_equities)
+    ingest = defs.resolve_job_def("ingest").execute_in_process(
+        run_config=QUIET, raise_on_error=False, resources={"lake": LakeResource(root=str(lake_root)), "source": source},
+        tags={"dagster/asset_partition_range_start": days[0].strftime("%Y-%m-%d"),
+              "dagster/asset_partition_range_end": LAST.strftime("%Y-%m-%d")})
+    assert ingest.success, [c.description for c in ingest.get_asset_check_evaluations() if not c.passed]
+    lake = Lake(str(lake_root))
+    labels = {t: set(lake.read_range("validated", t, days[0], LAST)["provenance"]) for t in ours}
+    assert labels == {"spx_options": {"real:orats", "real:historical_option_data"},
+                      "vix_options": {"real:cboe_datashop"}, "vix_futures": {"real:cfe"},
+                      "index_levels": {"real:cboe", "synthetic"}, "equity_bars": {"real:equity_file"}}
+    for step in ANALYTICS:
+        assert run_job(step.layer.name, lake_root, max(step.start, days[0]), LAST).success, step.layer.name
+    verdict = lake.read_table("attribution", "verdict")
+    prov = " ".join(verdict.loc[verdict["window"].str.contains("full"), "provenance"])
+    for named in ("real (ORATS)", "real (HistoricalOptionData)", "futures=real (CFE)", "real (Cboe index history)",
+                  "equities=real (equity file)"):
+        assert named in prov, (named, prov)
