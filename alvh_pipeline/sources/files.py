@@ -175,7 +175,7 @@ def _zip_member(path: Path) -> io.BytesIO:
 # The last few files read, as read (before any table's mapping): one vendor file feeding two tables
 # (a DataShop day: spx_options and vix_options) is read once. Keyed by file version and how it was read.
 _reads: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-_READS = 4
+_READS = 48  # a fetched chunk of daily files (ingest's FETCH_DAYS = 42) read for one table, then the other
 
 
 def _read_csv(path: Path, table: str) -> pd.DataFrame:

@@ -91,13 +91,15 @@ def _any_dates(raw: pd.Series) -> pd.Series:
     return pd.Series(iso.to_numpy(object)[codes], index=raw.index)
 
 
-def _number(frame: pd.DataFrame, column: str, path: Path, preamble: int = 0) -> np.ndarray:
-    """A vendor's numeric column as float64; a value that is not a number is refused by name."""
+def _number(frame: pd.DataFrame, column: str, path: Path, preamble: int = 0,
+            rows: np.ndarray | None = None) -> np.ndarray:
+    """A vendor's numeric column as float64; a value that is not a number is refused by name
+    (`rows`: each position's row in the file, when `frame` holds some of its rows)."""
     if frame[column].dtype.kind in "fiu":  # read as numbers already (`Layout.text`)
         return frame[column].to_numpy("float64")
     text = frame[column].astype(str).str.strip()
     num = pd.to_numeric(text, errors="coerce")
-    refuse_rows(path, column, num.isna().to_numpy() & (text != ""), text, "not a number", preamble)
+    refuse_rows(path, column, num.isna().to_numpy() & (text != ""), text, "not a number", preamble, rows)
     return num.to_numpy("float64")
 
 
@@ -128,6 +130,7 @@ UNDERLYINGS = {"spx_options": ("SPX", "^SPX", "SPXW"), "vix_options": ("VIX", "^
 TRADED_ROOTS = {"spx_options": ("SPX", "SPXW"), "vix_options": ("VIX", "VIXW")}
 SET_ASIDE_ROOTS = {"spx_options": ("SPXQ", "SPXPM", "SPXW.EOM"), "vix_options": ()}
 WEEKLY_ROOTS = ("SPXW", "VIXW")
+TRADED_UNDERLYINGS = tuple(u for us in UNDERLYINGS.values() for u in us)
 log = logging.getLogger(__name__)
 
 
@@ -221,35 +224,43 @@ def _chain_frame(table: str, **cols) -> pd.DataFrame:
     return out[CONTRACTS[table].column_names + ["row"]]
 
 
-def _option_type(raw: pd.Series, path: Path, column: str) -> pd.Series:
+def _option_type(raw: pd.Series, path: Path, column: str, rows: np.ndarray | None = None) -> pd.Series:
     """C / P from a vendor's C, P, call, put (any case)."""
     text = raw.astype(str).str.strip().str.upper()
     kind = text.map({"C": "C", "P": "P", "CALL": "C", "PUT": "P"})
-    refuse_rows(path, column, kind.isna().to_numpy(), raw, "option type is neither call nor put")
+    refuse_rows(path, column, kind.isna().to_numpy(), raw, "option type is neither call nor put", rows=rows)
     return kind
 
 
 def _datashop(table: str) -> Callable[[pd.DataFrame, Path], pd.DataFrame]:
-    def mapping(f: pd.DataFrame, path: Path) -> pd.DataFrame:
-        n = len(f)
+    def mapping(whole: pd.DataFrame, path: Path) -> pd.DataFrame:
+        # one file may hold both option tables' underlyings: map only this table's rows (an unknown
+        # underlying is refused by `_place_chain`, on every row)
+        codes, uniques = pd.factorize(whole["underlying_symbol"].astype(str))
+        known = set(TRADED_UNDERLYINGS) - set(UNDERLYINGS[table])
+        rows = np.flatnonzero(~np.isin(pd.Index(uniques).str.strip().str.upper().to_numpy(object), list(known))[codes])
+        f = whole.iloc[rows]
         # the 15:45 snapshot (module docstring: the books decide and fill on it)
-        ub, ua = _number(f, "underlying_bid_1545", path), _number(f, "underlying_ask_1545", path)
+        ub = _number(f, "underlying_bid_1545", path, rows=rows)
+        ua = _number(f, "underlying_ask_1545", path, rows=rows)
         under = np.where((ub > 0) & (ua > 0), (ub + ua) / 2, np.maximum(ub, ua))
         if "active_underlying_price_1545" in f:
-            active = _number(f, "active_underlying_price_1545", path)
+            active = _number(f, "active_underlying_price_1545", path, rows=rows)
             under = np.where(under > 0, under, active)
         under = np.where(under > 0, under, np.nan)
-        num = {c: _number(f, c, path) for c in ("strike", "bid_1545", "ask_1545", "bid_size_1545", "ask_size_1545")}
+        num = {c: _number(f, c, path, rows=rows)
+               for c in ("strike", "bid_1545", "ask_1545", "bid_size_1545", "ask_size_1545")}
         common = dict(date=_any_dates(f["quote_date"]), expiry=_any_dates(f["expiration"]), strike=num["strike"],
-                      option_type=_option_type(f["option_type"], path, "option_type"),
+                      option_type=_option_type(f["option_type"], path, "option_type", rows).to_numpy(object),
                       bid=num["bid_1545"], ask=num["ask_1545"], bid_size=num["bid_size_1545"],
                       ask_size=num["ask_size_1545"], model_iv=np.nan, provenance=provenance.real("cboe_datashop"),
-                      row=np.arange(n))
+                      row=rows)
+        common["date"], common["expiry"] = common["date"].to_numpy(object), common["expiry"].to_numpy(object)
         if table == "spx_options":
             chain = _chain_frame(table, underlying=under, **common)
         else:
             chain = _chain_frame(table, **common)
-        return _place_chain(chain, f, table, path, {
+        return _place_chain(chain, whole, table, path, {
             "date": "quote_date", "underlying_symbol": "underlying_symbol", "root": "root", "expiry": "expiration",
             "strike": "strike", "underlying_price": "underlying_bid_1545"}, "Cboe DataShop")
     return mapping
