@@ -9,7 +9,7 @@ Three timed steps, each in its own process (its peak RSS is its own):
    tables from the zips, seven from the replay);
 3. the two option tables alone (raw + gate + validated of spx_options and vix_options) over the
    same year on that lake, the vendor path's own cost: target <= 0.2 s per session, peak RSS
-   <= 1 GiB.
+   <= 1 GiB (the targets are judged on this step; the whole ingest's figures are context).
 
 usage: python bench/vendor.py [--year 2008]
 The last line is one JSON object with the figures.
@@ -129,8 +129,7 @@ def main() -> None:
                **TARGETS,
                "meets_targets": bool(options["success"] and options["seconds_per_session"]
                                      <= TARGETS["target_option_seconds_per_session"]
-                                     and max(options["peak_rss_mib"], whole["peak_rss_mib"])
-                                     <= TARGETS["target_rss_mib"])}
+                                     and options["peak_rss_mib"] <= TARGETS["target_rss_mib"])}
     print(json.dumps(figures))
 
 

@@ -27,7 +27,8 @@ the header matched the contract exactly. Parser exceptions are never passed on (
 as a chained exception: Dagster records both in the event log).
 
 Each file is parsed and checked once per process per (path, device, inode, size, mtime): the frame is
-kept in a small LRU cache, so a run over many partitions reads a file once and a changed file again.
+kept in an LRU cache (up to 384 MiB of parsed frames: a year of daily vendor files), so a run over many
+partitions reads a file once and a changed file again.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ _EXACT = 2.0**53  # beyond this a decimal read as float64 may already be off by 
 # a time of day followed by an offset (or Z): a timezone-aware value; a bare date never matches
 _AWARE = r"[T ]\d{1,2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _OFFSET = r"(?:(?P<z>[Zz])|(?P<sign>[+-])(?P<hh>\d{2}):?(?P<mm>\d{2})?)$"
-_CACHE_SIZE = 32
+_CACHE_SIZE = 1024  # files, and at most _CACHE_BYTES of parsed frames: a year of daily vendor files stays parsed
+_CACHE_BYTES = 384 * 2**20  # (a DataShop day's SPX chain is ~0.3 MB parsed) while a backfill's chunks read it
 
 
 class FilesSourceError(ValueError):
@@ -175,7 +177,7 @@ def _zip_member(path: Path) -> io.BytesIO:
 # The last few files read, as read (before any table's mapping): one vendor file feeding two tables
 # (a DataShop day: spx_options and vix_options) is read once. Keyed by file version and how it was read.
 _reads: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-_READS = 48  # a fetched chunk of daily files (ingest's FETCH_DAYS = 42) read for one table, then the other
+_READS = 8  # the day being mapped for one option table, then the other (parsed frames are kept in `_cache`)
 
 
 def _read_csv(path: Path, table: str) -> pd.DataFrame:
@@ -471,6 +473,7 @@ def _coerce(frame: pd.DataFrame, table: str, path: Path, text_file: bool = True)
 # once per file version per process
 
 _cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_sizes: dict[tuple, int] = {}  # bytes of each cached frame
 _lock = threading.Lock()
 
 
@@ -482,6 +485,7 @@ def _file_key(path: Path, table: str, vendor: str = "") -> tuple:
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+        _sizes.clear()
         _days.clear()
         _reads.clear()
 
@@ -513,9 +517,11 @@ def read_file(path: Path, table: str, vendor: str = "") -> pd.DataFrame:
         with _lock:
             for old in [k for k in _cache if k[:2] == key[:2]]:  # an older version of this file
                 del _cache[old]
+                _sizes.pop(old, None)
             _cache[key] = frame
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+            _sizes[key] = int(frame.memory_usage(index=False).sum())
+            while len(_cache) > _CACHE_SIZE or (len(_cache) > 1 and sum(_sizes.values()) > _CACHE_BYTES):
+                _sizes.pop(_cache.popitem(last=False)[0], None)
     return frame
 
 

@@ -275,6 +275,19 @@ def test_the_sweep_runs_scenarios_as_partitions_and_the_verdict_prints_their_lin
     assert claims["numbers"].str.contains("of 2 configurations").all()
 
 
+def ingest_drop_folder(lake_root, drop, first) -> Lake:
+    """The ingest job over first..LAST from the files source on `drop`, the synthetic market as the
+    fallback for what the folder lacks; every check must pass."""
+    source = MarketSource(kind="files", files_root=str(drop), fallback="synthetic", seed=CFG.seed,
+                          n_equities=CFG.n_equities)
+    ingest = defs.resolve_job_def("ingest").execute_in_process(
+        run_config=QUIET, raise_on_error=False, resources={"lake": LakeResource(root=str(lake_root)), "source": source},
+        tags={"dagster/asset_partition_range_start": first.strftime("%Y-%m-%d"),
+              "dagster/asset_partition_range_end": LAST.strftime("%Y-%m-%d")})
+    assert ingest.success, [c.description for c in ingest.get_asset_check_evaluations() if not c.passed]
+    return Lake(str(lake_root))
+
+
 def test_real_chains_from_vendor_files_are_carried_to_the_verdict(lakes, tmp_path):
     """Issue 19: the last days' SPX and VIX chains re-delivered as Cboe DataShop daily zips (every
     other table from the fallback source) are ingested, gated, traded and named in the verdict's
@@ -288,14 +301,7 @@ def test_real_chains_from_vendor_files_are_carried_to_the_verdict(lakes, tmp_pat
     redelivered = S[(S > LAST - pd.Timedelta(days=8)) & (S <= LAST)]
     drop = tmp_path / "drop"
     vendor_samples.write_datashop_days(drop, redelivered, lambda t, ds: synthetic.generate(t, ds, CFG))
-    source = MarketSource(kind="files", files_root=str(drop), fallback="synthetic", seed=CFG.seed,
-                          n_equities=CFG.n_equities)
-    ingest = defs.resolve_job_def("ingest").execute_in_process(
-        run_config=QUIET, raise_on_error=False, resources={"lake": LakeResource(root=str(lake_root)), "source": source},
-        tags={"dagster/asset_partition_range_start": redelivered[0].strftime("%Y-%m-%d"),
-              "dagster/asset_partition_range_end": LAST.strftime("%Y-%m-%d")})
-    assert ingest.success and all(c.passed for c in ingest.get_asset_check_evaluations())
-    lake = Lake(str(lake_root))
+    lake = ingest_drop_folder(lake_root, drop, redelivered[0])
     chain = lake.read_range("validated", "spx_options", redelivered[0], LAST)
     assert set(chain["provenance"]) == {"real:cboe_datashop"}
     for step in ANALYTICS:
@@ -336,14 +342,7 @@ def test_every_other_vendor_layout_is_carried_to_the_verdict(lakes, tmp_path):
     vs.vix_history(idx).to_csv(drop / "index_levels" / "VIX_History.csv", index=False)
     idx[idx["index"] != "VIX"].to_csv(drop / "index_levels" / "others.csv", index=False)
     vs.equity_basket(ours["equity_bars"]).to_csv(drop / "equity_bars" / "basket.csv", index=False)
-    source = MarketSource(kind="files", files_root=str(drop), fallback="synthetic", seed=CFG.seed,
-                          n_equities=CFG.n_equities)
-    ingest = defs.resolve_job_def("ingest").execute_in_process(
-        run_config=QUIET, raise_on_error=False, resources={"lake": LakeResource(root=str(lake_root)), "source": source},
-        tags={"dagster/asset_partition_range_start": days[0].strftime("%Y-%m-%d"),
-              "dagster/asset_partition_range_end": LAST.strftime("%Y-%m-%d")})
-    assert ingest.success, [c.description for c in ingest.get_asset_check_evaluations() if not c.passed]
-    lake = Lake(str(lake_root))
+    lake = ingest_drop_folder(lake_root, drop, days[0])
     labels = {t: set(lake.read_range("validated", t, days[0], LAST)["provenance"]) for t in ours}
     assert labels == {"spx_options": {"real:orats", "real:historical_option_data"},
                       "vix_options": {"real:cboe_datashop"}, "vix_futures": {"real:cfe"},
