@@ -53,7 +53,7 @@ def _stress(days: pd.DatetimeIndex, fetch: Fetch) -> pd.Series:
     return stress.where(vix.notna(), 0.0)
 
 
-def _quote_futures(frame: pd.DataFrame, need: np.ndarray, fetch: Fetch) -> pd.DataFrame:
+def _quote_futures(frame: pd.DataFrame, need: np.ndarray, fetch: Fetch, seed: int) -> pd.DataFrame:
     from alvh_pipeline.core import market_sim as ms
     from alvh_pipeline.sources import synthetic
 
@@ -63,14 +63,14 @@ def _quote_futures(frame: pd.DataFrame, need: np.ndarray, fetch: Fetch) -> pd.Da
     stress = _stress(days, fetch)
     for day, g in rows.groupby(rows["date"].dt.normalize(), sort=True):  # the model's stream is per day
         q = synthetic.vix_futures_quotes(day, g["settle"].to_numpy(float), g[["contract", "expiry", "month_index"]],
-                                         float(stress[day]), ms.day_rng(ms.SimConfig().seed, "vix_futures", day),
+                                         float(stress[day]), ms.day_rng(seed, "vix_futures", day),
                                          published=True)
         for c in ("bid", "ask", "bid_size", "ask_size"):
             out.loc[g.index, c] = q[c].to_numpy()
     return out
 
 
-def _quote_bars(frame: pd.DataFrame, need: np.ndarray, fetch: Fetch) -> pd.DataFrame:
+def _quote_bars(frame: pd.DataFrame, need: np.ndarray, fetch: Fetch, seed: int) -> pd.DataFrame:
     from alvh_pipeline.core import market_sim as ms
     from alvh_pipeline.sources import synthetic
 
@@ -80,7 +80,7 @@ def _quote_bars(frame: pd.DataFrame, need: np.ndarray, fetch: Fetch) -> pd.DataF
     stress = _stress(days, fetch)
     for day, g in rows.groupby(rows["date"].dt.normalize(), sort=True):
         q = synthetic.equity_quotes(g["close"].to_numpy(float), (g["sector"] == "ETF").to_numpy(), float(stress[day]),
-                                    ms.day_rng(ms.SimConfig().seed, "equity_bars", day), cents=False)
+                                    ms.day_rng(seed, "equity_bars", day), cents=False)
         delivered = g["bid"].notna() & g["ask"].notna()
         for c in ("bid", "ask"):
             out.loc[g.index, c] = np.where(delivered, g[c].to_numpy(float), q[c])
@@ -89,16 +89,17 @@ def _quote_bars(frame: pd.DataFrame, need: np.ndarray, fetch: Fetch) -> pd.DataF
     return out
 
 
-def complete(table: str, frame: pd.DataFrame, fetch: Fetch) -> pd.DataFrame:
-    """`frame` with what its vendor rows lack filled in (see the module docstring)."""
+def complete(table: str, frame: pd.DataFrame, fetch: Fetch, seed: int) -> pd.DataFrame:
+    """`frame` with what its vendor rows lack filled in (see the module docstring); `seed`: the
+    source's, for the quote models' per-day streams (the replay's streams, for the same seed)."""
     if not len(frame):
         return frame
     if table == "vix_futures":
         need = frame["bid"].isna().to_numpy()
-        return _quote_futures(frame, need, fetch) if need.any() else frame
+        return _quote_futures(frame, need, fetch, seed) if need.any() else frame
     if table == "equity_bars":
         need = (frame["provenance"].astype(str) == provenance.real("equity_file")).to_numpy()
-        return _quote_bars(frame, need, fetch) if need.any() else frame
+        return _quote_bars(frame, need, fetch, seed) if need.any() else frame
     if table not in ("spx_options", "vix_options") or not frame["rate"].isna().any():
         return frame
     need = frame["rate"].isna().to_numpy()

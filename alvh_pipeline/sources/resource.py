@@ -73,7 +73,7 @@ class MarketSource(dg.ConfigurableResource):
             if len(missing):
                 frame = pd.concat([frame, self._generated(self.fallback, table, missing)], ignore_index=True)
                 frame = frame.sort_values("date", kind="stable").reset_index(drop=True)
-        return complete.complete(table, frame, self.fetch)
+        return complete.complete(table, frame, self.fetch, self.seed)
 
     def fetch_days(self, table: str, dates: Sequence) -> list[pd.DataFrame]:
         """One frame per day, each what `fetch(table, [day])` returns (rows stay with the day they
