@@ -311,6 +311,22 @@ def _distinct_values(frame: pd.DataFrame | None, row_dates: np.ndarray, column: 
                          "v": pd.Index(vu)[key % len(vu)].astype(str).to_numpy(dtype=object)})
 
 
+def _same_source(pairs: pd.DataFrame, frame: pd.DataFrame, row_dates: np.ndarray, history: pd.DataFrame | None,
+                 hist_days: np.ndarray) -> np.ndarray:
+    """Per (p, q) pair of a partition and its previous delivery: do they share a provenance label?
+    A universe is compared with the previous delivery's only when they do: a delivery whose every
+    row comes from another source than the day before (the replay's synthetic basket giving way to
+    its real names on 2004-01-02, and back on 2017-11-13) is a declared reconstitution, not a
+    vendor dropping names. Without a provenance column every pair is compared."""
+    if "provenance" not in frame:
+        return np.ones(len(pairs), bool)
+    labels = pd.concat([_distinct_values(history, hist_days, "provenance"),
+                        _distinct_values(frame, row_dates, "provenance")], ignore_index=True)
+    sets = labels.groupby("p")["v"].agg(frozenset).to_dict()
+    return np.array([bool(sets.get(p, frozenset()) & sets.get(q, frozenset()))
+                     for p, q in zip(pairs["p"], pairs["q"])], dtype=bool)  # one per partition, not per row
+
+
 def _before(known: pd.Series) -> pd.DataFrame:
     """For each day of `known` (day -> count > 0, any order): the count of the known day before it
     and the median of the HISTORY_SESSIONS known days before it."""
@@ -396,6 +412,7 @@ def _completeness_failures(table: str, frame: pd.DataFrame, row_dates: np.ndarra
         # the previous delivery of each partition: the latest known day before it
         pos = np.searchsorted(days, np.array(todo, dtype=object)) - 1
         prev_of = pd.DataFrame({"p": np.array(todo, dtype=object)[pos >= 0], "q": days[pos[pos >= 0]]})
+        prev_of = prev_of[_same_source(prev_of, frame, row_dates, history, hist_days)]
         refs = [("the previous delivery", prev_of.merge(known.rename(columns={"p": "q"}), on="q")[["p", "v", "q"]])]
         peer = (peers or {}).get(UNIVERSE_PEER[table])
         if peer is not None and len(peer) and {"date", "symbol"} <= set(peer.columns):

@@ -28,8 +28,10 @@ The one VIX path (real, else derived, else model) sets the state's spot variance
 futures stress, model VX futures, quote widths, the VIX rows) follows the same path.
 
 A range crossing 2004-01-02 or 2017-11-10 / 11-13 changes the equity universe wholesale (100
-synthetic names <-> 120 real ones): the gate's universe rule refuses the switch day of equity_bars
-and fundamentals, as it would a vendor's; the days after compare with it and pass.
+synthetic names <-> 120 real ones). Every row's provenance changes with it (equity bars real <->
+synthetic, fundamentals model <-> synthetic), which the gate's universe rule takes as a declared
+reconstitution (it compares a universe with the previous delivery's only where they share a
+source): the switch days pass, and a real delivery missing names is still refused.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) ->
     if table == "equity_bars":
         return _equity_bars(state, dates)
     if table == "fundamentals":
-        return _fundamentals(state, dates).assign(provenance="model")
+        return _fundamentals(state, dates)  # the real names' model; the synthetic basket's, synthetic
     out = synthetic.generate_from_state(state, table, dates)
     if table == "rates":
         real_tb = real_data.load_tbill()
