@@ -64,8 +64,12 @@ class MarketSource(dg.ConfigurableResource):
             raise ValueError("files source needs files_root (env ALVH_FILES_ROOT)")
         from alvh_pipeline.sources import complete, files
 
-        if self.fallback and not self.from_folder(table):
-            return self._generated(self.fallback, table, dates)
+        if not self.from_folder(table):
+            if self.fallback:
+                return self._generated(self.fallback, table, dates)
+            if self.files_tables.strip():  # else: the folder lacks the table, and `files` says so below
+                raise ValueError(f"files source: table '{table}' is not in files_tables ({self.files_tables!r}, "
+                                 f"ALVH_FILES_TABLES) and no fallback source is set (ALVH_FALLBACK)")
         frame = files.generate(table, dates, self.files_root, self.vendor)
         if self.fallback:
             wanted = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()

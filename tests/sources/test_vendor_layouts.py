@@ -293,6 +293,8 @@ def test_mixed_sources_take_each_table_from_the_folder_or_the_fallback_labelled(
                             files_tables="index_levels").from_folder("spx_options")
     with pytest.raises(files.FilesSourceError, match="no file for table 'vix_futures'"):
         MarketSource(kind="files", files_root=str(tmp_path)).fetch("vix_futures", DAYS)  # no fallback: as before
+    with pytest.raises(ValueError, match="'spx_options' is not in files_tables"):
+        MarketSource(kind="files", files_root=str(tmp_path), files_tables="rates").fetch("spx_options", DAYS)
 
 
 # ---- CFE VX history and an equity basket ------------------------------------------------------------
