@@ -100,7 +100,8 @@ def mark_chain(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> pd.DataFrame
 
 def mark_inputs(chain: pd.DataFrame, kind: Literal["spx", "vix"]) -> dict[str, np.ndarray]:
     """The per-row numbers `mark_chain` marks with (arrays aligned with `chain`'s rows): date and
-    expiry (datetime64[ns]), mid, dte, t, forward, iv, iv_from_model, and what `mark_greeks` needs.
+    expiry (datetime64[ns]), mid, dte, t, forward, iv, iv_from_model, iv_from_smile (no vol of its own
+    nor a model vol: the smile's, `smile_vols`), and what `mark_greeks` needs.
     The implied vols are solved on the whole chain at once (their values depend on it: see
     `_implied_vols`); the greeks are row-by-row, so `mark_greeks` may mark only the rows a caller
     needs."""
