@@ -189,6 +189,10 @@ def _place_chain(chain: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path,
     codes_d, dates = parsed["date"]
     expiring = mine & ~aside & (np.asarray(expiries.as_unit("ns"))[codes] == np.asarray(dates.as_unit("ns"))[codes_d])
     aside |= expiring
+    # a line with no offer (ask 0 or blank) is no quote: the books must not buy it "for free"
+    ask = chain["ask"].to_numpy("float64")
+    unquoted = mine & ~aside & ~(ask > 0)
+    aside |= unquoted
     keep = mine & ~aside
     # a third-Friday SPXW (PM-settled) beside the SPX monthly of the same strike: the monthly is the
     # contract the CNDR rules trade; the PM twin is set aside (counted), never a duplicate key
@@ -197,9 +201,10 @@ def _place_chain(chain: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path,
     twin[np.flatnonzero(keep)[dup & weekly_root[keep]]] = True
     keep &= ~twin
     if aside.any() or twin.any():
-        log.warning("%s: %d %s rows set aside (%d expiring on the quote date; roots %s, not traded by the books; "
-                    "%d PM-settled twins of SPX monthlies)", path, int(aside.sum() + twin.sum()), layout,
-                    int(expiring.sum()), sorted(set(root[aside & ~expiring])), int(twin.sum()))
+        log.warning("%s: %d %s rows set aside (%d expiring on the quote date; %d without an offer; roots %s, not "
+                    "traded by the books; %d PM-settled twins of SPX monthlies)", path, int(aside.sum() + twin.sum()),
+                    layout, int(expiring.sum()), int(unquoted.sum()), sorted(set(root[aside & ~expiring & ~unquoted])),
+                    int(twin.sum()))
     return chain[keep].drop(columns="row").reset_index(drop=True)
 
 

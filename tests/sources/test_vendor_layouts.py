@@ -248,20 +248,23 @@ def test_a_monthly_root_on_a_weekly_expiry_is_refused(tmp_path):
         files.generate("spx_options", DAYS, tmp_path)
 
 
-def test_pm_twins_quarterlies_and_same_day_expiries_are_set_aside_and_counted(tmp_path, caplog):
+def test_pm_twins_quarterlies_same_day_expiries_and_unoffered_lines_are_set_aside_and_counted(tmp_path, caplog):
     rows = _datashop_rows()
     monthly = rows[rows["root"] == "SPX"].head(4)
     twin = monthly.assign(root="SPXW")  # a third-Friday PM-settled SPXW beside the AM monthly
     quarterly = monthly.assign(root="SPXQ", expiration="2024-03-28")
     expiring = monthly.assign(root="SPXW", expiration=monthly["quote_date"])  # the day's own expiry, settling
+    no_offer = rows.index[-3:]  # far lines nobody offers: ask 0
+    rows.loc[no_offer, ["bid_1545", "ask_1545"]] = 0.0
     folder = tmp_path / "spx_options"
     folder.mkdir()
     pd.concat([rows, twin, quarterly, expiring], ignore_index=True).to_csv(folder / "eod.csv", index=False)
     with caplog.at_level("WARNING"):
         got = files.generate("spx_options", DAYS, tmp_path)
-    assert len(got) == len(rows)
+    assert len(got) == len(rows) - 3 and (got["ask"] > 0).all()
     assert not got.duplicated(["date", "expiry", "strike", "option_type"]).any()
-    assert "12 Cboe DataShop rows set aside (4 expiring on the quote date; roots ['SPXQ']" in caplog.text
+    assert "15 Cboe DataShop rows set aside (4 expiring on the quote date; 3 without an offer; roots ['SPXQ']" \
+        in caplog.text
     assert "4 PM-settled twins" in caplog.text
 
 
