@@ -182,17 +182,18 @@ _READS = 8  # the day being mapped for one option table, then the other (parsed 
 
 def _read_csv(path: Path, table: str) -> pd.DataFrame:
     st = path.stat()
-    version = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)  # the file under any name (a hard link per folder)
     key = version + (tuple(lay.name for lay in vendors.layouts_for(table)),)
     with _lock:
         for k, frame in _reads.items():
             if k[:-1] == version and k[-1] and set(k[-1]) & set(key[-1]):
                 return frame  # read for another table with a layout in common: the same read
     frame = _read_csv_file(path, table)
-    with _lock:
-        _reads[key] = frame
-        while len(_reads) > _READS:
-            _reads.popitem(last=False)
+    if vendors.feeds_several_tables([str(c) for c in frame.columns], table):  # else no other table reads it
+        with _lock:
+            _reads[key] = frame
+            while len(_reads) > _READS:
+                _reads.popitem(last=False)
     return frame
 
 

@@ -428,6 +428,13 @@ def header_offset(lines: list[str], table: str) -> int:
     return 0
 
 
+def feeds_several_tables(columns: list[str], table: str) -> bool:
+    """Whether a file with this header is a layout that more than one table reads (a DataShop day:
+    both option tables), so the `files` source keeps its read for the other table."""
+    lay = detect(columns, table)
+    return lay is not None and sum(other.name == lay.name for other in LAYOUTS) > 1
+
+
 def read_types(header_line: str, table: str) -> type | dict[str, type]:
     """How the `files` source reads a CSV whose header row is `header_line`: every column as text
     (`str`), or, for a layout that names its text columns, those as text and the rest inferred."""

@@ -387,3 +387,14 @@ def test_the_vendor_override_forces_a_layout_and_names_what_its_file_lacks(tmp_p
         files.generate("spx_options", DAYS, tmp_path, vendor="orats_smv_strikes")
     with pytest.raises(files.FilesSourceError, match="unknown vendor layout 'nope'"):
         files.generate("spx_options", DAYS, tmp_path, vendor="nope")
+
+
+def test_a_datashop_day_linked_in_both_option_folders_is_read_once(tmp_path):
+    from unittest import mock
+
+    vendor_samples.write_datashop_days(tmp_path, DAYS[:1], synthetic.generate)
+    name = next((tmp_path / "spx_options").iterdir()).name
+    with mock.patch.object(files, "_read_csv_file", wraps=files._read_csv_file) as read:
+        spx = files.read_file(tmp_path / "spx_options" / name, "spx_options")
+        vix = files.read_file(tmp_path / "vix_options" / name, "vix_options")  # a hard link: the same file
+    assert read.call_count == 1 and len(spx) and len(vix)
