@@ -306,6 +306,21 @@ def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) ->
     return out.assign(provenance="model")
 
 
+def generate_days(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> list[pd.DataFrame]:
+    """One frame per day, each equal to `generate(table, [day], config)`: the range generated in
+    one call, cut at its day boundaries. Every day's rows come from the day's own random stream
+    (`ms.day_rng`) and the real rows of that day, so the range's frame holds exactly the days'
+    frames; per call, the look-ups of the real tables cost more than a day's rows (test:
+    tests/sources/test_replay.py)."""
+    days = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize().as_unit("ns")
+    whole = generate(table, days, config)
+    day = pd.DatetimeIndex(pd.to_datetime(whole["date"])).normalize().as_unit("ns").to_numpy()
+    order = np.argsort(day, kind="stable")  # within a day, the rows keep the order generate gave them
+    by_day = day[order]
+    first, last = np.searchsorted(by_day, days.to_numpy(), "left"), np.searchsorted(by_day, days.to_numpy(), "right")
+    return [whole.iloc[order[a:b]].reset_index(drop=True) for a, b in zip(first, last)]
+
+
 def benchmark_inputs(dates: Sequence, params=None,
                      config: ms.SimConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What `core.benchmarks.replicate` reads, straight from the replay (no lake): the days (real

@@ -81,7 +81,7 @@ class MarketSource(dg.ConfigurableResource):
 
     def fetch_days(self, table: str, dates: Sequence) -> list[pd.DataFrame]:
         """One frame per day, each what `fetch(table, [day])` returns (rows stay with the day they
-        were asked for); the synthetic source builds them without a market look-up per day."""
+        were asked for); the model sources build them without a market look-up per day."""
         if self.kind == "synthetic":
             from alvh_pipeline.sources import synthetic
 
@@ -90,7 +90,9 @@ class MarketSource(dg.ConfigurableResource):
             frame = self.fetch(table, dates)
             day = frame["date"].dt.normalize()
             return [frame[day == pd.Timestamp(d)].reset_index(drop=True) for d in dates]
-        return [self.fetch(table, [d]) for d in dates]
+        from alvh_pipeline.sources import replay
+
+        return replay.generate_days(table, dates, self._config())
 
     def ground_truth(self) -> dict:
         from alvh_pipeline.sources import synthetic
