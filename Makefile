@@ -24,10 +24,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml.example
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml.example $(DAGSTER_HOME)/dagster.yaml
 
-# The answer: the replay of 2007-06..2009-06 (real SPX and VX futures, model chains) through every
+# The answer: the replay of 2007-06..2018-03 (every stress window: 2008, Aug 2011, Aug 2015, Feb 2018;
+# real SPX, VX futures and equities, model chains) through every
 # layer, into its own lake (data_lake/replay); RUN_ARGS / ALVH_* override (e.g. ALVH_SOURCE=synthetic).
 # `make ui` opens the same lake. Tests set their own sources and lakes.
-RUN_ARGS ?= --start 2007-06-01 --end 2009-06-30
+RUN_ARGS ?= --start 2007-06-01 --end 2018-03-29
 run ui: export ALVH_SOURCE ?= replay
 run ui: export ALVH_LAKE_URI ?= $(CURDIR)/data_lake/replay
 

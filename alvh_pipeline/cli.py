@@ -2,13 +2,17 @@
 range of sessions on the project's Dagster instance (DAGSTER_HOME), then print where the results
 are and what the checks said.
 
-Each layer of `layers.LAYERS` over the range the layer after it reads (`layers.plan`): the last
-layer over the requested range, the ones before over that plus their look-back (signals: a year of
-vol surface and the model's training window; features: a year of validated prices). A layer's range
-is cut into runs as its backfill policy cuts a UI backfill (`run_chunks`), and the runs go on
-`ALVH_RUN_WORKERS` worker processes (default 2), each as soon as what it reads is written
-(`run_schedule`); a layer's reports (attribution's performance, stress, verdict, tearsheet) in one run after
-all its partitioned runs, as a UI asset backfill materializes them.
+Each table of each layer of `layers.LAYERS` over the days the layers after it read
+(`layers.table_plan`): the last layer over the requested range, each table before over that plus
+the look-back its readers declare (the vol surface two years, the pair features the model's
+training year, most features none). A layer's range is cut into runs at calendar years
+(`run_chunks`); a stateful layer's runs follow each other,
+each starting from the state the one before left in the lake. The source layer's runs come in two:
+its deliveries (raw/*), side by side, then its gate and validated/* once the deliveries it compares
+with are written (`scheduled_runs`). The runs go on `ALVH_RUN_WORKERS` worker processes
+(default 2), each as soon as what it reads is written, the oldest sessions first (`run_schedule`);
+a layer's reports (attribution's performance, stress, verdict, tearsheet) in one run after all its
+partitioned runs, as a UI asset backfill materializes them.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, Literal, get_args
 
+import numpy as np
 import pandas as pd
 
 from alvh_pipeline.core.calendar import FIRST_PARTITION, all_sessions, sessions_between
-from alvh_pipeline.layers import LAYERS, REPORTS_RUN, Layer, Step, layer, plan
-from alvh_pipeline.run_schedule import PlannedRun, execute, planned_runs
+from alvh_pipeline.layers import LAYERS, REPORTS_RUN, Layer, Step, layer, table_plan, table_starts
+from alvh_pipeline.run_schedule import PlannedRun, execute, oldest_first, planned_runs
 
 if TYPE_CHECKING:
     from alvh_pipeline.lake import Lake
@@ -66,25 +71,21 @@ def check_range(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def missing_history(steps: list[Step], lake: Lake, layers: tuple[Layer, ...] = LAYERS) -> list[str]:
-    """With --skip-history: the look-back each layer reads from the one before, where the lake does
-    not hold it (one line per table, with the range to materialize first)."""
-    full = {step.layer.name: step.start for step in plan(steps[0].start, steps[0].end, layers)}
+    """With --skip-history: the look-back each table is read with (`layers.table_starts`) where the
+    lake does not hold it (one line per table, with the range to materialize first)."""
+    start = steps[0].start
+    producer = {g: entry for entry in layers for g in entry.groups}
     out = []
-    for before, after in zip(layers[:-1], layers[1:]):
-        need = sessions_between(full[before.name], steps[0].start - pd.Timedelta(days=1))
-        if not len(need):
-            continue
-        for asset in before.definitions()[0]:
-            for key in asset.keys:
-                layer_name, table = key.path
-                if layer_name != before.groups[-1]:
-                    continue  # the layer after reads the last lake layer written (validated, not raw)
-                gap = need.difference(pd.DatetimeIndex(pd.to_datetime(lake.partitions(layer_name, table))))
-                if len(gap):
-                    out.append(f"{layer_name}/{table} lacks {len(gap)} of the {len(need)} look-back sessions the "
-                               f"full plan gives `{after.name}` ({gap[0].date()}..{gap[-1].date()}): materialize "
-                               f"`{before.name}` over {need[0].date()}..{need[-1].date()} first "
-                               f"(or run without --skip-history)")
+    for key, first in table_starts(start, layers).items():
+        group, table = key.split("/", 1)
+        need = sessions_between(first, start - pd.Timedelta(days=1))
+        if not len(need) or group == producer[group].groups[0] != producer[group].groups[-1]:
+            continue  # nothing before the range; a source's deliveries (raw/*) are not read after it
+        gap = need.difference(pd.DatetimeIndex(pd.to_datetime(lake.partitions(group, table))))
+        if len(gap):
+            out.append(f"{key} lacks {len(gap)} of the {len(need)} look-back sessions the full plan reads "
+                       f"({gap[0].date()}..{gap[-1].date()}): materialize `{producer[group].name}` over "
+                       f"{need[0].date()}..{need[-1].date()} first (or run without --skip-history)")
     return out
 
 
@@ -111,31 +112,59 @@ def print_verdict(lake: Lake) -> None:
 
 
 def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
-    """The runs of `cli run`: with `skip_history`, every layer over the range only."""
-    steps = plan(start, end, LAYERS)
+    """The steps of `cli run`: with `skip_history`, every layer over the range only."""
     if skip_history:
-        steps = [Step(s.layer, pd.Timestamp(start), pd.Timestamp(end)) for s in steps]
-    return steps
+        return [Step(entry, pd.Timestamp(start), pd.Timestamp(end)) for entry in LAYERS]
+    return table_plan(start, end, LAYERS)
 
 
 def run_chunks(step: Step) -> list[tuple[str, str]]:
-    """The runs of one step, as the layer's backfill policy cuts a UI backfill: a stateful layer in
-    one run, a day-local one in runs of at most SESSIONS_PER_BACKFILL_RUN sessions, in order (a run
-    holds its whole range in memory: one 1,051-session features run peaked at 4 GiB)."""
+    """The runs of one step, in order: one per calendar year (at most 253 sessions; a run holds its
+    whole range in memory: one 1,051-session features run peaked at 4 GiB). Every layer's runs end
+    on the same days, so a run waits only for the years it reads."""
     days = sessions_between(step.start, step.end)
-    size = step.layer.backfill_policy.max_partitions_per_run or len(days)  # None: single_run
-    return [(days[i].strftime("%Y-%m-%d"), days[min(i + size, len(days)) - 1].strftime("%Y-%m-%d"))
-            for i in range(0, len(days), max(size, 1))]
+    years = days.year.to_numpy()
+    cuts = [0, *(np.flatnonzero(years[1:] != years[:-1]) + 1), len(days)]
+    return [(days[a].strftime("%Y-%m-%d"), days[b - 1].strftime("%Y-%m-%d")) for a, b in zip(cuts[:-1], cuts[1:])
+            if b > a]
 
 
-RunPart = Literal["all", "partitioned", "reports"]  # a layer's assets, or those with / without partitions
+# a layer's assets, those with / without partitions, or a source layer's deliveries (its first group,
+# without their checks) / its gate (those checks and the groups after)
+RunPart = Literal["all", "partitioned", "reports", "deliveries", "gate"]
+DELIVERIES_RUN, GATE_RUN = "/deliveries", "/gate"  # a planned run's layer name + this: that part of a source
 
 
-def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, part: RunPart = "all") -> bool:
+def is_source(entry: Layer) -> bool:
+    """A layer that reads no table (ingest): its deliveries and its gate can run apart."""
+    return not entry.inputs() and len(entry.groups) > 1
+
+
+def selection(job_name: str, part: str, tables: tuple[str, ...] = ()) -> tuple[set, set | None]:
+    """(asset keys, asset check keys or None = the assets' own) of one run of the layer."""
+    import dagster as dg
+
+    entry = layer(job_name)
+    assets, checks = entry.definitions()
+    if part in ("deliveries", "gate"):
+        first = {k for a in assets for k in a.keys if k.path[0] == entry.groups[0]}
+        if part == "deliveries":
+            return first, set()
+        return ({k for a in assets for k in a.keys if k.path[0] != entry.groups[0]},
+                {k for c in checks for k in c.check_keys if k.asset_key in first})
+    keys = {k for a in assets for k in a.keys} if part == "all" else set(entry.asset_keys(part == "partitioned"))
+    if tables:
+        keys &= {dg.AssetKey(t.split("/")) for t in tables}
+    return keys, None
+
+
+def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, part: RunPart = "all",
+            tables: tuple[str, ...] = ()) -> bool:
     """One run of the layer's job over [start, end], in this process, on DAGSTER_HOME's instance;
-    `part`: "all" assets, only the "partitioned" ones, or only the "reports" (no partitions, over
-    every day the layer's tables hold); `shared_terminal`: other runs print at the same time (progress
-    as lines naming the range)."""
+    `part`: "all" assets, only the "partitioned" ones, only the "reports" (no partitions, over
+    every day the layer's tables hold), a source layer's "deliveries" or its "gate"; `tables`
+    ("layer/table"): only those of the layer's assets; `shared_terminal`: other runs print at the
+    same time (progress as lines naming the range)."""
     import uuid
 
     import dagster as dg
@@ -148,11 +177,12 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
     job = defs.resolve_job_def(job_name)
     if part not in get_args(RunPart):
         raise ValueError(f"part={part!r}: one of {get_args(RunPart)}")
-    keys = None if part == "all" else layer(job_name).asset_keys(partitioned=part == "partitioned")
-    if keys == []:
-        raise ValueError(f"layer {job_name} has no {part} assets")
-    # the subset execute_in_process runs for `keys` (its assets and their checks): the step count
-    steps = len((job.get_subset(asset_selection=set(keys)) if keys else job).graph.nodes)
+    keys, check_keys = selection(job_name, part, tables)
+    if not keys:
+        raise ValueError(f"layer {job_name} has no {part} assets" + (f" among {tables}" if tables else ""))
+    if part != "all" or tables:
+        job = job.get_subset(asset_selection=keys, asset_check_selection=check_keys)
+    steps = len(job.graph.nodes)
     instance = dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())
     tags = {HOST_TAG: this_host()}  # lets recovery fail this run if its process is killed
@@ -163,11 +193,11 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
         tags |= {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
         what += f" ({partitions})"
     print(f"\n{job_name}: {what}, {steps} steps", flush=True)
-    label = (f"{job_name} reports" if part == "reports" else f"{job_name} {start}..{end}") if shared_terminal \
-        else job_name
-    with RunProgress(instance, run_id, label, steps, partitions, tty=False if shared_terminal else None):
+    name = job_name + (f" {part}" if part in ("deliveries", "gate") else "")
+    label = (f"{job_name} reports" if part == "reports" else f"{name} {start}..{end}") if shared_terminal else name
+    with RunProgress(instance, run_id, label, job, partitions, tty=False if shared_terminal else None):
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=LOG_QUIET,
-                                        run_id=run_id, tags=tags, asset_selection=keys)
+                                        run_id=run_id, tags=tags)
     print(f"{label}: done in {time.time() - t0:.1f}s (run {result.run_id})")
     rows = {}
     for ev in result.get_asset_materialization_events():  # one event per partition, same run metadata
@@ -185,22 +215,49 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
 
 
 def scheduled_runs(steps: list[Step]) -> list[PlannedRun]:
-    """The plan's runs: each layer's chunks, then (a layer with reports) one run of its reports."""
-    entries = []
+    """The plan's runs: each layer's chunks (a source's as deliveries, then gate), waiting for the
+    runs of the layers it reads; then (a layer with reports) one run of its reports, after its own
+    runs and the reports of the layers before."""
+    by_layer: dict[str, list[Step]] = {}
     for s in steps:
-        entries.append((s.layer.name, s.layer.runs_in_order, run_chunks(s)))
-        if s.layer.asset_keys(partitioned=False):
-            entries.append((s.layer.name + REPORTS_RUN, False, [(f"{s.start:%Y-%m-%d}", f"{s.end:%Y-%m-%d}")]))
+        by_layer.setdefault(s.layer.name, []).append(s)
+    writer = {}  # lake layer (group) -> the planned runs' layer name that writes it
+    entries, reports = [], []
+    for name, parts in by_layer.items():
+        entry = parts[0].layer
+        chunks = [(a, b, s.tables) for s in parts for a, b in run_chunks(s)]
+        reads = {i.layer for inputs in entry.inputs().values() for i in inputs}
+        after = tuple(sorted({writer[g] for g in reads if g in writer}))
+        if is_source(entry):
+            entries += [(name + DELIVERIES_RUN, False, chunks, ()),
+                        (name + GATE_RUN, False, chunks, (name + DELIVERIES_RUN,))]
+            writer |= {g: name + (DELIVERIES_RUN if g == entry.groups[0] else GATE_RUN) for g in entry.groups}
+        else:
+            entries.append((name, entry.runs_in_order, chunks, after))
+            writer |= {g: name for g in entry.groups}
+        if entry.asset_keys(partitioned=False):
+            first = min(s.start for s in parts)
+            entries.append((name + REPORTS_RUN, False, [(f"{first:%Y-%m-%d}", f"{parts[-1].end:%Y-%m-%d}")],
+                            (name, *reports)))
+            reports.append(name + REPORTS_RUN)
     return planned_runs(entries)
+
+
+def run_part(run: PlannedRun) -> tuple[str, RunPart]:
+    """(layer, part) of a planned run: its name's suffix, else the partitioned assets of a layer
+    with reports, or the whole layer."""
+    for suffix, part in ((REPORTS_RUN, "reports"), (DELIVERIES_RUN, "deliveries"), (GATE_RUN, "gate")):
+        if run.layer.endswith(suffix):
+            return run.layer.removesuffix(suffix), part
+    return run.layer, "partitioned" if layer(run.layer).asset_keys(partitioned=False) else "all"
 
 
 def run_planned(run: PlannedRun) -> tuple[bool, None]:
     """`run_schedule`'s work: the run, in a worker process when there are several."""
     import multiprocessing
 
-    name = run.layer.removesuffix(REPORTS_RUN)
-    part = "reports" if name != run.layer else "partitioned" if layer(name).asset_keys(partitioned=False) else "all"
-    return run_job(name, run.first, run.last, multiprocessing.parent_process() is not None, part), None
+    name, part = run_part(run)
+    return run_job(name, run.first, run.last, multiprocessing.parent_process() is not None, part, run.tables), None
 
 
 SWEEP_RUN_SCENARIOS = 6  # scenarios per sweep run: the grid's market groups, cut to balance two workers
@@ -307,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = scheduled_runs(steps)
     workers = min(run_workers(), len(runs))
     print(f"{len(runs)} runs over {steps[0].start.date()}..{steps[-1].end.date()}, {workers} at a time", flush=True)
-    done = execute(runs, run_planned, workers)
+    done = execute(runs, run_planned, workers, key=oldest_first)
     ok = len(done) == len(runs) and all(succeeded for succeeded, _ in done.values())
 
     lake = lake_from_env()

@@ -24,6 +24,7 @@ import pandas as pd
 
 from alvh_pipeline.core import feature_sets, signal_sets
 from alvh_pipeline.core.calendar import FIRST_PARTITION, window_start
+from alvh_pipeline.core.inputs import Input
 from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
 
 
@@ -60,6 +61,11 @@ class Layer:
         """(assets, asset checks) of the layer."""
         module = importlib.import_module(self.module)
         return list(module.assets), list(module.checks)
+
+    def inputs(self) -> dict[str, tuple[Input, ...]]:
+        """What each of the layer's partitioned tables ("layer/table") reads (the module's `inputs`;
+        a source layer reads none)."""
+        return dict(getattr(importlib.import_module(self.module), "inputs", {}))
 
     def asset_keys(self, partitioned: bool) -> list[dg.AssetKey]:
         """The keys of the layer's partitioned assets, or of its reports (no partitions)."""
@@ -104,6 +110,7 @@ class Step:
     layer: Layer
     start: pd.Timestamp
     end: pd.Timestamp
+    tables: tuple[str, ...] = ()  # "layer/table" of the partitioned assets to run; () = all of the layer's
 
 
 def plan(start, end, layers: Sequence[Layer] = LAYERS) -> list[Step]:
@@ -115,3 +122,57 @@ def plan(start, end, layers: Sequence[Layer] = LAYERS) -> list[Step]:
         steps.append(Step(entry, first, pd.Timestamp(end)))
         first = max(entry.reads_from(first), pd.Timestamp(FIRST_PARTITION))
     return steps[::-1]
+
+
+def table_starts(start, layers: Sequence[Layer] = LAYERS) -> dict[str, pd.Timestamp]:
+    """The first session of each partitioned table ("layer/table") that materializing the last
+    layer from `start` on reads, through the declared inputs of every layer after it (`Input`):
+    `start` itself, or the earliest day a reader of the table reads for its own first day. The
+    look-back is per table: only the vol surface is read two years back, the pair features one
+    year before the first signal, most other features not before it."""
+    start = pd.Timestamp(start)
+    need: dict[str, pd.Timestamp] = {}
+    readers: list[tuple[pd.Timestamp, Input]] = []
+    for entry in reversed(layers):
+        keys = [key.to_user_string() for key in entry.asset_keys(partitioned=True)]
+        for asset in entry.definitions()[0]:
+            if asset.partitions_def is None:
+                continue
+            written = [key.to_user_string() for key in asset.keys]  # one computation: its tables start together
+            firsts = [i.first_day(pd.DatetimeIndex([at])) for at, i in readers if f"{i.layer}/{i.table}" in written]
+            for key in written:
+                need[key] = max(min([start, *firsts]), pd.Timestamp(FIRST_PARTITION))
+        own = entry.inputs()
+        readers += [(need[key], i) for key in keys for i in own.get(key, ())]
+    return need
+
+
+def table_plan(start, end, layers: Sequence[Layer] = LAYERS) -> list[Step]:
+    """The runs that materialize [start, end] of the last layer, table by table: each layer over
+    the days its tables are read (`table_starts`), cut where the set of tables changes (a step
+    with `tables` runs only those). A source layer (ingest) runs whole from its earliest table:
+    its gate compares tables with each other day by day."""
+    need = table_starts(start, layers)
+    end = pd.Timestamp(end)
+    steps = []
+    for entry in layers:
+        keys = [key.to_user_string() for key in entry.asset_keys(partitioned=True)]
+        firsts = sorted({need[k] for k in keys})
+        if not entry.inputs():
+            steps.append(Step(entry, firsts[0], end))
+            continue
+        for i, first in enumerate(firsts):
+            last = window_start(firsts[i + 1], 1) if i + 1 < len(firsts) else end
+            if last < first:
+                continue
+            tables = () if i + 1 == len(firsts) else tuple(k for k in keys if need[k] <= first)
+            steps.append(Step(entry, first, last, tables))
+    return steps
+
+
+def layer_starts(steps: Sequence[Step]) -> dict[str, pd.Timestamp]:
+    """The first day each layer of a plan runs."""
+    out: dict[str, pd.Timestamp] = {}
+    for step in steps:
+        out[step.layer.name] = min(out.get(step.layer.name, step.start), step.start)
+    return out

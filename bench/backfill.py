@@ -153,9 +153,11 @@ class RunTally:
 
 # ---- the two workers (each its own process) ---------------------------------------------------
 
-def dagster_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, tally: RunTally) -> None:
+def dagster_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, tally: RunTally,
+                checks: list | None = None) -> None:
     """One run of the layer's job on the instance of DAGSTER_HOME, as `cli.run_job` launches it
-    (same run config and tags); `chunk` None: the layer's unpartitioned assets."""
+    (same run config, tags and selection); `chunk` None: the layer's unpartitioned assets;
+    `checks`: the checks to run (None: those of `assets`)."""
     import dagster as dg
 
     from alvh_pipeline.cli import LOG_QUIET
@@ -163,8 +165,10 @@ def dagster_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, ta
     from alvh_pipeline.recovery import HOST_TAG, this_host
 
     job = defs.resolve_job_def(layer_name)
-    _, unpartitioned, _ = split_assets(layer_name)
-    keys = [k for a in assets for k in a.keys]
+    keys = {k for a in assets for k in a.keys}
+    if keys != {k for a in split_assets(layer_name)[0] + split_assets(layer_name)[1] for k in a.keys} or checks:
+        job = job.get_subset(asset_selection=keys, asset_check_selection=None if checks is None else {
+            k for c in checks for k in c.check_keys})
     tags = {HOST_TAG: this_host()}
     if chunk:
         tags.update({"dagster/asset_partition_range_start": chunk[0],
@@ -172,7 +176,7 @@ def dagster_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, ta
     t0 = time.perf_counter()
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=LOG_QUIET, run_id=str(uuid.uuid4()),
-        tags=tags, asset_selection=keys if unpartitioned else None)  # None: the whole job, as cli.run_job runs it
+        tags=tags)
     tally.run_s += time.perf_counter() - t0
     tally.runs += 1
     tally.success &= result.success
@@ -216,6 +220,9 @@ def _ordered(assets: list, checks: list) -> list[tuple[str, Any]]:
         return level[id(a)]
 
     nodes = [(asset_level(a), i, "asset", a) for i, a in enumerate(assets)]
+    # a check of an asset outside the run (a source's gate): before everything, like a level-0 step
+    nodes += [(-1, len(nodes) + i, "check", c) for i, c in enumerate(checks)
+              if not any(ck.asset_key in owner for ck in c.check_keys)]
     seen: set[int] = set()
     for a in assets:
         for k in a.keys:
@@ -240,9 +247,11 @@ def _ephemeral_instance() -> Any:
     return dg.DagsterInstance.ephemeral()  # in memory; direct invocation records nothing in it
 
 
-def direct_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, tally: RunTally) -> None:
+def direct_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, tally: RunTally,
+               checks: list | None = None) -> None:
     """The same run with the definitions' own functions invoked directly: a context holding the
-    run's partition range and the resources the definitions are built with."""
+    run's partition range and the resources the definitions are built with; `checks`: the checks
+    to run (None: those of `assets`)."""
     import dagster as dg
 
     # Dagster's public build_asset_check_context takes no partition range; the partitioned checks
@@ -253,7 +262,9 @@ def direct_run(layer_name: str, chunk: tuple[str, str] | None, assets: list, tal
 
     resources = build_resources()
     instance = _ephemeral_instance()
-    _, _, checks = split_assets(layer_name)
+    if checks is None:
+        owned = {k for a in assets for k in a.keys}
+        checks = [c for c in split_assets(layer_name)[2] if any(ck.asset_key in owned for ck in c.check_keys)]
     keys_range = dg.PartitionKeyRange(*chunk) if chunk else None
     n_parts = _sessions(*chunk) if chunk else 1
     blocked: set = set()  # asset keys whose blocking check failed in this run
@@ -363,15 +374,18 @@ class RssSampler:
 def _task(mode: str, run: Any) -> tuple[bool, dict[str, Any]]:
     import resource
 
-    from alvh_pipeline.layers import REPORTS_RUN
+    from alvh_pipeline.cli import run_part, selection
 
-    layer_name = run.layer.removesuffix(REPORTS_RUN)
-    partitioned, unpartitioned, _ = split_assets(layer_name)
-    chunk, assets = (None, unpartitioned) if layer_name != run.layer else ((run.first, run.last), partitioned)
+    layer_name, part = run_part(run)
+    keys, check_keys = selection(layer_name, part, run.tables)
+    partitioned, unpartitioned, all_checks = split_assets(layer_name)
+    assets = [a for a in partitioned + unpartitioned if set(a.keys) & keys]
+    checks = None if check_keys is None else [c for c in all_checks if set(c.check_keys) <= check_keys]
+    chunk = None if part == "reports" else (run.first, run.last)
     tally = RunTally()
     before = resource.getrusage(resource.RUSAGE_SELF)
     with RssSampler() as rss:
-        (dagster_run if mode == "dagster" else direct_run)(layer_name, chunk, assets, tally)
+        (dagster_run if mode == "dagster" else direct_run)(layer_name, chunk, assets, tally, checks)
     after = resource.getrusage(resource.RUSAGE_SELF)
     # every run reports success to the scheduler: a failed check is a figure here, not a reason to stop
     return True, {"layer": layer_name, "sessions": _sessions(*chunk) if chunk else 0,

@@ -9,7 +9,6 @@ import pytest
 
 from alvh_pipeline import cli
 from alvh_pipeline.core.calendar import sessions_between
-from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
 
 
 @pytest.mark.parametrize("args, message", [
@@ -49,16 +48,35 @@ def test_skip_history_runs_every_layer_over_the_range_only():
     assert {(s.start.date().isoformat(), s.end.date().isoformat()) for s in steps} == {("2024-03-04", "2024-03-08")}
 
 
-def test_day_local_layers_run_in_backfill_sized_chunks_and_books_in_one():
-    steps = {s.layer.name: s for s in cli.run_plan("2007-06-01", "2009-06-30")}
-    ingest = cli.run_chunks(steps["ingest"])
-    days = sessions_between(steps["ingest"].start, steps["ingest"].end)
-    assert ingest[0][0] == days[0].strftime("%Y-%m-%d") and ingest[-1][1] == days[-1].strftime("%Y-%m-%d")
-    sizes = [len(sessions_between(a, b)) for a, b in ingest]
-    assert sum(sizes) == len(days) and max(sizes) == SESSIONS_PER_BACKFILL_RUN  # no session twice, none lost
-    assert all(pd.Timestamp(b) < pd.Timestamp(c) for (_, b), (c, _) in zip(ingest[:-1], ingest[1:]))  # in order
-    books = steps["books"]
-    assert cli.run_chunks(books) == [(books.start.strftime("%Y-%m-%d"), books.end.strftime("%Y-%m-%d"))]
+def test_every_layer_runs_in_calendar_years_and_the_stateful_ones_in_order():
+    steps = cli.run_plan("2007-06-01", "2009-06-30")
+    ingest = next(s for s in steps if s.layer.name == "ingest")
+    chunks = cli.run_chunks(ingest)
+    days = sessions_between(ingest.start, ingest.end)
+    assert chunks[0][0] == days[0].strftime("%Y-%m-%d") and chunks[-1][1] == days[-1].strftime("%Y-%m-%d")
+    sizes = [len(sessions_between(a, b)) for a, b in chunks]
+    assert sum(sizes) == len(days) and max(sizes) <= 253  # no session twice, none lost, a year at most
+    assert all(pd.Timestamp(a).year == pd.Timestamp(b).year for a, b in chunks)
+    assert all(pd.Timestamp(b) < pd.Timestamp(c) for (_, b), (c, _) in zip(chunks[:-1], chunks[1:]))  # in order
+    runs = cli.scheduled_runs(steps)
+    books = [r for r in runs if r.layer == "books"]
+    assert len(books) == 3 and all(r.ordered for r in books)  # 2007, 2008, 2009: each from the lake's state
+    assert {r.last for r in books} <= {r.last for r in runs if r.layer == "signals"}  # the same year ends
+
+
+def test_the_look_back_is_planned_per_table():
+    """Only what a later layer reads is computed before the range: the vol surface two years back,
+    the pair features a year, the features nobody reads before it (baskets, technicals) not at all."""
+    from alvh_pipeline.layers import table_starts
+
+    need = table_starts("2007-06-01")
+    assert need["features/vol_surface"] < need["features/pairs"] < need["features/fundamentals"] \
+        < need["features/baskets"] == pd.Timestamp("2007-06-01")
+    steps = [s for s in cli.run_plan("2007-06-01", "2009-06-30") if s.layer.name == "features"]
+    assert steps[0].tables == ("features/vol_surface",) and steps[-1].tables == ()  # () = every table
+    assert steps[-1].start == pd.Timestamp("2007-06-01")
+    ingest = next(s for s in cli.run_plan("2007-06-01", "2009-06-30") if s.layer.name == "ingest")
+    assert ingest.start == min(v for k, v in need.items() if k.startswith("validated/"))
 
 
 def test_each_planned_run_executes_its_part_of_the_layer(monkeypatch):
@@ -68,12 +86,14 @@ def test_each_planned_run_executes_its_part_of_the_layer(monkeypatch):
     from alvh_pipeline.layers import layer
 
     called = []
-    monkeypatch.setattr(cli, "run_job", lambda name, first, last, shared, part: called.append((name, part)) or True)
+    monkeypatch.setattr(cli, "run_job",
+                        lambda name, first, last, shared, part, tables: called.append((name, part)) or True)
     runs = cli.scheduled_runs(cli.run_plan("2019-06-03", "2019-12-31"))
     for run in runs:
         assert cli.run_planned(run) == (True, None)
     parts = {(name, part) for name, part in called}
-    assert parts == {("ingest", "all"), ("features", "all"), ("signals", "all"), ("books", "all"),
+    assert parts == {("ingest", "deliveries"), ("ingest", "gate"), ("features", "all"), ("signals", "all"),
+                     ("books", "all"),
                      ("benchmarks", "partitioned"), ("benchmarks", "reports"),
                      ("attribution", "partitioned"), ("attribution", "reports")}
     assert called.count(("attribution", "reports")) == 1 and called[-1] == ("attribution", "reports")
@@ -86,6 +106,16 @@ def test_each_planned_run_executes_its_part_of_the_layer(monkeypatch):
     assert not any(n.endswith("attribution_check") for n in nodes["reports"])
     assert any(n.endswith("attribution_check") for n in nodes["partitioned"])
     assert not any("verdict" in n or "tearsheet" in n for n in nodes["partitioned"])
+    # the source's deliveries: raw/* without their gate; its gate: the GE checks and validated/*
+    ingest = defs.resolve_job_def("ingest")
+    for part in ("deliveries", "gate"):
+        keys, checks = cli.selection("ingest", part)
+        subset = ingest.get_subset(asset_selection=keys, asset_check_selection=checks)
+        nodes[part] = {n.name for n in subset.graph.nodes}
+    assert nodes["deliveries"] and all(n.startswith("raw__") and "ge_suite" not in n for n in nodes["deliveries"])
+    assert {n for n in nodes["gate"] if n.startswith("raw__")} == {n + "_ge_suite" for n in nodes["deliveries"]}
+    assert {n for n in nodes["gate"] if not n.startswith("raw__")} == {
+        n.replace("raw__", "validated__") for n in nodes["deliveries"]}
     monkeypatch.undo()
     with pytest.raises(ValueError, match="part='report'"):
         cli.run_job("attribution", "2019-06-03", "2019-06-03", part="report")

@@ -27,7 +27,7 @@ def _run(tmp_path, out, start="2024-03-04", end="2024-03-05"):
     instance = dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def("ingest")
     run_id = str(uuid.uuid4())
-    with RunProgress(instance, run_id, "ingest", len(job.graph.nodes), 2, out=out, interval=0.2) as progress:
+    with RunProgress(instance, run_id, "ingest", job, 2, out=out, interval=0.2) as progress:
         result = job.execute_in_process(
             instance=instance, run_id=run_id, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
@@ -68,7 +68,7 @@ def test_a_failed_check_is_printed_at_once(tmp_path):
     job = defs.resolve_job_def("ingest")
     run_id = str(uuid.uuid4())
     out = io.StringIO()
-    with RunProgress(instance, run_id, "ingest", len(job.graph.nodes), 1, out=out, interval=0.2):
+    with RunProgress(instance, run_id, "ingest", job, 1, out=out, interval=0.2):
         job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False, partition_key="2024-03-05",
                                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
                                resources={"lake": LakeResource(root=str(lake)),

@@ -10,7 +10,7 @@ import pandas as pd
 
 from alvh_pipeline.cli import run_plan, scheduled_runs
 from alvh_pipeline.layers import REPORTS_RUN
-from alvh_pipeline.run_schedule import PlannedRun, execute, planned_runs, prerequisites
+from alvh_pipeline.run_schedule import PlannedRun, execute, oldest_first, planned_runs, prerequisites
 
 LOG = "ALVH_TEST_SCHEDULE_LOG"
 
@@ -32,20 +32,27 @@ def test_a_run_waits_for_the_runs_before_it_that_start_by_its_last_day():
     assert prerequisites(books, _toy()) == [feat1, feat2]
 
 
-def test_the_cli_plan_orders_ingest_and_lets_features_and_signals_overlap():
-    steps = run_plan("2019-12-02", "2019-12-31")
+def test_the_cli_plan_waits_only_for_the_years_a_run_reads():
+    """The source's deliveries go side by side, its gate after the deliveries it compares with;
+    features and signals wait for the years they read, the books for their year and the books
+    before; attribution for the books, not for the benchmarks."""
+    steps = run_plan("2017-06-01", "2019-12-31")
     runs = scheduled_runs(steps)
-    by_layer = {name: [r for r in runs if r.layer == name] for name in ("ingest", "features", "signals", "books")}
-    assert len(by_layer["ingest"]) > 2 and len(by_layer["features"]) > 1 and len(by_layer["books"]) == 1
-    assert all(r.ordered for r in by_layer["ingest"]) and not any(r.ordered for r in by_layer["features"])
-    last = max(by_layer["ingest"], key=lambda r: r.first)
-    assert set(prerequisites(last, runs)) == set(by_layer["ingest"]) - {last}
+    by_layer: dict[str, list[PlannedRun]] = {}
+    for r in runs:
+        by_layer.setdefault(r.layer, []).append(r)
+    deliveries, gates = by_layer["ingest/deliveries"], by_layer["ingest/gate"]
+    assert len(deliveries) > 2 and all(prerequisites(r, runs) == [] for r in deliveries)
+    for gate in gates:
+        assert set(prerequisites(gate, runs)) == {d for d in deliveries if d.first <= gate.last}
     first_features = min(by_layer["features"], key=lambda r: r.first)
-    assert last not in prerequisites(first_features, runs)  # can overlap the last years of ingest
-    longer = scheduled_runs(run_plan("2017-06-01", "2019-12-31"))
-    first_signals = min((r for r in longer if r.layer == "signals"), key=lambda r: r.first)
-    last_features = max((r for r in longer if r.layer == "features"), key=lambda r: r.first)
-    assert last_features not in prerequisites(first_signals, longer)  # can overlap the last features runs
+    assert deliveries[-1] not in prerequisites(first_features, runs)  # can overlap the last years of ingest
+    first_signals = min(by_layer["signals"], key=lambda r: r.first)
+    assert by_layer["features"][-1] not in prerequisites(first_signals, runs)
+    books = by_layer["books"]
+    assert all(r.ordered for r in books) and len(books) == 3  # 2017, 2018, 2019
+    assert books[0] in prerequisites(books[1], runs) and by_layer["signals"][-1] not in prerequisites(books[0], runs)
+    assert not any(r.layer.startswith("benchmarks") for a in by_layer["attribution"] for r in prerequisites(a, runs))
     # every run's range ends on or after each of its prerequisites' starts and the plan covers the sessions
     assert all(p.first <= r.last for r in runs for p in prerequisites(r, runs))
     assert runs[-1].last == "2019-12-31" and pd.Timestamp(runs[0].first) < pd.Timestamp("2017-01-01")
@@ -56,16 +63,22 @@ def test_a_layers_reports_run_once_after_all_its_partitioned_runs_which_go_side_
     attribution = [r for r in runs if r.layer == "attribution"]
     reports = [r for r in runs if r.layer == "attribution" + REPORTS_RUN]
     assert len(attribution) >= 3 and not any(r.ordered for r in attribution)
-    books = [b for b in runs if b.layer == "books"]
     benchmarks = [b for b in runs if b.layer == "benchmarks"]
     benchmark_reports = [b for b in runs if b.layer == "benchmarks" + REPORTS_RUN]
-    assert len(benchmarks) == 1 and prerequisites(benchmarks[0], runs) == books  # stateful: one run
+    assert len(benchmarks) == 3 and all(b.ordered for b in benchmarks)  # stateful: in order
     assert prerequisites(benchmark_reports[0], runs) == benchmarks
-    assert all(prerequisites(r, runs) == benchmark_reports for r in attribution)  # the verdict reads them
-    assert len(reports) == 1 and set(prerequisites(reports[0], runs)) == set(attribution)
+    assert len(reports) == 1 and set(prerequisites(reports[0], runs)) == set(attribution) | set(benchmark_reports)
     assert (reports[0].first, reports[0].last) == (attribution[0].first, attribution[-1].last)
     assert [r.layer for r in runs if r.layer.endswith(REPORTS_RUN)] == ["benchmarks" + REPORTS_RUN,
                                                                      "attribution" + REPORTS_RUN]
+
+
+def test_oldest_first_takes_the_oldest_sessions_through_every_layer():
+    runs = scheduled_runs(run_plan("2017-06-01", "2019-12-31"))
+    order = sorted(runs, key=oldest_first)
+    first_books = next(i for i, r in enumerate(order) if r.layer == "books")
+    last_delivery = max(i for i, r in enumerate(order) if r.layer == "ingest/deliveries")
+    assert first_books < last_delivery  # a year's books before the last year's deliveries
 
 
 SIDE_BY_SIDE = ("features 2020-03-02..2020-08-31", "ingest 2021-01-04..2021-06-30")  # both ready after ingest 2

@@ -261,3 +261,4 @@ def tearsheet_asset(lake: LakeResource) -> dg.MaterializeResult:
 
 assets = [daily_pnl, performance, stress_windows, verdict_asset, tearsheet_asset]
 checks = [attribution_check, verdict_check]
+inputs = {DAILY.label: INPUTS}  # for `layers.table_plan` (the reports read every day)

@@ -6,7 +6,11 @@ SPX / VIX paths). Stateful like the books: a run continues each index from the l
 session before it, in chunks of sessions (bounded memory)."""
 
 import base64
+import hashlib
+import importlib.metadata
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -224,12 +228,71 @@ def _calibration_report(params: cm.ChainParams) -> tuple[pd.DataFrame, pd.DataFr
     return bm.compare_to_published(values), values
 
 
+# What the calibration report's bytes can depend on besides this package's files: the libraries
+# its numbers (numpy, pandas, scipy; arch ships the SPX / VIX history the replay uses) and its
+# plot (matplotlib) come from, and the interpreter.
+CALIBRATION_LIBRARIES = ("numpy", "pandas", "scipy", "pyarrow", "arch", "matplotlib")
+
+
+@lru_cache(maxsize=1)
+def calibration_inputs_sha256() -> str:
+    """A digest of everything the calibration report is a function of: the calibrated parameters,
+    every source and data file of the `alvh_pipeline` package (conservatively: any code change
+    recomputes it once), the libraries' versions and Python's. ~8 MB hashed, ~30 ms."""
+    h = hashlib.sha256(repr(cm.CALIBRATED).encode())
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(f"\0{path.relative_to(package).as_posix()}\0".encode())
+        h.update(path.read_bytes())
+    for lib in CALIBRATION_LIBRARIES:
+        h.update(f"\0{lib}=={importlib.metadata.version(lib)}".encode())
+    h.update(f"\0python {sys.version}".encode())
+    return h.hexdigest()
+
+
+def _file_sha256(lake: Lake, name: str) -> str | None:
+    try:
+        return hashlib.sha256(lake.read_document("benchmarks", "calibration", name)).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def reusable_calibration(instance: dg.DagsterInstance | None, lake: Lake, inputs: str) -> dict | None:
+    """The metadata of the last materialization of benchmarks/calibration when it was computed from
+    the same inputs (`calibration_inputs_sha256`) and this lake still holds exactly the files it
+    wrote (their sha256 in its metadata); else None. The report does not depend on the session, so
+    the nightly run would otherwise recompute the same bytes (~4 s) every night."""
+    event = instance.get_latest_materialization_event(CALIBRATION.key) if instance is not None else None
+    mat = event.asset_materialization if event is not None else None
+    if mat is None:
+        return None
+    meta = dict(mat.metadata)
+
+    def text(key: str) -> str | None:
+        value = meta.get(key)
+        return getattr(value, "value", value) if value is not None else None
+
+    if text("inputs_sha256") != inputs or text("lake") != lake.uri:
+        return None
+    if text("table_sha256") != _file_sha256(lake, "table.parquet") or \
+            text("png_sha256") != _file_sha256(lake, "calibration.png"):
+        return None
+    return meta
+
+
 @dg.asset(key=CALIBRATION.key, deps=[INDEXES.key], group_name="benchmarks", kinds={"parquet", "png"},
           description="The chain model's calibration (core/chain_model.py): CNDR / PUT / BXM replicated on the "
                       "replay's real SPX and VIX paths 2004-2014 with the calibrated chains, against Cboe's "
                       "published returns; fitted on 2004-06 and 2010-14 only, 2007-09 out-of-sample; the "
-                      "parameters and their provenance.")
-def chain_calibration(lake: LakeResource) -> dg.MaterializeResult:
+                      "parameters and their provenance. It does not depend on the lake's days: when its inputs "
+                      "(parameters, this package's code and data, library versions: `inputs_sha256`) and the "
+                      "files it wrote are unchanged since its last materialization, that one is re-recorded "
+                      "(`computed_in_run` names the run that computed it) instead of recomputing the same bytes.")
+def chain_calibration(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    inputs = calibration_inputs_sha256()
+    previous = reusable_calibration(context.instance, lake.lake, inputs)
+    if previous is not None:
+        return dg.MaterializeResult(metadata=previous)
     table, values = calibration_report()
     lake.lake.write_table("benchmarks", "calibration", table)
     png = bm.comparison_png(table, values, "chain model calibration: in-sample 2004-06, 2010-14; hatched = out")
@@ -243,7 +306,9 @@ def chain_calibration(lake: LakeResource) -> dg.MaterializeResult:
         **{f"{r['index']}_{r['period']}_error_pts": round(float(r["error_pts"]), 2)
            for _, r in table[table["sample"] == "out"].iterrows()},
         "fit": dg.MetadataValue.md(table_md(table)), "parameters": dg.MetadataValue.md(table_md(params)),
-        "plot": dg.MetadataValue.md(f"![calibration](data:image/png;base64,{base64.b64encode(png).decode()})")})
+        "plot": dg.MetadataValue.md(f"![calibration](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "inputs_sha256": inputs, "lake": lake.lake.uri, "computed_in_run": context.run_id,
+        "table_sha256": _file_sha256(lake.lake, "table.parquet"), "png_sha256": hashlib.sha256(png).hexdigest()})
 
 
 @dg.asset_check(asset=CALIBRATION.key, name="calibration_fit", blocking=False,
@@ -282,3 +347,4 @@ def fit_label(lake: Lake) -> str:
 
 assets = [benchmark_indexes, benchmark_comparison, chain_calibration]
 checks = [benchmark_check, benchmark_tolerance, calibration_fit]
+inputs = {INDEXES.label: INPUTS}  # for `layers.table_plan`

@@ -205,3 +205,4 @@ def trades_check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> 
 
 assets = [books_simulation]
 checks = [sizing_rule, account_check, trades_check, *(_book_check(b) for b in engine.BOOKS)]
+inputs = {f"books/{name}": INPUTS for name in TABLES}  # one simulation writes every book (`layers.table_plan`)

@@ -24,3 +24,4 @@ def build_feature_asset(fs: FeatureSet) -> tuple[dg.AssetsDefinition, dg.AssetCh
 _BUILT = [build_feature_asset(fs) for fs in FEATURE_SETS.values()]
 assets = [a for a, _ in _BUILT]
 checks = [c for _, c in _BUILT]
+inputs = {f"features/{fs.name}": fs.inputs for fs in FEATURE_SETS.values()}  # for `layers.table_plan`

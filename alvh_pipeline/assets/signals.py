@@ -19,3 +19,4 @@ def build_signal_asset(ss: SignalSet) -> tuple[dg.AssetsDefinition, dg.AssetChec
 _BUILT = [build_signal_asset(ss) for ss in SIGNAL_SETS.values()]
 assets = [a for a, _ in _BUILT]
 checks = [c for _, c in _BUILT]
+inputs = {f"signals/{ss.name}": ss.inputs for ss in SIGNAL_SETS.values()}  # for `layers.table_plan`
