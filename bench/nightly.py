@@ -344,10 +344,11 @@ def new_session(lake: Path, session: str | None) -> str:
 
 def environment(home: Path, lake: Path) -> dict[str, str]:
     """This process's environment without ALVH_* / DAGSTER_* settings, plus the bench's (the
-    Makefile's GX and warnings settings, as `make ui`)."""
+    Makefile's GX and warnings settings, as `make ui`), with this tree's code first on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALVH_", "DAGSTER_"))}
     return {**env, "DAGSTER_HOME": str(home), "ALVH_SOURCE": "replay", "ALVH_LAKE_URI": str(lake),
-            "GX_ANALYTICS_ENABLED": "False", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+            "GX_ANALYTICS_ENABLED": "False", "PYTHONWARNINGS": "ignore::DeprecationWarning",
+            "PYTHONPATH": str(REPO)}  # the code of the tree this bench is in (a checkout of another commit too)
 
 
 def load() -> float:
