@@ -136,9 +136,45 @@ def compute_baskets(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
     return baskets.johansen_baskets(closes, sectors, dates)
 
 
+INDICATOR_LOOKBACK = INDICATOR_WINDOW + DIVERGENCE_LAG  # validated closes the indicator panels read
+_PANEL_MEMO: dict[bytes, tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]] = {}
+_CARRIED = "\x00carried"  # suffix of a single name's carried-forward closes inside the combined panel
+
+
+def indicator_panels(frames: Frames, dates: pd.DatetimeIndex) -> tuple[dict[str, pd.DataFrame],
+                                                                        dict[str, pd.DataFrame]]:
+    """`windowed` RSI / MACD on `dates` and the DIVERGENCE_LAG sessions before them, of (every
+    symbol's closes as delivered: technicals; the single names' closes with short gaps carried,
+    `stock_closes`: pair_inputs). A day's value depends on its own column's window only (bit for
+    bit, whichever other columns and days are computed with it), so both come from one call over
+    the delivered closes plus the carried columns that differ from them, and the result is kept
+    for the second feature set of the run (one entry, keyed by the bars and the days)."""
+    import hashlib
+
+    bars = frames["equity_bars"]
+    key = hashlib.sha1(pd.util.hash_pandas_object(bars, index=False).to_numpy().tobytes()
+                       + dates.asi8.tobytes()).digest()
+    if key not in _PANEL_MEMO:
+        raw, (carried, _) = all_closes(frames), stock_closes(frames)
+        s = raw.index
+        span = s[max(s.get_indexer(dates[:1])[0] - DIVERGENCE_LAG, 0):]
+        span = span[span <= dates[-1]]
+        if carried.index.equals(raw.index):
+            differ = [c for c in carried.columns if not carried[c].equals(raw[c])]
+            both = windowed(_indicators, pd.concat([raw, carried[differ].add_suffix(_CARRIED)], axis=1), span)
+            as_raw = {k: v[raw.columns] for k, v in both.items()}
+            as_carried = {k: v[[c + _CARRIED if c in differ else c for c in carried.columns]].set_axis(
+                carried.columns, axis=1) for k, v in both.items()}
+        else:  # ETF-only sessions: the two panels' windows differ, compute each on its own
+            as_raw, as_carried = windowed(_indicators, raw, span), windowed(_indicators, carried, span)
+        _PANEL_MEMO.clear()
+        _PANEL_MEMO[key] = as_raw, as_carried
+    return _PANEL_MEMO[key]
+
+
 def compute_technicals(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
     closes = all_closes(frames)
-    parts = windowed(_indicators, closes, dates)
+    parts = {k: v.reindex(dates) for k, v in indicator_panels(frames, dates)[0].items()}
     parts["macd_hist_pct"] = parts["macd_hist"] / closes.reindex(dates)
     out = pd.concat([_long(v, k, dates) for k, v in parts.items()], axis=1)
     out.index.names = ["date", "symbol"]
@@ -171,7 +207,7 @@ def compute_pair_inputs(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame
     s = closes.index
     need = s[max(s.get_indexer(dates[:1])[0] - DIVERGENCE_LAG, 0):][: len(dates) + DIVERGENCE_LAG]
     need = need[need <= dates[-1]]
-    ind = windowed(_indicators, closes, need)
+    ind = {k: v.reindex(need) for k, v in indicator_panels(frames, dates)[1].items()}
     div = indicators.pair_divergence(ind["rsi14"], ind["macd_hist"], i, j, close=closes.reindex(need))
     parts = {"pcf_dispersion": disp.dispersion, "pcf_z": disp.zscore, "pcf_direction": disp.direction,
              "rsi_div": div.rsi, "macd_div": div.macd_hist,
@@ -250,13 +286,13 @@ FEATURE_SETS: dict[str, FeatureSet] = {
         FeatureSet("baskets", ("equity_bars",), baskets.WINDOW - 1, compute_baskets, ("date", "sector"),
                    finite=("trace_stat_r0", "maxeig_stat_r0"),
                    description="Johansen trace / max-eigen statistics per sector basket"),
-        FeatureSet("technicals", ("equity_bars",), INDICATOR_WINDOW - 1, compute_technicals, ("date", "symbol"),
+        FeatureSet("technicals", ("equity_bars",), INDICATOR_LOOKBACK, compute_technicals, ("date", "symbol"),
                    finite=("rsi14", "macd", "macd_signal", "macd_hist"), bounds={"rsi14": (0.0, 100.0)},
                    description="RSI-14 (Wilder), MACD 12/26/9 per symbol"),
         FeatureSet("fundamentals", ("equity_bars", "fundamentals", "index_levels", "rates"), 80,
                    compute_fundamentals, ("date", "symbol"), finite=("capm_beta_60d",),
                    description="Point-in-time P/E, P/CF, DDM implied growth, 60-day CAPM beta"),
-        FeatureSet("pair_inputs", ("equity_bars", "fundamentals"), max(pairs.WINDOW, INDICATOR_WINDOW + DIVERGENCE_LAG),
+        FeatureSet("pair_inputs", ("equity_bars", "fundamentals"), max(pairs.WINDOW, INDICATOR_LOOKBACK),
                    compute_pair_inputs,
                    ("date", "symbol_y", "symbol_x"), finite=("rsi_div", "macd_div", "rsi_div_change_5d"),
                    description="Per-pair P/CF dispersion z-score and RSI / MACD divergences"),

@@ -62,3 +62,31 @@ def test_pairs_summary_counts_the_last_days_selections():
     fs = fsets.FEATURE_SETS["pairs"]
     out = pd.DataFrame({"date": DAYS[-2:].repeat(2), "selected": [True, True, True, False]})
     assert fs.summary(out, DAYS[-2:]) == {"selected_pairs_last_day": 1}
+
+
+def test_technicals_and_pair_inputs_share_one_indicator_computation_bit_for_bit(monkeypatch):
+    """technicals reads RSI / MACD of the closes as delivered, pair_inputs of the single names'
+    closes with short gaps carried; `indicator_panels` computes both in one `windowed` call, which
+    must equal computing each panel alone exactly, also for a name with a missing bar."""
+    s = all_sessions()
+    days = s[(s >= pd.Timestamp("2015-01-02"))][:300]
+    rng = np.random.default_rng(3)
+    names = {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "SPY": "ETF"}
+    bars = pd.DataFrame([{"date": d, "symbol": n, "sector": sec, "close": 0.0}
+                         for d in days for n, sec in names.items()])
+    bars["close"] = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, len(bars))))
+    bars = bars[~((bars["symbol"] == "BBB") & (bars["date"] == days[280]))]  # a missing bar, carried in pair_inputs
+    frames = {"equity_bars": bars.reset_index(drop=True)}
+    dates = days[-10:]
+    calls = []
+    real = fsets.windowed
+    monkeypatch.setattr(fsets, "windowed", lambda *a, **k: calls.append(1) or real(*a, **k))
+    raw, carried = fsets.indicator_panels(frames, dates)
+    again = fsets.indicator_panels({"equity_bars": bars.copy().reset_index(drop=True)}, dates)
+    assert len(calls) == 1 and again[0] is raw  # the second feature set of a run reads the kept result
+    span = fsets.all_closes(frames).index[-15:]
+    for got, panel in ((raw, fsets.all_closes(frames)), (carried, fsets.stock_closes(frames)[0])):
+        alone = real(fsets._indicators, panel, span)
+        for k in alone:
+            pd.testing.assert_frame_equal(got[k], alone[k], check_exact=True)
+    assert not raw["rsi14"]["BBB"].equals(carried["rsi14"]["BBB"])  # the gap makes the two differ
