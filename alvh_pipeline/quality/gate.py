@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -61,17 +63,48 @@ def read_raw(lake: Lake, table: str, partition: str) -> tuple[str, pd.DataFrame]
     return lake.read_partition_with_digest("raw", table, partition)
 
 
+# Raw files a process has read lately, by file identity: the gate reads a partition for its rules,
+# its peers' rules and the next batch's history, and `publish_validated` reads it again to publish
+# exactly the bytes the verdict hashed. A file is only ever replaced (temp file + rename: a new
+# inode), never changed in place, so (inode, size, mtime) names its bytes. Local lakes only.
+_RAW_READS: OrderedDict[tuple, tuple[str, pa.Table]] = OrderedDict()
+_RAW_READS_BYTES = 256 * 2**20
+_RAW_READ_SIZE = [0]  # bytes held
+
+
+def _file_identity(lake: Lake, table: str, partition: str) -> tuple | None:
+    if lake.on_s3:
+        return None
+    try:
+        st = os.stat(lake.partition_path("raw", table, partition))
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def read_raw_arrow(lake: Lake, table: str, partition: str,
                    columns: list[str] | None = None) -> tuple[str, pa.Table]:
     """`read_raw` without the pandas conversion: (sha256, Arrow rows) from one read of the bytes,
     the same errors as `Lake.read_partition_with_digest` (a file is parsed once, converted once
-    per batch by `_frame_of`)."""
+    per batch by `_frame_of`); a file read before in this process with the same identity and
+    columns is not read again."""
+    identity = _file_identity(lake, table, partition)
+    key = (identity, tuple(columns) if columns is not None else None)
+    if identity is not None and key in _RAW_READS:
+        _RAW_READS.move_to_end(key)
+        return _RAW_READS[key]
     digest, data = lake.read_partition_bytes("raw", table, partition)
     try:
-        return digest, _parse(data, columns)
+        out = digest, _parse(data, columns)
     except (pa.ArrowInvalid, OSError) as exc:
         raise LakeReadError(f"raw/{table} partition {partition}: cannot read "
                             f"{lake.partition_path('raw', table, partition)}: {exc}") from exc
+    if identity is not None and identity == _file_identity(lake, table, partition):  # not replaced meanwhile
+        _RAW_READS[key] = out
+        _RAW_READ_SIZE[0] += out[1].nbytes
+        while _RAW_READ_SIZE[0] > _RAW_READS_BYTES and len(_RAW_READS) > 1:
+            _RAW_READ_SIZE[0] -= _RAW_READS.popitem(last=False)[1][1].nbytes
+    return out
 
 
 def _parse(data: bytes, columns: list[str] | None) -> pa.Table:

@@ -291,3 +291,23 @@ def test_a_rule_that_raises_is_a_failure_of_every_partition_not_a_crash(lake, mo
     assert "rule _ohlc_consistent could not be computed (ValueError: cannot reindex" in gate.message()
     assert _verdict(lake, "index_levels", DAY)["passed"] is False
     assert len(quarantined(lake, "index_levels")) == 3
+
+
+def test_a_raw_file_is_read_once_per_process_until_it_is_replaced(tmp_path, monkeypatch):
+    """The gate, its peers' rules and `publish_validated` read a partition from one read of its
+    bytes; a replaced file (a re-delivery: a new inode) is read again, so a verdict never publishes
+    bytes it did not hash."""
+    from alvh_pipeline.lake import Lake
+    from alvh_pipeline.quality import gate
+
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partition("raw", "rates", "2024-03-05", synthetic.generate("rates", ["2024-03-05"]))
+    reads = []
+    real = Lake.read_partition_bytes
+    monkeypatch.setattr(Lake, "read_partition_bytes", lambda self, *a: reads.append(a) or real(self, *a))
+    first = gate.read_raw_arrow(lake, "rates", "2024-03-05")
+    assert gate.read_raw_arrow(lake, "rates", "2024-03-05") is first and len(reads) == 1
+    changed = synthetic.generate("rates", ["2024-03-05"]).assign(tbill_3m=0.05)
+    lake.write_partition("raw", "rates", "2024-03-05", changed)
+    digest, rows = gate.read_raw_arrow(lake, "rates", "2024-03-05")
+    assert len(reads) == 2 and digest != first[0] and rows.column("tbill_3m").to_pylist() == [0.05]
