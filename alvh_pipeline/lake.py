@@ -359,11 +359,19 @@ class Lake:
         base = self._fs_path(f"{layer}/{table}")
         if self.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
             raise FileNotFoundError(f"{layer}/{table}: no data under {self.table_dir(layer, table)}")
-        dataset = ds.dataset(base, filesystem=self.filesystem, format="parquet", partitioning=_HIVE,
-                             schema=schema, exclude_invalid_files=False)
-        flt = (ds.field("date") >= pa.scalar(pd.Timestamp(start).date(), pa.date32())) & (
-            ds.field("date") <= pa.scalar(pd.Timestamp(end).date(), pa.date32()))
         try:
+            files = None if self.on_s3 else _files_between(base, start, end)
+            if files:  # a local lake: the range's files only, not a discovery of every partition
+                if schema is None:  # as a discovery of the whole table infers it: from its first file
+                    schema = ds.dataset(_files_between(base, None, None, first=True), format="parquet",
+                                        partitioning=_HIVE, partition_base_dir=base).schema
+                dataset = ds.dataset(files, filesystem=self.filesystem, format="parquet", partitioning=_HIVE,
+                                     partition_base_dir=base, schema=schema, exclude_invalid_files=False)
+                return dataset.to_table(columns=columns).to_pandas()
+            dataset = ds.dataset(base, filesystem=self.filesystem, format="parquet", partitioning=_HIVE,
+                                 schema=schema, exclude_invalid_files=False)
+            flt = (ds.field("date") >= pa.scalar(pd.Timestamp(start).date(), pa.date32())) & (
+                ds.field("date") <= pa.scalar(pd.Timestamp(end).date(), pa.date32()))
             return dataset.to_table(columns=columns, filter=flt).to_pandas()
         except (pa.ArrowInvalid, OSError) as exc:
             raise LakeReadError(f"{layer}/{table} [{_date_str(start)}..{_date_str(end)}]: {exc}") from exc
@@ -375,6 +383,23 @@ class Lake:
         found = self.filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
         days = (_PARTITION_KEY.match(f.path[len(base) + 1:]) for f in found if f.type == pafs.FileType.File)
         return sorted(m.group(1) for m in days if m)
+
+
+def _files_between(base: str, start: DateLike | None, end: DateLike | None, first: bool = False) -> list[str]:
+    """The data files of a local table's partitions dated start..end (None: unbounded), in path
+    order, as a dataset discovery lists them (names starting with "." or "_" are not data: staged
+    temp files); `first`: only the first such file of the table. A listing of one folder and of
+    the range's own, where discovering the whole table reads every partition folder (3,000+)."""
+    lo = f"date={_date_str(start)}" if start is not None else ""
+    hi = f"date={_date_str(end)}" if end is not None else "date=~"
+    with os.scandir(base) as entries:
+        folders = sorted(e.name for e in entries if e.name.startswith("date=") and lo <= e.name <= hi and e.is_dir())
+    out = []
+    for folder in folders:
+        out += [f"{base}/{folder}/{f}" for f in sorted(os.listdir(f"{base}/{folder}")) if not f.startswith((".", "_"))]
+        if first and out:
+            return out[:1]
+    return out
 
 
 # Arrow types inferred from an object column's values that a day's own rows infer the same way
