@@ -78,7 +78,7 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
                 "path": str(raw.path(lake.lake))}
         if table == "equity_bars" and source.kind != "files":
             # the planted pairs are the synthetic universe's ground truth; real names (replay
-            # 2004-01-02..2017-11-10) have none, so a delivery without synthetic rows claims none
+            # from 2004-01-02) have none, so a delivery without synthetic rows claims none
             meta["planted_pairs"] = (dg.MetadataValue.json(source.ground_truth()["planted_pairs"]) if synthetic_rows
                                      else dg.MetadataValue.text("not applicable: no synthetic rows (real equities)"))
         return dg.MaterializeResult(metadata=meta)

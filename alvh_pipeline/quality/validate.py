@@ -316,7 +316,7 @@ def _same_source(pairs: pd.DataFrame, frame: pd.DataFrame, row_dates: np.ndarray
     """Per (p, q) pair of a partition and its previous delivery: do they share a provenance label?
     A universe is compared with the previous delivery's only when they do: a delivery whose every
     row comes from another source than the day before (the replay's synthetic basket giving way to
-    its real names on 2004-01-02, and back on 2017-11-13) is a declared reconstitution, not a
+    its real names on 2004-01-02) is a declared reconstitution, not a
     vendor dropping names. Without a provenance column every pair is compared."""
     if "provenance" not in frame:
         return np.ones(len(pairs), bool)

@@ -19,19 +19,20 @@ the real close, no cent grid on adjusted prices), breadth (from real SPX moves),
 real names' computed from their real closes the synthetic way), macro calendar, REER and rate
 differential, an ETF bar the real file lacks (SPY and IWM before 2005-02-25, SPY / IWM on
 2011-02-17: `_real_equity_day`) and a single name's session it lacks (its last close carried, 15
-bars: `real_equities`). Synthetic: the equity basket outside 2004-01-02..2017-11-10 (the
-synthetic universe re-based on real SPX returns, planted pairs kept; the only equity rows for which
-planted-pair recall means anything).
+bars: `real_equities`), the same names after the file ends (2017-11-13..2018-12-31: their last
+close moved by beta x the real SPX move plus residual noise, `continued_bars`). Synthetic: the
+equity basket before 2004-01-02 (the synthetic universe re-based on real SPX returns, planted pairs
+kept; the only equity rows for which planted-pair recall means anything).
 
 The one VIX path (real, else derived, else model) sets the state's spot variance
 (`variance_from_vix`), so everything generated from the variance (SPX option vols, VIX option and
 futures stress, model VX futures, quote widths, the VIX rows) follows the same path.
 
-A range crossing 2004-01-02 or 2017-11-10 / 11-13 changes the equity universe wholesale (100
-synthetic names <-> 120 real ones). Every row's provenance changes with it (equity bars real <->
-synthetic, fundamentals model <-> synthetic), which the gate's universe rule takes as a declared
-reconstitution (it compares a universe with the previous delivery's only where they share a
-source): the switch days pass, and a real delivery missing names is still refused.
+A range crossing 2004-01-02 changes the equity universe wholesale (100 synthetic names -> 120 real
+ones). Every row's provenance changes with it (equity bars synthetic -> real, fundamentals
+synthetic -> model), which the gate's universe rule takes as a declared reconstitution (it compares
+a universe with the previous delivery's only where they share a source): the switch day passes,
+and a real delivery missing names is still refused. At the file's end (2017-11-13) the names stay.
 """
 
 from __future__ import annotations
@@ -152,18 +153,60 @@ def real_equities(cfg: ms.SimConfig) -> RealEquities:
                             "sector": sector_of.reindex(names[gap_name]).to_numpy(),
                             "open": last, "high": last, "low": last, "close": last,
                             "volume": np.zeros(len(last), np.int64)})
-    rows = pd.concat([file.assign(_carried=False), carried.assign(_carried=True)], ignore_index=True)
+    state, _, _ = replay_state(cfg)
+    after = state.dates[state.dates > dates[-1]]
+    later = continued_bars(state, dates, wide, single, after)
+    rows = pd.concat([file.assign(_carried=False), carried.assign(_carried=True), later.assign(_carried=True)],
+                     ignore_index=True)
     rows = rows.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    wide = pd.concat([wide, later.pivot(index="date", columns="symbol", values="close")[names]])
+    dates = dates.append(after)
     bounds = np.searchsorted(rows["date"].to_numpy(), np.r_[dates.to_numpy(), np.datetime64("2262-01-01")])
     # a model ETF bar on a day the file lacks continues the ETF's last real close with the model's
     # move since then (ffill of real / model): no level jump, and nothing after the day is read
-    state, _, _ = replay_state(cfg)
     pos = state.index_of(dates)
     etf = file[file["sector"] == ETF_SECTOR].pivot(index="date", columns="symbol", values="close").reindex(dates)
     model = pd.DataFrame({k: v[pos] for k, v in state.etf_close.items()}, index=dates)[list(etf.columns)]
     return RealEquities(dates=dates, bounds=bounds, rows=rows.drop(columns="_carried"),
                         carried=rows["_carried"].to_numpy(bool), names=names, closes=wide.to_numpy(float),
                         etf_scale=(etf / model).ffill())
+
+
+CONTINUATION_FIT = 252  # the file's last sessions each name's beta and residual vol are fitted on
+
+
+def continued_bars(state: ms.MarketState, dates: pd.DatetimeIndex, wide: pd.DataFrame, single: pd.DataFrame,
+                   after: pd.DatetimeIndex) -> pd.DataFrame:
+    """Model bars of the file's single names on the replay's sessions after the file ends
+    (2017-11-13..2018-12-31): each name's last real close moved by its beta times the real SPX
+    log return since then plus its own residual noise (beta and residual vol fitted on the file's
+    last CONTINUATION_FIT sessions; a N(0, 1) draw per name and session from that session's
+    stream), open at the previous close, high / low around open and close, volume the name's
+    median of its last 60 real sessions. The universe stays the same across the file's end (a
+    switch to the synthetic basket would leave the features a year without the names' history
+    and the books holding names that vanish); labelled "model"."""
+    if not len(after):
+        return single.iloc[:0][["date", "symbol", "sector", "open", "high", "low", "close", "volume"]]
+    spx = np.log(state.spx[state.index_of(dates[-CONTINUATION_FIT - 1:])])
+    logs = np.log(wide.iloc[-CONTINUATION_FIT - 1:].to_numpy(float))
+    r, m = np.diff(logs, axis=0), np.diff(spx)
+    beta = ((r - r.mean(0)) * (m - m.mean())[:, None]).mean(0) / m.var()
+    sigma = (r - np.outer(m, beta)).std(0)
+    draws = np.stack([ms.day_rng(state.config.seed, "equity_continuation", d).standard_normal(len(beta))
+                      for d in after])
+    market = np.log(state.spx[state.index_of(after)]) - spx[-1]
+    close = np.exp(logs[-1] + np.outer(market, beta) + np.cumsum(draws, 0) * sigma
+                                  - 0.5 * sigma**2 * np.arange(1, len(after) + 1)[:, None])
+    close = np.round(close, 6)
+    open_ = np.vstack([np.round(np.exp(logs[-1]), 6), close[:-1]])
+    volume = single.pivot(index="date", columns="symbol", values="volume")[wide.columns].iloc[-60:].median()
+    n, k = close.shape
+    sector = single.drop_duplicates("symbol").set_index("symbol")["sector"].reindex(wide.columns).to_numpy()
+    return pd.DataFrame({
+        "date": np.repeat(after.to_numpy(), k), "symbol": np.tile(wide.columns.to_numpy(), n),
+        "sector": np.tile(sector, n), "open": open_.ravel(), "high": np.maximum(open_, close).ravel(),
+        "low": np.minimum(open_, close).ravel(), "close": close.ravel(),
+        "volume": np.tile(volume.fillna(0).to_numpy(np.int64), n)})
 
 
 def _real_equity_day(state: ms.MarketState, real: RealEquities, d: pd.Timestamp, i: int) -> pd.DataFrame:

@@ -304,7 +304,31 @@ def test_a_day_the_file_lacks(eq_bars, eq_file):
     assert len(n19) == 123 and carried == {"CL", "COF", "COP", "CTL", "CVS", "CVX"}
 
 
-@pytest.mark.parametrize("day", ["1999-01-04", "2003-12-31", "2017-11-13", "2018-12-31"])
+def test_after_the_file_the_same_names_continue_as_model_bars(eq_file):
+    """From 2017-11-13 the file's names go on (so the universe, the features' look-back and the
+    books' positions carry across the file's end): the last real close moved by the name's beta
+    times the real SPX move plus its own noise, labelled model; SPY follows SPX."""
+    days = cal.sessions_between("2017-11-08", "2018-02-09")
+    bars = replay.generate("equity_bars", days)
+    wide = bars.pivot(index="date", columns="symbol", values="close")
+    assert (bars.groupby("date")["symbol"].apply(frozenset).nunique() == 1) and len(wide.columns) == 123
+    after = pd.DatetimeIndex(bars["date"]) > EQ_LAST
+    assert (bars.loc[after, "provenance"] == "model").all() and (bars.loc[~after, "provenance"] == REAL_EQ).all()
+    last = eq_file[eq_file["date"] == EQ_LAST].set_index("symbol")["close"]
+    first = bars[pd.DatetimeIndex(bars["date"]) == "2017-11-13"].set_index("symbol")
+    stocks = last.index[~last.index.isin(["SPY", "QQQ", "IWM"])]
+    np.testing.assert_allclose(first.loc[stocks, "open"], last[stocks], rtol=1e-6)  # opens at the last close
+    moves = np.log(wide).diff().iloc[1:]
+    assert moves.loc[moves.index > EQ_LAST, stocks].abs().max().max() < 0.25  # no jump at the switch
+    spx = real_data.load_arch_indices().query("index == 'SPX'").set_index("date")["close"]
+    corr = np.corrcoef(moves.loc[moves.index > EQ_LAST, "SPY"], np.log(spx).diff().reindex(moves.index)[
+        moves.index > EQ_LAST])[0, 1]
+    assert corr > 0.99
+    f = replay.generate("fundamentals", ["2018-02-05"])
+    assert set(f["symbol"]) == set(stocks) and (f["provenance"] == "model").all()
+
+
+@pytest.mark.parametrize("day", ["1999-01-04", "2003-12-31"])
 def test_outside_the_file_the_synthetic_basket(day):
     from alvh_pipeline.sources import synthetic
 
@@ -361,10 +385,11 @@ def test_real_equity_days_pass_the_gate(start, end):
 
 @pytest.mark.parametrize(("start", "end"), [("2003-12-24", "2004-01-06"), ("2017-11-07", "2017-11-15")])
 def test_the_universe_switch_days_pass_as_a_declared_reconstitution(start, end):
-    """The real names replace the synthetic ones wholesale on 2004-01-02 (and back on 2017-11-13):
-    every row's source changes, which the gate's universe rule takes as a declared reconstitution
-    (it compares a universe with the previous delivery's only where they share a provenance label).
-    A real delivery missing names is still refused (next test)."""
+    """The real names replace the synthetic ones wholesale on 2004-01-02: every row's source
+    changes, which the gate's universe rule takes as a declared reconstitution (it compares a
+    universe with the previous delivery's only where they share a provenance label); the file's
+    end (2017-11-13: the same names, now model) passes too. A real delivery missing names is still
+    refused (next test)."""
     for table in ("equity_bars", "fundamentals"):
         report = _gate(table, start, end)
         assert report.passed, report.message()
