@@ -23,7 +23,7 @@ import dagster as dg
 import pandas as pd
 
 from alvh_pipeline.core import feature_sets, signal_sets
-from alvh_pipeline.core.calendar import FIRST_PARTITION, window_start
+from alvh_pipeline.core.calendar import FIRST_PARTITION, sessions_between, window_start
 from alvh_pipeline.core.inputs import Input
 from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
 
@@ -142,9 +142,26 @@ def table_starts(start, layers: Sequence[Layer] = LAYERS) -> dict[str, pd.Timest
             firsts = [i.first_day(pd.DatetimeIndex([at])) for at, i in readers if f"{i.layer}/{i.table}" in written]
             for key in written:
                 need[key] = max(min([start, *firsts]), pd.Timestamp(FIRST_PARTITION))
+        _start_together(need, keys)
         own = entry.inputs()
         readers += [(need[key], i) for key in keys for i in own.get(key, ())]
     return need
+
+
+MIN_STEP_SESSIONS = 21  # a layer's tables whose first days are closer than this start together
+
+
+def _start_together(need: dict[str, pd.Timestamp], keys: list[str]) -> None:
+    """Move each table's first day back to an earlier first day of the same layer that is fewer
+    than MIN_STEP_SESSIONS sessions before it: a run of a few sessions would read its tables'
+    look-back for little (a one-session features run cost 6-11 s)."""
+    firsts = sorted({need[k] for k in keys})
+    anchor = {}
+    for first in firsts:
+        earlier = [a for a in anchor.values() if len(sessions_between(a, first)) <= MIN_STEP_SESSIONS]
+        anchor[first] = min(earlier) if earlier else first
+    for k in keys:
+        need[k] = anchor[need[k]]
 
 
 def table_plan(start, end, layers: Sequence[Layer] = LAYERS) -> list[Step]:
