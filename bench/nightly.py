@@ -3,42 +3,50 @@
 materialization. Target: <= 20 s.
 
 What runs (as in production):
-- a Dagster instance in a temp DAGSTER_HOME whose dagster.yaml is the project's
+- a Dagster instance in a temp DAGSTER_HOME whose dagster.yaml is this tree's
   `dagster.yaml.example` (SQLite storage with the project's event log, the run queue, run
-  monitoring), and a copy of the replay lake (`data_lake/replay`, 2004-03-29..2009-06-30: every
-  layer's look-back; never written: the bench copies it) with `ALVH_SOURCE=replay`;
+  monitoring), and a copy of a lake holding every layer's look-back (default `data_lake/replay`,
+  which `make run` fills; it is copied, never written) with `ALVH_SOURCE=replay`;
+- what the instance holds on any night but the first after a deploy: a materialization of the one
+  report that does not depend on the session, benchmarks/calibration (reused by the run while its
+  inputs are unchanged); made before the clock starts (`dagster asset materialize`). `--cold`
+  leaves it out: the first night after a code change, the calibration is computed in the run;
 - the project's `nightly` schedule (definitions.py, unchanged) turned on with `dagster schedule
   start nightly -w workspace.yaml`, and a `dagster-daemon run -w workspace.yaml` process: the
-  daemon starts its own code server for the project's `workspace.yaml`, its scheduler ticks at
+  daemon starts its own code server for the project's `workspace.yaml` (on a Unix socket: the
+  figures list any TCP port a process of the daemon's session listens on), its scheduler ticks at
   18:30 New York, evaluates the schedule on the code server (RunRequest for the session), submits
   the `all_layers` run to the run queue, the queue daemon dequeues it and the DefaultRunLauncher
   starts it on the code server, which spawns the run worker process (imports the project, loads
   the definitions, runs every step in process: `ALVH_EXECUTOR` unset = `in_process`). The sensors
   that run by default (layer_automation, drop_folder, close_orphaned_runs) run beside it, as they
-  would at 18:30.
+  would at 18:30. The daemon is stopped with SIGTERM (Dagster's clean shutdown, its code server
+  with it) and anything left in its session is killed; the figures say what was left.
 
 What differs from production, and only this: the clock of the two processes that decide the tick.
-The schedule is due at 18:30 New York of the session (default 2009-07-01, the first session after
-the lake), and a bench cannot wait for 2009. `dagster schedule start` and `dagster-daemon` run here
-through `--shifted-clock`, which moves Dagster's own clock (`dagster._time`, the hook Dagster's
-`freeze_time` test helper patches) back by a fixed offset so that 18:30:00 of the session falls
-`--lead` seconds after the bench starts; it still runs at one second per second. Everything else
-(the code server, the run worker, the lake, the event log's step timestamps) runs on the real
-clock. Timestamps the daemon writes (the tick, the run's queue events) are mapped back by the
-offset, so every figure is on one clock.
+The schedule is due at 18:30 New York of the session (default: the first session after the lake's
+last, 2009-07-01 for the replay lake of 2004-03-29..2009-06-30), and a bench cannot wait for it.
+`dagster schedule start` and `dagster-daemon` run here through `--shifted-clock`, which moves
+Dagster's own clock (`dagster._time`, the hook Dagster's `freeze_time` test helper patches) back by
+a fixed offset so that 18:30:00 of the session falls `--lead` seconds after the daemon setup starts;
+it still runs at one second per second. Everything else (the code server, the run worker, the
+lake, the event log's step timestamps) runs on the real clock. Timestamps the daemon writes (the
+tick, the run's queue events) are mapped back by the offset, so every figure is on one clock.
 
 Measured: tick_to_verdict_s = the verdict's ASSET_MATERIALIZATION event - the real instant of the
 tick (the scheduled 18:30:00, as the daemon's minute loop wakes at it). Broken down from the run's
-event log: schedule evaluation and run creation (tick -> RUN_ENQUEUED), the queue (-> RUN_DEQUEUED,
-`run_queue.dequeue_interval_seconds`), the launch (-> RUN_STARTING), the run worker's process start
-and Dagster import (-> "Started process for run"), the code location load in that process (project
-imports, definitions; -> RUN_START), executor setup (-> first STEP_START), then each layer's steps
-(STEP_START -> STEP_SUCCESS, summed per layer: ingest = raw + validated, features, signals, books,
-benchmarks, attribution = daily_pnl and its check, reports = performance / stress / verdict up to
-its materialization), and what lies between steps (events, step hand-over). What follows the
-verdict (tearsheet, run end) is reported too, not counted.
+event log: schedule evaluation and run creation (tick -> RUN_ENQUEUED), the run queue (->
+RUN_STARTING: the queue daemon's next pass, `run_queue.dequeue_interval_seconds`), the run worker's
+process start and Dagster import (-> "Started process for run"), the code location load in that
+process (project imports, definitions; -> RUN_START), executor setup (-> first STEP_START), then
+each layer's steps (STEP_START -> STEP_SUCCESS, summed per layer: ingest = raw + GE gate +
+validated, features, signals, books, benchmarks, attribution = daily_pnl and its check, reports =
+performance / stress / verdict up to its materialization), and what lies between steps (events,
+step hand-over). What follows the verdict (its check, the tearsheet, the run's end) is reported,
+not counted. The machine's load is in the figures: on a shared 2-core machine it moves them.
 
-usage: python bench/nightly.py [--lake data_lake/replay] [--session D] [--lead 45] [--keep DIR] [--analyze DIR]
+usage: python bench/nightly.py [--lake data_lake/replay] [--session D] [--cold] [--lead 45] [--keep DIR]
+       python bench/nightly.py --analyze DIR   (the figures of a run kept with --keep DIR)
 The last line is one JSON object with the figures.
 """
 
@@ -291,9 +299,12 @@ def phases(events: list[Event], tick: float, verdict_key: str) -> dict[str, Any]
         "code_location_load": run_start - process,  # imports of the project and its definitions
         "executor_setup": first_step - run_start,
     }
+    layers = {k: v for k, v in per_layer.items() if k not in ("attribution", "reports")}
+    layers["attribution"] = round(per_layer["attribution"] + per_layer["reports"], 3)  # incl. the reports
     return {
         "tick_to_verdict_s": round(verdict - tick, 3),
         "ahead_of_steps": {k: round(v, 3) for k, v in ahead.items()},
+        "layers_s": layers,
         "per_layer": per_layer,
         "between_steps": round((verdict - first_step) - in_steps, 3),
         "after_verdict": {"steps": [s["step"] for s in steps if s["after_verdict"]],
