@@ -89,7 +89,7 @@ def read_raw_arrow(lake: Lake, table: str, partition: str,
     per batch by `_frame_of`); a file read before in this process with the same identity and
     columns is not read again."""
     identity = _file_identity(lake, table, partition)
-    key = (identity, tuple(columns) if columns is not None else None)
+    key = (lake.root, table, partition, identity, tuple(columns) if columns is not None else None)
     if identity is not None and key in _RAW_READS:
         _RAW_READS.move_to_end(key)
         return _RAW_READS[key]
@@ -105,6 +105,14 @@ def read_raw_arrow(lake: Lake, table: str, partition: str,
         while _RAW_READ_SIZE[0] > _RAW_READS_BYTES and len(_RAW_READS) > 1:
             _RAW_READ_SIZE[0] -= _RAW_READS.popitem(last=False)[1][1].nbytes
     return out
+
+
+def forget_raw_reads(lake: Lake, table: str, partitions: list[str]) -> None:
+    """Drop the kept whole-file reads of these partitions (published: nothing reads them whole
+    again), so the cache holds about one table's batch at a time."""
+    done = {(lake.root, table, p) for p in partitions}
+    for key in [k for k in _RAW_READS if k[:3] in done and k[4] is None]:
+        _RAW_READ_SIZE[0] -= _RAW_READS.pop(key)[1].nbytes
 
 
 def _parse(data: bytes, columns: list[str] | None) -> pa.Table:
@@ -288,4 +296,5 @@ def publish_validated(lake: Lake, table: str, partitions: list[str]) -> dict[str
             else:
                 lake.write_arrow("validated", table, p, arrow)
             rows[p] = raws[p].num_rows
+    forget_raw_reads(lake, table, partitions)
     return rows
