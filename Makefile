@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster
 export GX_ANALYTICS_ENABLED := False
 export PYTHONWARNINGS := ignore::DeprecationWarning
+# Packages are installed without byte-compiling every module (pip --no-compile: 103 s -> 36 s with a
+# warm wheel cache); what a run imports is compiled once, on its first import, into the venv.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run test ui bench clean sweep
 
@@ -14,7 +17,7 @@ $(STAMP): pyproject.toml
 	@echo "installing into $(VENV) (log: $(VENV)/install.log) ..."
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): needs Python >= 3.11 with venv \
 	(Debian: apt-get install python3-venv)"; exit 1; }
-	@{ $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e ".[test]"; } > $(VENV)/install.log 2>&1 \
+	@{ $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q --no-compile -e ".[test]"; } > $(VENV)/install.log 2>&1 \
 	|| { cat $(VENV)/install.log; echo "install failed (log above): needs Python >= 3.11 and pip reaching PyPI"; exit 1; }
 	@touch $(STAMP)
 
