@@ -158,11 +158,16 @@ def claims(table: pd.DataFrame, irr_by_mode: dict[str, float], robustness: pd.Da
     prov = "; ".join(sorted(set(crisis["provenance"].astype(str)))) or "no 2008 window materialized"
     shock = table[table["window"].astype(str).str.startswith("synthetic shock") & (table["mode"] == "promoter")]
     s, p = irr_by_mode.get("steward", np.nan), irr_by_mode.get("promoter", np.nan)
-    better = "steward" if np.nan_to_num(s, nan=-np.inf) >= np.nan_to_num(p, nan=-np.inf) else "promoter"
+    undefined = [m for m, v in (("steward", s), ("promoter", p)) if not np.isfinite(v)]
+    if undefined:  # an IRR that does not exist (flows without a sign change: equity ended below zero) ranks nothing
+        ranking = (f"cannot be ranked: no IRR for the {' and the '.join(undefined)} (its cash flows never change "
+                   f"sign, e.g. an equity that ends below zero)")
+    else:
+        ranking = f"{'steward' if s >= p else 'promoter'} ranks first"
     out = pd.DataFrame([
         _steward_claim(crisis[crisis["mode"] == "steward"], prov),
         _promoter_claim(crisis[crisis["mode"] == "promoter"], shock, prov),
-        (CLAIM_IRR, REPORTED, f"IRR steward {_pct(s)} vs promoter {_pct(p)}: {better} ranks first", "",
+        (CLAIM_IRR, REPORTED, f"IRR steward {_pct(s)} vs promoter {_pct(p)}: {ranking}", "",
          "all materialized days")], columns=CLAIM_COLUMNS)
     if robustness is not None:
         for _, r in robustness.iterrows():

@@ -246,3 +246,17 @@ def test_the_provenance_says_when_the_books_filled():
     assert close[0].endswith("fills=at the decision close's bid/ask") and close[1] == "not materialized"
     assert nxt[0].endswith("fills=at the next session's bid/ask")
     assert verdict.label_provenance(prov, "model calibrated")[0] == "index=real options=model calibrated"
+
+
+def test_the_irr_claim_ranks_only_defined_irrs():
+    """An account whose equity ends below zero has no IRR (its flows never change sign): the claim
+    says so instead of ranking a missing number."""
+    daily = _daily("2008-09-02", "2008-09-08", "steward", np.full(5, 100_000.0))
+    (row,) = stress.window_stats(daily, S, "Aug 2011", "2011-07-25", "2011-08-31")
+    table = verdict.verdict_table(pd.DataFrame([row]), pd.DataFrame())
+    irr = verdict.claims(table, {"steward": np.nan, "promoter": 0.2}).set_index("claim").loc[verdict.CLAIM_IRR]
+    assert "cannot be ranked: no IRR for the steward" in irr["numbers"] and "ranks first" not in irr["numbers"]
+    both = verdict.claims(table, {}).set_index("claim").loc[verdict.CLAIM_IRR, "numbers"]
+    assert "no IRR for the steward and the promoter" in both
+    ranked = verdict.claims(table, {"steward": 0.05, "promoter": 0.2}).set_index("claim").loc[verdict.CLAIM_IRR]
+    assert ranked["numbers"].endswith("promoter ranks first")
