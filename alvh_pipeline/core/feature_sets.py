@@ -56,10 +56,11 @@ def windowed(fn: Callable[[pd.DataFrame], dict[str, pd.DataFrame]], wide: pd.Dat
     pos = wide.index.get_indexer(dates)
     ok = pos >= window - 1
     n, N = int(ok.sum()), wide.shape[1]
-    results = {}
     if n:
         blocks = sliding_window_view(wide.to_numpy(float), window, axis=0)[pos[ok] - window + 1]  # (n, N, w)
         results = fn(pd.DataFrame(blocks.transpose(2, 0, 1).reshape(window, -1)))
+    else:  # no day has its window (a range shorter than the look-back): every value NaN, every name there
+        results = {name: frame.iloc[:, :0] for name, frame in fn(pd.DataFrame(np.full((window, 1), np.nan))).items()}
     out = {}
     for name, frame in results.items():
         values = np.full((len(dates), N), np.nan)

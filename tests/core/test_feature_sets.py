@@ -90,3 +90,17 @@ def test_technicals_and_pair_inputs_share_one_indicator_computation_bit_for_bit(
         for k in alone:
             pd.testing.assert_frame_equal(got[k], alone[k], check_exact=True)
     assert not raw["rsi14"]["BBB"].equals(carried["rsi14"]["BBB"])  # the gap makes the two differ
+
+
+def test_a_range_shorter_than_the_indicator_window_gives_nan_not_an_error():
+    """No day with its full window (a lake without the look-back): every indicator NaN for every
+    name, so technicals has no rows and its check says the look-back is missing (was a KeyError)."""
+    days = all_sessions()[(all_sessions() >= pd.Timestamp("2015-01-02"))][:30]
+    out = fsets.windowed(fsets._indicators, pd.DataFrame(1.0 + np.arange(90).reshape(30, 3), index=days,
+                                                         columns=list("abc")), days[-5:])
+    assert set(out) == {"rsi14", "macd", "macd_signal", "macd_hist"}
+    assert all(v.shape == (5, 3) and v.isna().all().all() for v in out.values())
+    bars = pd.DataFrame([{"date": d, "symbol": n, "sector": "Tech", "close": 10.0 + i}
+                         for i, d in enumerate(days) for n in ("AAA", "BBB")])
+    tech = fsets.compute_technicals({"equity_bars": bars}, days[-5:])
+    assert tech.empty and fsets.feature_problems(fsets.FEATURE_SETS["technicals"], tech, days[-5:])
