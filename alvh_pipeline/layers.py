@@ -185,11 +185,3 @@ def table_plan(start, end, layers: Sequence[Layer] = LAYERS) -> list[Step]:
             tables = () if i + 1 == len(firsts) else tuple(k for k in keys if need[k] <= first)
             steps.append(Step(entry, first, last, tables))
     return steps
-
-
-def layer_starts(steps: Sequence[Step]) -> dict[str, pd.Timestamp]:
-    """The first day each layer of a plan runs."""
-    out: dict[str, pd.Timestamp] = {}
-    for step in steps:
-        out[step.layer.name] = min(out.get(step.layer.name, step.start), step.start)
-    return out
