@@ -76,7 +76,9 @@ class Layer:
 LAYERS: tuple[Layer, ...] = (
     Layer("ingest", ("raw", "validated"), "alvh_pipeline.assets.ingest",
           "raw/* -> GE checks -> validated/* for the selected trading days",
-          ordered_runs=True),  # the gate compares each session's delivery with the 20 raw sessions before it
+          # the gate compares each session's delivery with the 20 raw sessions before it (`cli run`
+          # runs the deliveries and the gate apart instead: a gate waits for the deliveries it reads)
+          ordered_runs=True),
     Layer("features", ("features",), "alvh_pipeline.assets.features",
           "features/* for the selected days (their look-back must be in validated/*)",
           reads_from=feature_sets.history_start),
