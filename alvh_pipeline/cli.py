@@ -199,6 +199,7 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=LOG_QUIET,
                                         run_id=run_id, tags=tags)
     print(f"{label}: done in {time.time() - t0:.1f}s (run {result.run_id})")
+    _release_memory()
     rows = {}
     for ev in result.get_asset_materialization_events():  # one event per partition, same run metadata
         mat = ev.event_specific_data.materialization
@@ -212,6 +213,17 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
     for c in failed:
         print(f"  FAILED {c.asset_key.to_user_string()}:{c.check_name}: {c.description}")
     return result.success
+
+
+def _release_memory() -> None:
+    """After a run, in a long-lived worker: hand the run's freed Arrow buffers back to the system
+    (pyarrow's pool keeps them otherwise), so the next run's peak does not stack on this one's."""
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
 
 
 def scheduled_runs(steps: list[Step]) -> list[PlannedRun]:

@@ -108,10 +108,10 @@ def read_raw_arrow(lake: Lake, table: str, partition: str,
 
 
 def forget_raw_reads(lake: Lake, table: str, partitions: list[str]) -> None:
-    """Drop the kept whole-file reads of these partitions (published: nothing reads them whole
-    again), so the cache holds about one table's batch at a time."""
+    """Drop the kept reads of these partitions (published: the batch's checks, which read them
+    whole and as peers, have run), so the cache holds about one table's batch at a time."""
     done = {(lake.root, table, p) for p in partitions}
-    for key in [k for k in _RAW_READS if k[:3] in done and k[4] is None]:
+    for key in [k for k in _RAW_READS if k[:3] in done]:
         _RAW_READ_SIZE[0] -= _RAW_READS.pop(key)[1].nbytes
 
 
