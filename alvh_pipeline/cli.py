@@ -30,6 +30,8 @@ from alvh_pipeline.layers import LAYERS, REPORTS_RUN, Layer, Step, layer, table_
 from alvh_pipeline.run_schedule import PlannedRun, execute, oldest_first, planned_runs
 
 if TYPE_CHECKING:
+    import dagster as dg
+
     from alvh_pipeline.lake import Lake
 
 LOG_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -159,12 +161,13 @@ def selection(job_name: str, part: str, tables: tuple[str, ...] = ()) -> tuple[s
 
 
 def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, part: RunPart = "all",
-            tables: tuple[str, ...] = ()) -> bool:
+            tables: tuple[str, ...] = (), recover_first: bool = True) -> bool:
     """One run of the layer's job over [start, end], in this process, on DAGSTER_HOME's instance;
     `part`: "all" assets, only the "partitioned" ones, only the "reports" (no partitions, over
     every day the layer's tables hold), a source layer's "deliveries" or its "gate"; `tables`
     ("layer/table"): only those of the layer's assets; `shared_terminal`: other runs print at the
-    same time (progress as lines naming the range)."""
+    same time (progress as lines naming the range); `recover_first`: first close killed runs and
+    their staging (`recover_killed_runs`; `cli run` does it once before all its runs)."""
     import uuid
 
     import dagster as dg
@@ -184,6 +187,8 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
         job = job.get_subset(asset_selection=keys, asset_check_selection=check_keys)
     steps = len(job.graph.nodes)
     instance = dg.DagsterInstance.get()
+    if recover_first:
+        recover_killed_runs(instance)
     run_id = str(uuid.uuid4())
     tags = {HOST_TAG: this_host()}  # lets recovery fail this run if its process is killed
     if part == "reports":
@@ -213,6 +218,19 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
     for c in failed:
         print(f"  FAILED {c.asset_key.to_user_string()}:{c.check_name}: {c.description}")
     return result.success
+
+
+def recover_killed_runs(instance: dg.DagsterInstance) -> None:
+    """Before running anything: close the runs of killed processes (they would hold queue slots)
+    and remove what they staged in the lake (`recovery.recover`), saying so."""
+    from alvh_pipeline.recovery import recover
+    from alvh_pipeline.resources import lake_from_env
+
+    ids, removed = recover(instance, lake_from_env())
+    for run_id in ids:
+        print(f"run {run_id}: its process was killed; marked FAILURE", file=sys.stderr)
+    if removed:
+        print(f"removed {len(removed)} staged file(s) of killed writers from the lake", file=sys.stderr)
 
 
 def _release_memory() -> None:
@@ -269,7 +287,8 @@ def run_planned(run: PlannedRun) -> tuple[bool, None]:
     import multiprocessing
 
     name, part = run_part(run)
-    return run_job(name, run.first, run.last, multiprocessing.parent_process() is not None, part, run.tables), None
+    return run_job(name, run.first, run.last, multiprocessing.parent_process() is not None, part, run.tables,
+                   recover_first=False), None
 
 
 SWEEP_RUN_SCENARIOS = 6  # scenarios per sweep run: the grid's market groups, cut to balance two workers
@@ -369,10 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     import dagster as dg
 
-    from alvh_pipeline.recovery import fail_orphaned_runs
-
-    for run_id in fail_orphaned_runs(dg.DagsterInstance.get()):  # a killed earlier run would hold a queue slot
-        print(f"run {run_id}: its process was killed; marked FAILURE", file=sys.stderr)
+    recover_killed_runs(dg.DagsterInstance.get())
     runs = scheduled_runs(steps)
     workers = min(run_workers(), len(runs))
     print(f"{len(runs)} runs over {steps[0].start.date()}..{steps[-1].end.date()}, {workers} at a time", flush=True)

@@ -4,8 +4,12 @@
   object store (`resources.LakeResource`). Any other scheme is refused, rather than written to a
   local folder named `gs:`. Reads and listings go through one `pyarrow.fs` filesystem
   (`LocalFileSystem` or `S3FileSystem`); only the way a file is written differs by backend.
-- Writes are all-or-nothing: locally a temp file in the same folder, fsync, then `os.replace` (a
-  reader never sees a half-written partition; a crash mid-write leaves the previous file intact).
+- Writes are all-or-nothing: locally a temp file, fsync, then `os.replace` (a reader never sees a
+  half-written partition; a crash mid-write leaves the previous file intact). Temp files are staged
+  in `<root>/_staging/<host>-<pid>-<start>/` as `*.tmp`, never beside the partitions: a process
+  killed mid-write (kill -9, OOM) leaves them where no reader's glob of a table
+  (`raw/spx_options/*/*.parquet` in DuckDB) can see them, and `clean_staging` (at every run's start,
+  `recovery.recover`) removes the folders of processes that are gone.
   Inside `with lake.batch():` (a range of partitions) the temp files are written, synced once
   (`os.sync`: one flush for the batch instead of an fsync per file, which cost 5-15 ms each on a
   VM disk: ~0.1 s per ingested session), then renamed; an error before that removes them all;
@@ -27,6 +31,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -44,10 +49,14 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from alvh_pipeline.processes import process_alive, process_start_time, this_host
+
 DEFAULT_LAKE = "data_lake"
 DateLike = str | date | pd.Timestamp  # a partition day: "YYYY-MM-DD", a date or a timestamp
 Location = Path | str  # a lake file or folder: a local Path, or an s3:// URI string
 PARTITION_FILE = "part-0.parquet"
+STAGING = "_staging"  # <root>/_staging/<host>-<pid>-<start>/*.tmp: writes before their rename (module doc)
+LEGACY_SWEPT = ".legacy-temp-swept"  # in STAGING: the lake was searched once for temp files staged in place
 _HIVE = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 _PARTITION_KEY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/" + re.escape(PARTITION_FILE) + "$")
@@ -75,11 +84,25 @@ def normalize_root(uri: str) -> str:
     return uri
 
 
-def write_temp(path: Path, write: Callable[[BinaryIO], object], sync: bool = False) -> str:
-    """Write through `write(fh)` into a temp file beside `path` (fsync'd if `sync`); its name. On
-    any failure the temp file is removed and the error names `path`."""
+def staging_folder_name() -> str:
+    """This process's staging folder: host, pid and start time, so `clean_staging` can tell a dead
+    writer's folder from a live one's (a forked or spawned worker has its own)."""
+    pid = os.getpid()
+    name = _STAGING_NAMES.get(pid)
+    if name is None:
+        name = _STAGING_NAMES[pid] = f"{this_host()}-{pid}-{int(process_start_time(pid) or 0)}"
+    return name
+
+
+_STAGING_NAMES: dict[int, str] = {}
+
+
+def write_temp(path: Path, write: Callable[[BinaryIO], object], staging: Path, sync: bool = False) -> str:
+    """Write through `write(fh)` into a temp file in the `staging` folder (fsync'd if `sync`); its
+    name. On any failure the temp file is removed and the error names `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    staging.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=staging)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -95,10 +118,10 @@ def write_temp(path: Path, write: Callable[[BinaryIO], object], sync: bool = Fal
     return tmp
 
 
-def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Write through `write(fh)` into a temp file beside `path`, fsync, then rename over `path`.
-    On any failure the temp file is removed and the error names `path`."""
-    tmp = write_temp(path, write, sync=True)
+def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object], staging: Path) -> Path:
+    """Write through `write(fh)` into a temp file in `staging` (on the same filesystem), fsync, then
+    rename over `path`. On any failure the temp file is removed and the error names `path`."""
+    tmp = write_temp(path, write, staging, sync=True)
     try:
         os.replace(tmp, path)
     except OSError as exc:
@@ -180,6 +203,38 @@ class Lake:
     def partition_path(self, layer: str, table: str, date: DateLike) -> Location:
         return self._location(f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}")
 
+    @property
+    def staging_dir(self) -> Path:
+        """Where this process stages its local writes (module doc)."""
+        return Path(self.root) / STAGING / staging_folder_name()
+
+    def clean_staging(self) -> list[str]:
+        """Remove what killed writers left (a local lake; S3 has no temp objects): the staging
+        folders of this host's processes that are gone, and, once per lake, temp files that older
+        versions staged inside partition folders (`.tmp-*`). Returns what was removed."""
+        if self.on_s3:
+            return []
+        staging, removed = Path(self.root) / STAGING, []
+        host = this_host()
+        for folder in sorted(staging.iterdir()) if staging.is_dir() else []:
+            owner, _, rest = folder.name.rpartition("-")
+            owner, _, pid = owner.rpartition("-")
+            if not (folder.is_dir() and owner == host and pid.isdigit() and rest.isdigit()):
+                continue  # another machine's writer (a shared lake), or not a staging folder
+            if not process_alive(int(pid), started_by=float(rest) or None):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(str(folder))
+        if not (staging / LEGACY_SWEPT).exists() and Path(self.root).is_dir():
+            for folder, subfolders, files in os.walk(self.root):
+                subfolders[:] = [d for d in subfolders if d != STAGING]
+                for name in files:
+                    if name.startswith(".tmp-"):
+                        Path(folder, name).unlink(missing_ok=True)
+                        removed.append(os.path.join(folder, name))
+            staging.mkdir(parents=True, exist_ok=True)
+            (staging / LEGACY_SWEPT).touch()
+        return removed
+
     def exists(self, layer: str, table: str, date: DateLike) -> bool:
         return self._is_file(f"{_partition_dir(layer, table, date)}/{PARTITION_FILE}")
 
@@ -214,9 +269,9 @@ class Lake:
             pending = _batches().get(self.root)
             if pending is not None:
                 path = Path(self.root) / rel
-                pending.append((write_temp(path, write), path))
+                pending.append((write_temp(path, write, self.staging_dir), path))
                 return path
-            return atomic_write_bytes(Path(self.root) / rel, write)
+            return atomic_write_bytes(Path(self.root) / rel, write, self.staging_dir)
         where = self._location(rel)
         try:
             sink = io.BytesIO()

@@ -22,60 +22,17 @@ construction). On a shared PostgreSQL instance an untagged run is left to run mo
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 
 import dagster as dg
 from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.storage.runs import SqliteRunStorage
 
+from alvh_pipeline.lake import Lake
+from alvh_pipeline.processes import process_alive, this_host
+
 HOST_TAG = "alvh/host"
-# a pid whose process started after the run did is a reused pid, not the run's process; the slack
-# covers /proc's whole-second boot time
-_START_SLACK_SECONDS = 2.0
-
-
-def this_host() -> str:
-    return socket.gethostname()
-
-
-def _proc_start_time(pid: int) -> float | None:
-    """Linux: when `pid` started (epoch seconds), None where /proc is not available."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open("/proc/stat") as f:
-            btime = next(float(line.split()[1]) for line in f if line.startswith("btime "))
-        return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, StopIteration, IndexError, ValueError):
-        return None
-
-
-def _proc_state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def process_alive(pid: int, started_by: float | None = None) -> bool:
-    """Whether `pid` is a live process on this host; with `started_by` (epoch seconds), also one
-    that had started by then (a process started later holds a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by another user
-    if _proc_state(pid) in ("Z", "X"):  # killed, not yet reaped by its parent
-        return False
-    if started_by is not None:
-        start = _proc_start_time(pid)
-        if start is not None and start > started_by + _START_SLACK_SECONDS:
-            return False
-    return True
+__all__ = ["HOST_TAG", "fail_orphaned_runs", "orphaned_runs_sensor", "process_alive", "recover", "this_host"]
 
 
 def _run_process(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
@@ -126,6 +83,13 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     return closed
 
 
+def recover(instance: dg.DagsterInstance, lake: Lake) -> tuple[list[str], list[str]]:
+    """What every entry point does before it runs anything (`cli run`, `cli.run_job`, the
+    `close_orphaned_runs` sensor): close the runs whose process is gone, and remove the staging
+    files such processes left in the lake (`Lake.clean_staging`). (closed run ids, removed paths)."""
+    return fail_orphaned_runs(instance), lake.clean_staging()
+
+
 def orphaned_runs_sensor(minimum_interval_seconds: int = 60) -> dg.SensorDefinition:
     """The same recovery inside `make ui`'s daemon: a sensor, running by default, that closes
     orphaned runs every `minimum_interval_seconds`, so the run queue frees their slots without
@@ -135,18 +99,23 @@ def orphaned_runs_sensor(minimum_interval_seconds: int = 60) -> dg.SensorDefinit
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="marks runs whose process is gone FAILURE (alvh_pipeline.recovery)")
     def close_orphaned_runs(context: dg.SensorEvaluationContext):
-        ids = fail_orphaned_runs(context.instance)
-        return dg.SkipReason(f"closed orphaned runs: {', '.join(ids)}" if ids else "no orphaned run")
+        from alvh_pipeline.resources import lake_from_env
+
+        ids, removed = recover(context.instance, lake_from_env())
+        return dg.SkipReason((f"closed orphaned runs: {', '.join(ids)}" if ids else "no orphaned run")
+                             + (f"; removed {len(removed)} staged file(s) of killed writers" if removed else ""))
 
     return close_orphaned_runs
 
 
 def main() -> int:
+    from alvh_pipeline.resources import lake_from_env
+
     with dg.DagsterInstance.get() as instance:
-        ids = fail_orphaned_runs(instance)
+        ids, removed = recover(instance, lake_from_env())
     for run_id in ids:
         print(f"closed orphaned run {run_id} (its process is gone)")
-    print(f"{len(ids)} orphaned run(s) closed")
+    print(f"{len(ids)} orphaned run(s) closed, {len(removed)} staged file(s) of killed writers removed")
     return 0
 
 

@@ -89,7 +89,7 @@ def test_each_planned_run_executes_its_part_of_the_layer(monkeypatch):
 
     called = []
     monkeypatch.setattr(cli, "run_job",
-                        lambda name, first, last, shared, part, tables: called.append((name, part)) or True)
+                        lambda name, first, last, shared, part, tables, **kw: called.append((name, part)) or True)
     runs = cli.scheduled_runs(cli.run_plan("2019-06-03", "2019-12-31"))
     for run in runs:
         assert cli.run_planned(run) == (True, None)

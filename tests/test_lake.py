@@ -6,12 +6,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from alvh_pipeline.lake import Lake
+from alvh_pipeline.processes import this_host
 from alvh_pipeline.schemas import CONTRACTS
 from alvh_pipeline.sources import synthetic
 
 
 def _frame(date="2024-03-01"):
     return synthetic.generate("vix_futures", [date])
+
+
+def _staged(lake: Lake) -> list[Path]:
+    """Temp files anywhere in the lake: the staging folder's (`*.tmp`) or staged in place (`.tmp-*`)."""
+    return [p for p in Path(lake.root).rglob("*") if p.is_file() and (p.suffix == ".tmp" or p.name.startswith(".tmp-"))]
 
 
 def test_rewrite_is_byte_identical(lake):
@@ -84,8 +90,7 @@ def test_failed_atomic_write_leaves_no_temp_file_and_names_the_path(lake, monkey
         lake.write_json("_verdicts", "rates", "date=2024-03-04.json", {"passed": True})
     with pytest.raises(LakeWriteError, match="No space left"):
         lake.write_partition("raw", "rates", "2024-03-04", pd.DataFrame({"date": [1], "x": [1.0]}))
-    leftovers = [p for p in Path(lake.root).rglob("*") if p.name.startswith(".tmp-")]
-    assert leftovers == []
+    assert _staged(lake) == []
 
 
 def test_a_batch_publishes_its_files_together_with_one_sync(lake, monkeypatch):
@@ -106,7 +111,7 @@ def test_a_batch_publishes_its_files_together_with_one_sync(lake, monkeypatch):
     assert syncs == [1] and fsyncs == []  # one sync for the batch, no fsync per file
     assert lake.read_partition("validated", "t", "2024-01-02")["x"].tolist() == [2.0]
     assert lake.exists("validated", "t", "2024-01-03")
-    assert not list(Path(lake.root).rglob(".tmp-*"))
+    assert _staged(lake) == []
 
 
 def test_an_error_inside_a_batch_publishes_nothing_and_leaves_no_temp(lake):
@@ -119,7 +124,7 @@ def test_an_error_inside_a_batch_publishes_nothing_and_leaves_no_temp(lake):
             raise RuntimeError("mid-range")
     assert lake.read_partition("validated", "t", "2024-01-02")["x"].tolist() == [1.0]
     assert not lake.exists("validated", "t", "2024-01-03")
-    assert not list(Path(lake.root).rglob(".tmp-*"))
+    assert _staged(lake) == []
     lake.write_partition("validated", "t", "2024-01-04", frame.assign(date=pd.Timestamp("2024-01-04")))
     assert lake.exists("validated", "t", "2024-01-04")  # the batch is over: writes publish at once again
 
@@ -162,3 +167,66 @@ def test_write_range_writes_each_day_as_its_own_conversion_would(tmp_path, case)
     back = pd.concat([pq.read_table(ranged.partition_path("features", "t", d)).to_pandas() for d in days])
     assert len(back) == len(frame) and list(back["n"]) == [2, 5, 1, 4, 3]  # each day's rows in frame order
     assert list(back.columns) == list(frame.columns)
+
+
+# a writer that stages a batch of partitions and is killed before it renames them (kill -9 mid-run)
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+import pandas as pd
+from alvh_pipeline.lake import Lake
+lake = Lake(sys.argv[1])
+with lake.batch():
+    for day in pd.bdate_range("2024-01-08", periods=5):
+        lake.write_partition("raw", "t", day, pd.DataFrame({"date": [day] * 100, "x": range(100)}))
+    Path(sys.argv[2]).touch()
+    time.sleep(120)
+"""
+
+
+def test_a_writer_killed_mid_batch_leaves_nothing_a_table_glob_reads(lake, tmp_path):
+    """Issue 21.1: DuckDB's glob of a table (the README's query) reads exactly the published rows
+    after a writer is killed holding staged files, and the next run's clean-up removes them."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for day in pd.bdate_range("2024-01-01", periods=5):  # the reference: 5 days x 3 rows
+        lake.write_partition("raw", "t", day, pd.DataFrame({"date": [day] * 3, "x": [1.0, 2.0, 3.0]}))
+    ready = tmp_path / "staged"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, lake.root, str(ready)])
+    try:
+        deadline = time.time() + 60
+        while not ready.exists():
+            assert writer.poll() is None and time.time() < deadline, "the writer did not stage its batch"
+            time.sleep(0.05)
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+    assert len(_staged(lake)) == 5  # what the killed writer left
+    glob = f"{lake.root}/raw/t/*/*.parquet"
+    assert duckdb.sql(f"select count(*) from '{glob}'").fetchall() == [(15,)]
+    assert duckdb.sql(f"select count(*) from '{lake.root}/**/*.parquet'").fetchall() == [(15,)]
+
+    removed = lake.clean_staging()
+    assert len(removed) == 1 and Path(removed[0]).name.startswith(f"{this_host()}-{writer.pid}-")
+    assert _staged(lake) == []
+    assert lake.clean_staging() == []
+
+
+def test_clean_staging_keeps_live_writers_and_removes_temp_files_staged_in_place_once(lake):
+    """A live process's staged files stay (its batch publishes them); temp files an older version
+    staged beside the partitions (`.tmp-*.parquet`) are removed by the first clean-up."""
+    frame = pd.DataFrame({"date": pd.to_datetime(["2024-01-02"]), "x": [1.0]})
+    lake.write_partition("raw", "t", "2024-01-02", frame)
+    legacy = lake.partition_path("raw", "t", "2024-01-02").parent / ".tmp-abc123.parquet"
+    legacy.write_bytes(b"half a file")
+    with lake.batch():
+        lake.write_partition("raw", "t", "2024-01-03", frame.assign(date=pd.Timestamp("2024-01-03")))
+        assert lake.clean_staging() == [str(legacy)]  # this process is alive: its staged file stays
+        assert [p.suffix for p in _staged(lake)] == [".tmp"]
+    assert lake.exists("raw", "t", "2024-01-03") and _staged(lake) == []
+    legacy.write_bytes(b"again")  # searched once per lake: the staging folder remembers it
+    assert lake.clean_staging() == []

@@ -185,3 +185,21 @@ def test_daemon_queue_moves_once_killed_runs_are_closed(home, procs, tmp_path):
                     .event_log_entry.timestamp for r in (a_id, b_id))
     launched = instance.get_records_for_run(q_id, of_type=dg.DagsterEventType.RUN_STARTING).records
     assert launched[0].event_log_entry.timestamp >= closed_at  # written when the queue daemon launches it
+
+
+@pytest.mark.slow
+def test_run_job_used_as_a_library_first_closes_a_killed_run(home, procs, tmp_path, monkeypatch):
+    """Issue 21.7: `cli.run_job` called directly (not through `cli run`) after a killed run closes
+    it before its own run, instead of leaving it STARTED until the sensor's next tick."""
+    from alvh_pipeline.cli import run_job
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    victim = _run_in_process(procs, home)
+    [victim_id] = _started(instance, [victim])
+    _kill9(victim)
+    for name, value in {"DAGSTER_HOME": str(home), "ALVH_LAKE_URI": str(tmp_path / "lake"),
+                        "ALVH_SOURCE": "synthetic"}.items():
+        monkeypatch.setenv(name, value)
+    assert run_job("ingest", "2024-03-04", "2024-03-04", part="deliveries")
+    assert _status(instance, victim_id) == dg.DagsterRunStatus.FAILURE
+    assert f"pid {victim.pid}" in _failure_message(instance, victim_id)
