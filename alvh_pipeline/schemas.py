@@ -29,6 +29,16 @@ def type_family(t: pa.DataType) -> str:
     return "str"
 
 
+# Identifier columns hold codes, never free text: each must match its pattern whole (the gate
+# refuses anything else, so a delivered `=HYPERLINK(...)` never reaches validated/), and a file
+# source reads them as written: the ticker `NA` is Nordic American Tankers, not a missing value.
+SYMBOL = r"[A-Z][A-Z0-9]{0,9}(?:[.\-/][A-Z0-9]{1,4})?"  # AAPL, BRK.B, BF-B; S001 (synthetic)
+VX_CONTRACT = r"VX[FGHJKMNQUVXZ]\d{2}"  # VX + month code + 2-digit year
+CODE = r"[A-Z][A-Z0-9_]{0,15}"  # SPX, NYSE, FOMC
+OPTION_TYPE = r"[CP]"
+PROVENANCE = r"[a-z]+(?::[a-z0-9_]+)?"  # synthetic | real | real:<source> | derived | model
+
+
 @dataclass(frozen=True)
 class TableContract:
     name: str
@@ -36,6 +46,12 @@ class TableContract:
     columns: tuple[tuple[str, pa.DataType, str], ...]  # (name, type, meaning)
     keys: tuple[str, ...]
     nullable: frozenset[str] = frozenset()
+    identifiers: tuple[tuple[str, str], ...] = ()  # (column, pattern) besides provenance
+
+    @property
+    def identifier_patterns(self) -> dict[str, str]:
+        """Each identifier column's pattern (matched whole); provenance is one in every table."""
+        return {**dict(self.identifiers), "provenance": PROVENANCE}
 
     @property
     def schema(self) -> pa.Schema:
@@ -76,6 +92,7 @@ CONTRACTS: dict[str, TableContract] = {
                 *_TAIL,
             ),
             keys=("date", "symbol"),
+            identifiers=(("symbol", SYMBOL),),
         ),
         TableContract(
             "index_levels",
@@ -90,6 +107,7 @@ CONTRACTS: dict[str, TableContract] = {
                 *_TAIL,
             ),
             keys=("date", "index"),
+            identifiers=(("index", CODE),),
         ),
         TableContract(
             "vix_futures",
@@ -106,6 +124,7 @@ CONTRACTS: dict[str, TableContract] = {
                 *_TAIL,
             ),
             keys=("date", "contract"),
+            identifiers=(("contract", VX_CONTRACT),),
         ),
         TableContract(
             "spx_options",
@@ -124,6 +143,7 @@ CONTRACTS: dict[str, TableContract] = {
             ),
             keys=("date", "expiry", "strike", "option_type"),
             nullable=frozenset({"model_iv"}),
+            identifiers=(("option_type", OPTION_TYPE),),
         ),
         TableContract(
             "vix_options",
@@ -141,6 +161,7 @@ CONTRACTS: dict[str, TableContract] = {
             ),
             keys=("date", "expiry", "strike", "option_type"),
             nullable=frozenset({"model_iv"}),
+            identifiers=(("option_type", OPTION_TYPE),),
         ),
         TableContract(
             "breadth",
@@ -159,6 +180,7 @@ CONTRACTS: dict[str, TableContract] = {
                 *_TAIL,
             ),
             keys=("date", "exchange"),
+            identifiers=(("exchange", CODE),),
         ),
         TableContract(
             "macro_events",
@@ -173,6 +195,7 @@ CONTRACTS: dict[str, TableContract] = {
             ),
             keys=("date", "event_type", "event_date"),
             nullable=frozenset({"surprise"}),
+            identifiers=(("event_type", CODE),),
         ),
         TableContract(
             "fundamentals",
@@ -189,6 +212,7 @@ CONTRACTS: dict[str, TableContract] = {
                 *_TAIL,
             ),
             keys=("date", "symbol"),
+            identifiers=(("symbol", SYMBOL),),
         ),
         TableContract(
             "rates",

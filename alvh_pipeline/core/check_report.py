@@ -15,9 +15,22 @@ import pandas as pd
 SAMPLE_ROWS = 5
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula
+
+
+def inert_text(value: object) -> object:
+    """A text cell as the project shows it (sample rows in the UI, CSV and HTML it writes): one
+    that starts like a spreadsheet formula (`=HYPERLINK(...)`, `@SUM`) gets a leading apostrophe,
+    so copying or opening it never evaluates it (OWASP's CSV-injection rule); anything else as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def sample_records(rows: pd.DataFrame, n: int = SAMPLE_ROWS) -> list[dict]:
-    """The first `n` rows as JSON-safe records (dates as ISO strings, NaN as null)."""
-    return json.loads(rows.head(n).to_json(orient="records", date_format="iso"))
+    """The first `n` rows as JSON-safe records (dates as ISO strings, NaN as null), text made inert."""
+    records = json.loads(rows.head(n).to_json(orient="records", date_format="iso"))
+    return [{k: inert_text(v) for k, v in r.items()} for r in records]
 
 
 def _partitions_of(rows: pd.DataFrame) -> list[str]:

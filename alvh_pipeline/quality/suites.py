@@ -114,6 +114,11 @@ def build_expectations(table: str, stale_threshold: float) -> list:
         ex.append(gxe.ExpectColumnValuesToBeInSet(column=col, value_set=values, meta={"why": "unknown category"}))
     ex.append(gxe.ExpectColumnValuesToBeInSet(column="provenance", value_set=PROVENANCES,
                                               meta={"why": "unknown provenance"}))
+    for col, pattern in c.identifiers:
+        if col not in CATEGORIES[table]:  # a category's set is the stricter check
+            ex.append(gxe.ExpectColumnValuesToMatchRegex(
+                column=col, regex=f"^(?:{pattern})$",
+                meta={"why": f"identifier must match {pattern} (a code, not free text)"}))
     for r in rules:
         ex.append(gxe.ExpectColumnValuesToBeInSet(column=r.name, value_set=[True], mostly=r.mostly,
                                                   meta={"why": r.description, "about": ",".join(r.columns)}))

@@ -5,13 +5,13 @@ offending rows with a `reason` for quarantine. No Dagster import.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from alvh_pipeline.core.check_report import sample_records
 from alvh_pipeline.quality.rules import (
     GENERATED,
     PREVIOUS_TABLES,
@@ -24,7 +24,6 @@ from alvh_pipeline.quality.rules import (
 )
 from alvh_pipeline.quality.suites import suite_runner
 
-SAMPLE_ROWS = 5
 HISTORY_SESSIONS = 20  # earlier sessions the gate should pass as `history` (jump vol, typical size)
 
 # The other raw tables (and their columns) each table's cross-table rules read, same partitions.
@@ -153,10 +152,6 @@ def _previous_rows(previous: pd.DataFrame | None, sessions: pd.DatetimeIndex) ->
     return previous.assign(_next_date=nxt)
 
 
-def _json_safe(rows: pd.DataFrame) -> list[dict]:
-    return json.loads(rows.head(SAMPLE_ROWS).to_json(orient="records", date_format="iso"))
-
-
 def validate_frame(
     table: str,
     frame: pd.DataFrame,
@@ -217,7 +212,7 @@ def validate_frame(
         pos = np.asarray([i for i in idx if isinstance(i, (int, np.integer))], dtype=np.int64)
         parts = sorted(set(row_dates[pos].tolist())) if len(pos) else list(partitions)
         failures.append(Failure(cfg.type, column, why, int(res.get("unexpected_count", len(pos))),
-                                parts, _json_safe(frame.iloc[pos]), pos))
+                                parts, sample_records(frame.iloc[pos]), pos))
 
     by_name = {r.name: r for r in rules}
     failures += [Failure("rule_error", ",".join(by_name[n].columns), f"rule {n} could not be computed ({err})",
@@ -464,5 +459,5 @@ def _per_partition_failures(frame, flagged, partitions, rules, row_dates) -> lis
         if over:
             pos = np.flatnonzero(~flagged[rule.name].astype(bool).to_numpy() & np.isin(row_dates, over))
             out.append(Failure("expect_column_values_to_be_in_set", ",".join(rule.columns), rule.description,
-                               len(pos), over, _json_safe(frame.iloc[pos]), pos))
+                               len(pos), over, sample_records(frame.iloc[pos]), pos))
     return out

@@ -452,12 +452,15 @@ def _coerce(frame: pd.DataFrame, table: str, path: Path, text_file: bool = True)
     contract = CONTRACTS[table]
     _check_header([str(c) for c in frame.columns], table, path)
     frame.columns = [str(c) for c in frame.columns]
-    out = {}
+    out, identifiers = {}, contract.identifier_patterns
     for name, typ, _ in contract.columns:
         fam, raw, nullable = type_family(typ), frame[name], name in contract.nullable
         if fam == "str":
-            # CSV: '' and pandas' NA tokens are null, as with read_csv's defaults before; Parquet: nulls
-            null = _text(raw).isin(NA_TOKENS) if text_file else raw.isna()
+            # CSV: '' and pandas' NA tokens are null, as with read_csv's defaults before; Parquet: nulls.
+            # An identifier is a code as written: only a blank one is missing (the ticker NA is a ticker)
+            text = _text(raw)
+            blank = text.str.strip().eq("") if name in identifiers else text.isin(NA_TOKENS)
+            null = blank if text_file else raw.isna()
             out[name] = raw.astype("str").where(~null, None)
         elif fam == "float":
             out[name] = _to_float(raw, name, path)

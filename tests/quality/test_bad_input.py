@@ -311,3 +311,47 @@ def test_a_raw_file_is_read_once_per_process_until_it_is_replaced(tmp_path, monk
     lake.write_partition("raw", "rates", "2024-03-05", changed)
     digest, rows = gate.read_raw_arrow(lake, "rates", "2024-03-05")
     assert len(reads) == 2 and digest != first[0] and rows.column("tbill_3m").to_pylist() == [0.05]
+
+
+def test_the_ticker_na_is_a_ticker_not_a_missing_value(tmp_path, lake):
+    """Issue 21.3: a CSV row for Nordic American Tankers (`NA`) is read as the symbol 'NA' and
+    passes; a blank symbol is still missing and is refused as a null."""
+    frame = synthetic.generate("equity_bars", [DAY])
+    frame.loc[0, "symbol"] = "NA"
+    frame.to_csv(tmp_path / "equity_bars.csv", index=False)
+    files.clear_cache()
+    read = files.generate("equity_bars", [DAY], tmp_path)
+    assert read.loc[0, "symbol"] == "NA"
+    _raw(lake, "equity_bars", read)
+    assert run_gate(lake, "equity_bars", [DAY]).passed
+    frame.loc[0, "symbol"] = " "
+    frame.to_csv(tmp_path / "equity_bars.csv", index=False)
+    files.clear_cache()
+    _raw(lake, "equity_bars", files.generate("equity_bars", [DAY], tmp_path))
+    assert_blocked(lake, "equity_bars", "symbol", 1)
+
+
+@pytest.mark.parametrize(("table", "column"), [("equity_bars", "symbol"), ("fundamentals", "symbol"),
+                                               ("vix_futures", "contract"), ("index_levels", "index"),
+                                               ("spx_options", "option_type"), ("breadth", "exchange")])
+def test_formula_text_in_an_identifier_is_refused_and_shown_inert(lake, table, column):
+    """Issue 21.5: an identifier (symbol, contract, root, code) must match its pattern: a delivered
+    spreadsheet formula is refused with the column named, and the check's sample rows show it with
+    a leading apostrophe (never as a cell a spreadsheet would evaluate)."""
+    frame = synthetic.generate(table, [DAY])
+    frame[column] = frame[column].astype(object)
+    frame.loc[0, column] = "=HYPERLINK(\"http://x\",\"a\")"
+    _raw(lake, table, frame)
+    gate = assert_blocked(lake, table, column, 1)
+    shown = [row[column] for f in gate.report.failures if f.column == column for row in f.sample]
+    assert shown and all(v == "'=HYPERLINK(\"http://x\",\"a\")" for v in shown)
+    assert quarantined(lake, table)[column].tolist()[:1] == ["=HYPERLINK(\"http://x\",\"a\")"]  # kept as delivered
+
+
+def test_free_text_is_kept_and_made_inert_only_where_shown():
+    from alvh_pipeline.core.check_report import inert_text, sample_records
+
+    assert [inert_text(v) for v in ["=cmd|' /C calc'!A0", "+1", "-x", "@SUM(A1)", "Energy", -3.5, None]] == [
+        "'=cmd|' /C calc'!A0", "'+1", "'-x", "'@SUM(A1)", "Energy", -3.5, None]
+    rows = pd.DataFrame({"sector": ["=1+1", "Utilities"], "close": [-1.0, 2.0]})
+    assert sample_records(rows) == [{"sector": "'=1+1", "close": -1.0}, {"sector": "Utilities", "close": 2.0}]
