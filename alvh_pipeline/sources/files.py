@@ -565,7 +565,7 @@ def _file_days(path: Path, table: str, vendor: str) -> tuple[pd.DataFrame | None
 
 def generate(table: str, dates: Sequence, root: str | Path, vendor: str = "") -> pd.DataFrame:
     wanted = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
-    frames = []
+    frames, paths = [], []
     for path in _files_or_fail(root, table):
         frame, days = _file_days(path, table, vendor)
         if not np.isin(days, wanted.to_numpy()).any():
@@ -573,6 +573,26 @@ def generate(table: str, dates: Sequence, root: str | Path, vendor: str = "") ->
         frame = read_file(path, table, vendor) if frame is None else frame
         # filter each cached frame before concatenating: a partition never copies the whole table
         frames.append(frame[frame["date"].dt.normalize().isin(wanted)])
+        paths.append(path)
     if not frames:  # the columns of the table, no rows (a day the folder does not hold)
         return read_file(_files_or_fail(root, table)[0], table, vendor).iloc[0:0].reset_index(drop=True)
+    if len(frames) > 1:
+        _refuse_rows_in_two_files(frames, paths, table)
     return pd.concat(frames, ignore_index=True)
+
+
+def _refuse_rows_in_two_files(frames: list[pd.DataFrame], paths: list[Path], table: str) -> None:
+    """A row (same key) delivered by two files (`rates.csv` and `rates/part1.csv`) is refused naming
+    both files: which one is right is the user's call, not a duplicated key inside one delivery
+    (that one the gate reports and quarantines). Files splitting a day by key are fine."""
+    keys = list(CONTRACTS[table].keys)
+    which = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+    both = pd.concat([f[keys] for f in frames], ignore_index=True).assign(_file=which).drop_duplicates()
+    clash = both[both.duplicated(keys, keep=False)]
+    if len(clash):
+        first = clash.iloc[0]
+        named = sorted({str(paths[i]) for i in clash.loc[(clash[keys] == first[keys]).all(axis=1), "_file"]})
+        day = pd.Timestamp(first["date"]).strftime("%Y-%m-%d")
+        raise FilesSourceError(
+            f"table '{table}': {clash[keys].drop_duplicates().shape[0]} row key(s) ({', '.join(keys)}) delivered by "
+            f"more than one file, first {day} in {' and '.join(named)}; keep one of them")

@@ -383,3 +383,19 @@ class TestCost:
         got = files.generate("rates", [DAY], tmp_path)
         got.loc[0, "tbill_3m"] = -1.0
         assert files.generate("rates", [DAY], tmp_path)["tbill_3m"].iloc[0] != -1.0
+
+
+def test_a_table_delivered_twice_names_both_files(tmp_path):
+    """Issue 21.3: `rates.csv` and `rates/part1.csv` holding the same day are refused naming both
+    files (before: the gate's "duplicated key" named neither); a day split across files by key is fine."""
+    rates = synthetic.generate("rates", [PREV, DAY])
+    first, second = drop(tmp_path, "rates", rates), drop(tmp_path, "rates", rates.iloc[1:], "rates/part1.csv")
+    message = refused(tmp_path, "rates", [DAY])
+    assert str(first) in message and str(second) in message and DAY in message, message
+    assert files.generate("rates", [PREV], tmp_path)["date"].tolist() == [pd.Timestamp(PREV)]  # one file holds it
+
+    bars = synthetic.generate("equity_bars", [DAY])
+    split = tmp_path / "split"
+    drop(split, "equity_bars", bars.iloc[:10], "equity_bars/a.csv")
+    drop(split, "equity_bars", bars.iloc[10:], "equity_bars/b.csv")
+    assert len(files.generate("equity_bars", [DAY], split)) == len(bars)
