@@ -113,6 +113,21 @@ def print_verdict(lake: Lake) -> None:
                   f"error {r['error_pts']:+6.2f} pts ({target})")
 
 
+def print_refusal(runs: list[PlannedRun], done: dict, lake: Lake) -> None:
+    """After a run that stopped: which runs failed or never ran, and no verdict. The lake's verdict
+    is an earlier run's, not this range's answer, so it is named with its date, not printed."""
+    failed = [r for r in runs if r in done and not done[r][0]]
+    skipped = [r for r in runs if r not in done]
+    print(f"\nREFUSED: {len(failed)} run(s) failed ({', '.join(r.label for r in failed)}); "
+          f"{len(skipped)} run(s) after them not run. What failed, and why, is printed above each run's end.")
+    written = lake.modified("attribution", "verdict", "verdict.md")
+    if written is None:
+        print("No verdict: none was ever written to this lake.")
+    else:
+        print(f"No verdict printed: the lake's attribution/verdict is stale, written {written:%Y-%m-%d %H:%M} "
+              f"(UTC) by an earlier run; it does not answer this range until its runs pass.")
+
+
 def run_plan(start: str, end: str, skip_history: bool = False) -> list[Step]:
     """The steps of `cli run`: with `skip_history`, every layer over the range only."""
     if skip_history:
@@ -397,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
 
     lake = lake_from_env()
     root = lake.uri
-    print_verdict(lake)
+    if ok:
+        print_verdict(lake)
+    else:
+        print_refusal(runs, done, lake)
     layers = ", ".join(g for entry in LAYERS for g in entry.groups)
     print(f"\nresults: {root}/<layer>/<table>/date=YYYY-MM-DD/part-0.parquet (layers: {layers}, quarantine)")
     print(f"  e.g. duckdb -c \"select * from '{root}/signals/statarb/*/*.parquet' where action = 'entry'\"")

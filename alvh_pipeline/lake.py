@@ -342,6 +342,11 @@ class Lake:
         except FileNotFoundError:
             raise FileNotFoundError(f"{layer}/{table}: no document {self.document_path(layer, table, name)}") from None
 
+    def modified(self, layer: str, table: str, name: str) -> pd.Timestamp | None:
+        """When a document was last written (UTC), None if it never was."""
+        info = self.filesystem.get_file_info(self._fs_path(f"{layer}/{table}/{name}"))
+        return None if info.type == pafs.FileType.NotFound else pd.Timestamp(info.mtime).tz_localize(None)
+
     def copy_partition(self, src_layer: str, table: str, date: DateLike, dest_layer: str,
                        name: str) -> Location | None:
         """Copy one partition's file, as it is, to `<dest_layer>/<table>/date=D/<name>` (quarantine)."""

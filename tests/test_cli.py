@@ -121,3 +121,27 @@ def test_each_planned_run_executes_its_part_of_the_layer(monkeypatch):
     monkeypatch.undo()
     with pytest.raises(ValueError, match="part='report'"):
         cli.run_job("attribution", "2019-06-03", "2019-06-03", part="report")
+
+
+def test_a_refused_run_prints_what_failed_and_no_stale_verdict(monkeypatch, tmp_path, capsys):
+    """Issue 21.4: when a run fails, `cli run` names the failed run, says the lake's verdict is an
+    earlier run's (with its date) and does not print it as if it were this range's answer."""
+    from alvh_pipeline.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_document("attribution", "verdict", "verdict.md", b"| claim | OLD VERDICT TEXT |")
+    monkeypatch.setenv("ALVH_LAKE_URI", lake.root)
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(cli, "recover_killed_runs", lambda instance: None)
+    monkeypatch.setattr("alvh_pipeline.resources.run_workers", lambda: 1)
+    monkeypatch.setattr(cli, "run_planned", lambda run: (not run.layer.startswith("ingest/gate"), None))
+    assert cli.main(["run", "--start", "2024-03-04", "--end", "2024-03-08"]) == 1
+    out = capsys.readouterr().out
+    assert "REFUSED: 1 run(s) failed (ingest/gate " in out, out
+    assert "OLD VERDICT TEXT" not in out and "stale" in out and str(pd.Timestamp.now().year) in out
+
+    lake.write_document("attribution", "verdict", "verdict.md", b"| claim | TODAY |")
+    monkeypatch.setattr(cli, "run_planned", lambda run: (True, None))
+    assert cli.main(["run", "--start", "2024-03-04", "--end", "2024-03-08"]) == 0
+    assert "TODAY" in capsys.readouterr().out
