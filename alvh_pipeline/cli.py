@@ -395,6 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     except RangeError as exc:
         print(f"error: {exc}; nothing was run", file=sys.stderr)
         return 2
+    from alvh_pipeline.lake import LakeUnreachable
+
+    try:
+        lake_from_env().check_reachable()
+    except LakeUnreachable as exc:
+        print(f"error: {exc}; nothing was run", file=sys.stderr)
+        return 2
     steps = run_plan(start, end, args.skip_history)
     if args.skip_history:
         gaps = missing_history(steps, lake_from_env())

@@ -66,6 +66,10 @@ class LakeReadError(RuntimeError):
     """A lake file exists but cannot be read (corrupt, truncated, wrong format)."""
 
 
+class LakeUnreachable(RuntimeError):
+    """An s3:// lake whose store does not answer (no such host, refused, no credentials)."""
+
+
 class LakeWriteError(OSError):
     """A write failed (disk full, permissions, store refused); the message names the path, and
     nothing is left behind (no temp file, no partial object)."""
@@ -185,6 +189,21 @@ class Lake:
         if not self.on_s3:
             return pafs.LocalFileSystem()
         return pafs.S3FileSystem(endpoint_override=self.s3_endpoint, allow_delayed_open=True)
+
+    def check_reachable(self) -> None:
+        """An s3:// lake: one request to its store, no retries, short timeouts; LakeUnreachable in
+        one line if it does not answer (the SDK's retries made a wrong endpoint a 21 s wait and a
+        pyarrow traceback). A local lake: nothing to check."""
+        if not self.on_s3:
+            return
+        probe = pafs.S3FileSystem(endpoint_override=self.s3_endpoint, connect_timeout=3, request_timeout=5,
+                                  retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1))
+        try:
+            probe.get_file_info(self._fs_path("").rstrip("/"))
+        except OSError as exc:
+            where = self.s3_endpoint or "AWS's own endpoint (AWS_ENDPOINT_URL is not set)"
+            detail = str(exc).split("; Details:")[0].strip()
+            raise LakeUnreachable(f"lake {self.uri}: the object store at {where} does not answer: {detail}") from None
 
     def _fs_path(self, rel: str) -> str:
         """`rel` (posix, below the root) as a path of `filesystem`: `bucket/prefix/rel` on S3."""

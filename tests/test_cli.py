@@ -145,3 +145,24 @@ def test_a_refused_run_prints_what_failed_and_no_stale_verdict(monkeypatch, tmp_
     monkeypatch.setattr(cli, "run_planned", lambda run: (True, None))
     assert cli.main(["run", "--start", "2024-03-04", "--end", "2024-03-08"]) == 0
     assert "TODAY" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("endpoint", [None, "http://127.0.0.1:9"])
+def test_an_unreachable_s3_lake_is_one_line_at_once(endpoint, monkeypatch, capsys):
+    """Issue 21.6: `ALVH_LAKE_URI=s3://...` whose store does not answer (no endpoint for a private
+    store: AWS's host cannot be resolved here; a closed port) stops `cli run` with one line naming
+    the lake and the endpoint, within seconds (before: a pyarrow traceback after 21 s of retries)."""
+    import time
+
+    monkeypatch.setenv("ALVH_LAKE_URI", "s3://alvh-no-such-bucket/lake")
+    if endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    else:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no credential probe of a cloud VM's metadata
+    t0 = time.monotonic()
+    assert cli.main(["run", "--start", "2024-03-04", "--end", "2024-03-08", "--skip-history"]) == 2
+    assert time.monotonic() - t0 < 10
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "s3://alvh-no-such-bucket/lake" in err and (endpoint or "AWS_ENDPOINT_URL is not set") in err, err
