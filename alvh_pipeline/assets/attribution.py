@@ -225,7 +225,7 @@ def verdict_asset(lake: LakeResource, strategy: StrategyConfig) -> dg.Materializ
     md = verdict.verdict_markdown(table, claims_frame)
     lake.lake.write_document("attribution", "verdict", "verdict.md", md.encode())
     return dg.MaterializeResult(metadata={"verdict": dg.MetadataValue.md(md),
-                                          **{f"claim_{i + 1}": c["status"] for i, c in claims_frame.iterrows()}})
+                                          **verdict.claim_metadata(claims_frame)})
 
 
 def build_verdict(lake: Lake, fill_timing: str = "close") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -296,8 +296,8 @@ def tearsheet_asset(lake: LakeResource) -> dg.MaterializeResult:
             "png_kib": round(len(png) / 1024, 1)}
     for mode, r in perf.iterrows():
         for k in ("sharpe", "max_drawdown", "irr", "margin_calls"):
-            if pd.notna(r[k]):
-                meta[f"{mode}_{k}"] = float(r[k])
+            if pd.notna(r[k]):  # rounded as a trader reads it; attribution/performance keeps the float
+                meta[f"{mode}_{k}"] = verdict.trader_figure(k, float(r[k]))
     return dg.MaterializeResult(metadata=meta)
 
 

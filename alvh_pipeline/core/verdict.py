@@ -22,6 +22,8 @@ largest evaluated window's, never a sum that would count one call twice.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -197,3 +199,29 @@ def verdict_markdown(table: pd.DataFrame, claim_rows: pd.DataFrame) -> str:
         else:
             lines.append(f"- **{c['claim']}**: {c['status']}. {c['numbers']}. Data: {c['provenance']}.")
     return "\n".join(lines)
+
+
+def claim_key(index: int, claim: str) -> str:
+    """A metadata key a UI reader understands without opening the Markdown: the claim's number and
+    its first words, e.g. `claim_1_stewards_survive_2008_style_vol_shocks`."""
+    words = re.findall(r"[a-z0-9]+", claim.lower())[:6]
+    return f"claim_{index}_" + "_".join(words)
+
+
+def claim_metadata(claim_rows: pd.DataFrame) -> dict[str, str]:
+    """Per claim: its outcome with the numbers beside it (`claim_key` -> "does not hold: ...")."""
+    out = {}
+    for i, (_, c) in enumerate(claim_rows.iterrows(), start=1):
+        detail = c["reason"] if c["status"] == CANNOT_BE_TESTED and c["reason"] else c["numbers"]
+        out[claim_key(i, c["claim"])] = f"{c['status']}: {detail}" if detail else c["status"]
+    return out
+
+
+def trader_figure(metric: str, value: float) -> str:
+    """A performance figure as a trader reads it: ratios to 2 decimals, drawdowns and returns as
+    percentages to 1 decimal, counts whole (the lake keeps the float)."""
+    if metric in ("max_drawdown", "irr", "cagr", "total_return", "volatility"):
+        return _pct(value)
+    if metric in ("margin_calls",):
+        return f"{int(round(value))}"
+    return f"{value:.2f}"

@@ -260,3 +260,20 @@ def test_the_irr_claim_ranks_only_defined_irrs():
     assert "no IRR for the steward and the promoter" in both
     ranked = verdict.claims(table, {"steward": 0.05, "promoter": 0.2}).set_index("claim").loc[verdict.CLAIM_IRR]
     assert ranked["numbers"].endswith("promoter ranks first")
+
+
+def test_ui_metadata_names_each_claim_and_rounds_as_a_trader_reads():
+    """Issue 21.8: the verdict's metadata keys say which claim each is and carry the outcome with its
+    numbers; the tearsheet's figures are rounded (the lake keeps the floats)."""
+    rows = pd.DataFrame({"claim": ["stewards survive 2008-style vol shocks with drawdowns under 9 %",
+                                   "IRR of the whole structure is the decision metric"],
+                         "status": ["does not hold", verdict.CANNOT_BE_TESTED],
+                         "numbers": ["steward max drawdown -25.9 %", ""],
+                         "reason": ["", "an IRR is undefined"], "provenance": ["model", "model"]})
+    assert verdict.claim_metadata(rows) == {
+        "claim_1_stewards_survive_2008_style_vol_shocks": "does not hold: steward max drawdown -25.9 %",
+        "claim_2_irr_of_the_whole_structure_is": f"{verdict.CANNOT_BE_TESTED}: an IRR is undefined"}
+    assert [verdict.trader_figure(k, v) for k, v in [("sharpe", -0.41823748869689215),
+                                                      ("max_drawdown", -0.2591035733487602),
+                                                      ("irr", 0.0712), ("margin_calls", 3.0)]] == [
+        "-0.42", "-25.9 %", "7.1 %", "3"]
