@@ -45,6 +45,9 @@ ROLLING_INDEX_WINDOW = 252
 INDICATOR_WINDOW = 250  # sessions each day's RSI / MACD recursion starts from
 
 
+WINDOWED_COLUMNS = 10000  # (day, name) windows per vectorized call of `windowed`: ~60 MB per intermediate frame
+
+
 def windowed(fn: Callable[[pd.DataFrame], dict[str, pd.DataFrame]], wide: pd.DataFrame, dates: pd.DatetimeIndex,
              window: int = INDICATOR_WINDOW) -> dict[str, pd.DataFrame]:
     """`fn` (column-wise recursive indicators, returned by name) evaluated for each day on that
@@ -56,15 +59,25 @@ def windowed(fn: Callable[[pd.DataFrame], dict[str, pd.DataFrame]], wide: pd.Dat
     pos = wide.index.get_indexer(dates)
     ok = pos >= window - 1
     n, N = int(ok.sum()), wide.shape[1]
-    if n:
-        blocks = sliding_window_view(wide.to_numpy(float), window, axis=0)[pos[ok] - window + 1]  # (n, N, w)
-        results = fn(pd.DataFrame(blocks.transpose(2, 0, 1).reshape(window, -1)))
-    else:  # no day has its window (a range shorter than the look-back): every value NaN, every name there
-        results = {name: frame.iloc[:, :0] for name, frame in fn(pd.DataFrame(np.full((window, 1), np.nan))).items()}
+    if not n:  # no day has its window (a range shorter than the look-back): every value NaN, every name there
+        names = fn(pd.DataFrame(np.full((window, 1), np.nan)))
+        return {name: pd.DataFrame(np.nan, index=dates, columns=wide.columns) for name in names}
+    windows = sliding_window_view(wide.to_numpy(float), window, axis=0)  # (rows, N, w): a view, nothing copied
+    starts = pos[ok] - window + 1
+    last: dict[str, list[np.ndarray]] = {}
+    # days in chunks of at most WINDOWED_COLUMNS window-columns: fn's intermediate frames are
+    # window x columns each (500 names x a year at once: ~4 GB); columns are independent, so the
+    # chunks give the same bits as one call
+    step = max(1, WINDOWED_COLUMNS // max(N, 1))
+    for a in range(0, n, step):
+        chunk = windows[starts[a:a + step]]  # (days, N, w): this chunk's windows only
+        results = fn(pd.DataFrame(chunk.transpose(2, 0, 1).reshape(window, -1)))
+        for name, frame in results.items():
+            last.setdefault(name, []).append(frame.iloc[-1].to_numpy().reshape(len(chunk), N))
     out = {}
-    for name, frame in results.items():
+    for name, rows in last.items():
         values = np.full((len(dates), N), np.nan)
-        values[ok] = frame.iloc[-1].to_numpy().reshape(n, N)
+        values[ok] = np.concatenate(rows)
         out[name] = pd.DataFrame(values, index=dates, columns=wide.columns)
     return out
 

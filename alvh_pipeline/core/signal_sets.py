@@ -94,17 +94,20 @@ def statarb_signals(
     history = history.sort_values(["symbol_y", "symbol_x", "date"], kind="stable").reset_index(drop=True)
     history["selected_prev"] = history.groupby(["symbol_y", "symbol_x"])["selected"].shift(1).astype("boolean")
     hdates = pd.DatetimeIndex(history["date"])
-    X = model_features(history)
-    samples = pd.concat([history[["date", "symbol_y", "symbol_x", "zscore", "hedge_ratio", "intercept",
-                                  "spread_std"]], X], axis=1)
-    is_sample = (history["pvalue"] <= SAMPLE_MAX_P) & (np.abs(history["zscore"]) >= SAMPLE_MIN_ABS_Z)
-    samples = samples[is_sample.to_numpy()].copy()
+    # the model's features of the training samples only (row-wise, so the same values as of every
+    # row): at 500 names the history is ~6 million candidate rows, the samples a small share of them
+    is_sample = ((history["pvalue"] <= SAMPLE_MAX_P) & (np.abs(history["zscore"]) >= SAMPLE_MIN_ABS_Z)).to_numpy()
+    rows = history[is_sample]
+    samples = pd.concat([rows[["date", "symbol_y", "symbol_x", "zscore", "hedge_ratio", "intercept",
+                               "spread_std"]], model_features(rows)], axis=1)
+    del rows
     samples["label"] = wf.reversion_labels(samples, np.log(closes))
     # training window: the last TRAIN_WINDOW sessions before each refit (anchored to the refit,
     # so a day's model never depends on the range a run was launched for)
     preds, reports = wf.walk_forward_predict(samples, dates, sessions, max_train_sessions=TRAIN_WINDOW)
 
-    today = history[hdates.isin(dates)].copy()
+    today = history[hdates.isin(dates)]
+    del history, hdates  # the caller holds no other reference: the training rows are freed here
     out = rules.agreement(today, params)
     out = out.join(preds[["p_revert", "model_trained", "refit_date"]], how="left")
     out["model_trained"] = out["model_trained"].fillna(False).astype(bool)
@@ -157,9 +160,14 @@ def _vol_surface_start(dates: pd.DatetimeIndex) -> pd.Timestamp:
     return window_start(training_start(dates), CURVATURE_WINDOW)
 
 
+# only the columns the signal reads: at 500 names each column is ~6 million training rows
+PAIR_COLUMNS = ("date", "symbol_y", "symbol_x", "hedge_ratio", "intercept", "spread_std", "zscore", "adf_stat",
+                "pvalue", "half_life", "selected")
+PAIR_INPUT_COLUMNS = ("date", "symbol_y", "symbol_x", "pcf_z", "rsi_div", "macd_div", "rsi_div_change_5d",
+                      "macd_div_change_5d")
 STATARB_INPUTS = (
-    Input("features", "pairs", training_start),
-    Input("features", "pair_inputs", training_start),
+    Input("features", "pairs", training_start, columns=PAIR_COLUMNS),
+    Input("features", "pair_inputs", training_start, columns=PAIR_INPUT_COLUMNS),
     Input("features", "vol_surface", _vol_surface_start),
     Input("features", "term_structure", training_start),
     Input("validated", "equity_bars", training_start, columns=("date", "symbol", "sector", "close")),
@@ -167,9 +175,12 @@ STATARB_INPUTS = (
 
 
 def compute_statarb(frames: Frames, dates: pd.DatetimeIndex) -> tuple[pd.DataFrame, dict]:
-    history = join_inputs(frames["pairs"], frames["pair_inputs"], frames["vol_surface"], frames["term_structure"])
     closes, _ = close_panel(frames["equity_bars"])
-    out, reports = statarb_signals(history, closes, dates, all_sessions(), PARAMS)
+    # the pair frames are taken out of `frames` and joined in the call: nothing keeps them alive
+    # beside the joined history (memory at 500 names, bench/universe.py)
+    out, reports = statarb_signals(
+        join_inputs(frames.pop("pairs"), frames.pop("pair_inputs"), frames["vol_surface"], frames["term_structure"]),
+        closes, dates, all_sessions(), PARAMS)
     aucs = [r.oos_auc for r in reports if np.isfinite(r.oos_auc)]
     return out, {
         "entries": int((out["action"] == "entry").sum()),
