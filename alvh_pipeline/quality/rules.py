@@ -434,6 +434,89 @@ def vix_option_future_matches_vx(df: pd.DataFrame, ctx: RuleContext) -> pd.Serie
     return pd.Series(~bad, index=df.index)
 
 
+def vx_matches_vix_options(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
+    """The mirror of `vix_option_future_matches_vx`: settle within 5 % (log) of the future_price
+    the same day's VIX chain (peer vix_options) quotes for that expiry. When the two tables
+    disagree, one day cannot tell which is wrong (a curve row carrying another month's settle, or
+    a chain on the wrong future), so both are refused, each naming the other."""
+    opt = _peer(ctx, "vix_options")
+    if opt is None:
+        return pd.Series(True, index=df.index)
+    fp = pd.DataFrame({"d": _dates(opt["date"]), "e": _dates(opt["expiry"]), "s": _num(opt, "future_price")})
+    fp = fp.dropna().groupby(["d", "e"], as_index=False)["s"].median()
+    ref = _lookup_pairs(_dates(df["date"]), _dates(df["expiry"]), fp, "s")
+    with np.errstate(invalid="ignore"):
+        bad = _log_ratio(_num(df, "settle"), ref) > VIX_OPTION_FUTURE_TOL
+    return pd.Series(~bad, index=df.index)
+
+
+def _day_signatures(frame: pd.DataFrame, columns: list[str], day: pd.Series) -> pd.DataFrame:
+    """Per day: (rows, order-free sum of the rows' hashes over `columns`): equal signatures are
+    equal multisets of rows (up to a 2^-64 hash collision)."""
+    h = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy(np.uint64)
+    sig = pd.DataFrame({"day": day.to_numpy(), "h": h}).dropna(subset=["day"])
+    return sig.groupby("day")["h"].agg(["size", "sum"])
+
+
+def day_not_repeated(columns: tuple[str, ...],
+                     keys: tuple[str, ...]) -> Callable[[pd.DataFrame, RuleContext], pd.Series]:
+    """False for every row of a day whose rows (keys but the date, and `columns`) are exactly the
+    previous session's: a whole day re-delivered from the day before (a stale chain re-dated). The
+    row-level stale rule covers quotes per key; an option chain's far strikes legitimately keep
+    their quotes, so a chain is judged as a whole day, never row by row."""
+    cols = [k for k in keys if k != "date"] + list(columns)
+
+    def rule(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
+        if ctx.previous is None or ctx.previous.empty or not set(cols) <= set(ctx.previous.columns):
+            return pd.Series(True, index=df.index)
+        day = _dates(df["date"])
+        today = _day_signatures(df, cols, day)
+        earlier = _day_signatures(ctx.previous, cols, pd.to_datetime(ctx.previous["_next_date"]))
+        both = today.join(earlier, rsuffix="_prev", how="inner")
+        repeated = both.index[(both["size"] == both["size_prev"]) & (both["sum"] == both["sum_prev"])]
+        return pd.Series(~day.isin(repeated).to_numpy(), index=df.index)
+
+    return rule
+
+
+LEVEL_RATIO_MAX = 20.0  # a day's median volume vs the table's history: market-wide volume moves x2-3, a unit x100
+
+
+def level_matches_history(columns: tuple[str, ...],
+                          summed: bool = False) -> Callable[[pd.DataFrame, RuleContext], pd.Series]:
+    """False for every row of a day where a column's median (its positive values) is more than
+    LEVEL_RATIO_MAX times above or below its median over the table's history before the batch
+    (`RuleContext.previous`, the sessions before the first partition); `summed`: of the columns'
+    sum (breadth's up + down volume: either alone swings x30 with the market's direction). A unit
+    change across a whole delivery (volumes in lots of 100) moves every day together, so no
+    day-over-day rule sees it; the table's own history does. Without history nothing is judged."""
+
+    def measures(frame: pd.DataFrame) -> dict[str, pd.Series]:
+        if summed:
+            return {"+".join(columns): sum((_num(frame, c) for c in columns), pd.Series(0.0, index=frame.index))}
+        return {c: _num(frame, c) for c in columns}
+
+    def rule(df: pd.DataFrame, ctx: RuleContext) -> pd.Series:
+        ok = pd.Series(True, index=df.index)
+        if ctx.previous is None or ctx.previous.empty or not set(columns) <= set(ctx.previous.columns):
+            return ok
+        before = ctx.previous[_dates(ctx.previous["date"]) < ctx.partition_dates.min()]
+        day = _dates(df["date"])
+        history = measures(before)
+        for name, v in measures(df).items():
+            past = history[name]
+            ref = float(past[past > 0].median())
+            if not np.isfinite(ref):
+                continue
+            med = v.where(v > 0).groupby(day).median()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                off = np.abs(np.log(med / ref)) > np.log(LEVEL_RATIO_MAX)
+            ok &= ~day.isin(med.index[off.to_numpy()]).to_numpy()
+        return ok
+
+    return rule
+
+
 # ---- the VX contract calendar --------------------------------------------------------------------------------
 
 _MONTH_OF_CODE = {c: i for i, c in enumerate(cal.MONTH_CODES)}
@@ -544,14 +627,25 @@ STALE_RULES = {
     "index_levels": (("open", "high", "low", "close"), ("date", "index")),
 }
 # Tables whose rules read `RuleContext.previous` (stale quotes, jumps): only they pay for building it.
-PREVIOUS_TABLES = frozenset({*STALE_RULES, "equity_bars", "index_levels", "vix_futures"})
+PREVIOUS_TABLES = frozenset({*STALE_RULES, "equity_bars", "index_levels", "vix_futures", "spx_options", "vix_options",
+                             "breadth"})
 
+_REPEAT_WHY = "the day is not the previous session's rows re-delivered (every key and quote unchanged)"
+_LEVEL_WHY = (f"the day's median volume within {LEVEL_RATIO_MAX:g}x of the table's history before the delivery "
+              "(a unit change, e.g. lots of 100, moves every day together)")
+OPTION_KEYS = ("date", "expiry", "strike", "option_type")
+BREADTH_COUNTS = ("advancers", "decliners", "unchanged", "up_volume", "down_volume")
+# the columns of the earlier sessions those rules read, where not every column (an option chain's
+# whole-day signature needs its keys and quotes, not 20 sessions of full chains)
+PREVIOUS_COLUMNS: dict[str, list[str]] = {
+    "spx_options": [*OPTION_KEYS, "bid", "ask"], "vix_options": [*OPTION_KEYS, "bid", "ask"]}
 _JUMP_WHY = "no implausible jump: |log move| from both of the last two levels <= max(10 x trailing robust vol, {})"
 _EXPIRY_AFTER = "expires after the quote date"
 
 TABLE_RULES: dict[str, list[RowRule]] = {
     "equity_bars": [
         _DATE, _BIDASK, _OHLC,
+        _rule("_volume_matches_history", ["volume"], _LEVEL_WHY, level_matches_history(("volume",))),
         _rule("_no_implausible_jump", ["close"], _JUMP_WHY.format("1.0; 1.0 with too little history")
               + " per symbol (a x100 day is 4.6)",
               no_implausible_jump("symbol", "close", lambda c: [SINGLE_NAME_JUMP] * len(c))),
@@ -583,6 +677,11 @@ TABLE_RULES: dict[str, list[RowRule]] = {
         _rule("_no_implausible_jump", ["contract", "settle"],
               _JUMP_WHY.format("1.0; 1.0 with too little history") + " per contract",
               no_implausible_jump("contract", "settle", lambda c: [VX_JUMP] * len(c))),
+        _rule("_matches_vix_options", ["settle", "expiry"],
+              "settle within 5 % of the future_price raw/vix_options quotes for the same expiry (when the two "
+              "disagree both are refused: one day cannot tell which is wrong)", vx_matches_vix_options),
+        _rule("_volume_matches_history", ["volume", "open_interest"],
+              _LEVEL_WHY, level_matches_history(("volume", "open_interest"))),
     ],
     "spx_options": [
         _DATE, _BIDASK,
@@ -598,6 +697,7 @@ TABLE_RULES: dict[str, list[RowRule]] = {
         _rule("_matches_spx_close", ["underlying", "bid", "ask"],
               "underlying and each expiry's put-call-parity level within 3 % (+3 %/year) of the SPX close of "
               "raw/index_levels (of the chain's own underlying when index_levels is absent)", spx_chain_matches_close),
+        _rule("_day_not_repeated", ["bid", "ask"], _REPEAT_WHY, day_not_repeated(("bid", "ask"), OPTION_KEYS)),
     ],
     "vix_options": [
         _DATE, _BIDASK,
@@ -609,13 +709,18 @@ TABLE_RULES: dict[str, list[RowRule]] = {
         _rule("_price_capped", ["ask", "strike", "future_price"],
               "ask <= 1.5 x future_price (call) / strike (put)", option_price_capped("future_price")),
         _rule("_future_matches_vx", ["future_price", "expiry"],
-              "future_price within 5 % of the same-expiry VX settle of raw/vix_futures", vix_option_future_matches_vx),
+              "future_price within 5 % of the same-expiry VX settle of raw/vix_futures (when the two disagree both "
+              "are refused: one day cannot tell which is wrong)", vix_option_future_matches_vx),
+        _rule("_day_not_repeated", ["bid", "ask"], _REPEAT_WHY, day_not_repeated(("bid", "ask"), OPTION_KEYS)),
     ],
     "breadth": [
         _DATE,
         _rule("_counts_consistent", ["advancers", "decliners", "unchanged", "total_issues", "new_highs", "new_lows"],
               "advancers + decliners + unchanged = total_issues, all >= 0, new highs / lows <= total_issues",
               breadth_consistent),
+        _rule("_day_not_repeated", BREADTH_COUNTS, _REPEAT_WHY, day_not_repeated(BREADTH_COUNTS, ("date", "exchange"))),
+        _rule("_volume_matches_history", ["up_volume", "down_volume"], _LEVEL_WHY,
+              level_matches_history(("up_volume", "down_volume"), summed=True)),
     ],
     "macro_events": [
         _DATE,

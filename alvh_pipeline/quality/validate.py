@@ -14,6 +14,7 @@ import pandas as pd
 from alvh_pipeline.core.check_report import sample_records
 from alvh_pipeline.quality.rules import (
     GENERATED,
+    PREVIOUS_COLUMNS,
     PREVIOUS_TABLES,
     VX_CONSECUTIVE_SINCE,
     VX_MIN_MONTHS,
@@ -36,6 +37,7 @@ PEER_TABLES: dict[str, dict[str, list[str]]] = {
     },
     "spx_options": {"index_levels": ["date", "index", "close"]},
     "vix_options": {"vix_futures": ["date", "expiry", "settle"]},
+    "vix_futures": {"vix_options": ["date", "expiry", "future_price"]},  # the mirror: both refused when they disagree
     "equity_bars": {"fundamentals": ["date", "symbol"]},  # completeness: the universe
     "fundamentals": {"equity_bars": ["date", "symbol", "sector"]},
 }
@@ -47,6 +49,8 @@ def history_columns(table: str) -> list[str] | None:
     the gate need not read 20 sessions of option chains in full. None = all columns."""
     from alvh_pipeline.schemas import CONTRACTS
 
+    if table in PREVIOUS_COLUMNS:
+        return PREVIOUS_COLUMNS[table]
     return None if table in PREVIOUS_TABLES else list(CONTRACTS[table].keys)
 
 

@@ -355,3 +355,65 @@ def test_free_text_is_kept_and_made_inert_only_where_shown():
         "'=cmd|' /C calc'!A0", "'+1", "'-x", "'@SUM(A1)", "Energy", -3.5, None]
     rows = pd.DataFrame({"sector": ["=1+1", "Utilities"], "close": [-1.0, 2.0]})
     assert sample_records(rows) == [{"sector": "'=1+1", "close": -1.0}, {"sector": "Utilities", "close": 2.0}]
+
+
+# ---- issue 21.2: vendor mistakes that passed --------------------------------------------------------------
+
+def _history_sessions(n: int, before: str = DAY) -> list[str]:
+    from alvh_pipeline.core.calendar import all_sessions
+
+    s = all_sessions()
+    return [d.strftime("%Y-%m-%d") for d in s[s < pd.Timestamp(before)][-n:]]
+
+
+@pytest.mark.parametrize("table", ["spx_options", "vix_options", "breadth"])
+def test_a_day_re_delivered_from_the_day_before_is_refused(lake, table):
+    """A stale delivery re-dated: every row of DAY is PREV's (keys and quotes), only the date moved.
+    The row-level stale rule covered equity quotes only; a chain is judged as a whole day."""
+    prev = synthetic.generate(table, [PREV])
+    _raw(lake, table, prev, PREV)
+    _raw(lake, table, synthetic.generate(table, [DAY]))
+    assert run_gate(lake, table, [DAY]).passed  # a real next day: not a repeat
+    _raw(lake, table, prev.assign(date=pd.Timestamp(DAY)))
+    gate = assert_blocked(lake, table, "bid" if "options" in table else "advancers", len(prev),
+                          expectation="expect_column_values_to_be_in_set")
+    assert "re-delivered" in gate.message()
+
+
+@pytest.mark.parametrize(("table", "columns"), [("equity_bars", ["volume"]),
+                                                ("vix_futures", ["volume", "open_interest"]),
+                                                ("breadth", ["up_volume", "down_volume"])])
+def test_a_unit_change_across_the_whole_delivery_is_refused_against_the_tables_history(lake, table, columns):
+    """Volumes delivered in lots of 100 on every day of a batch: each day agrees with the others,
+    so only the table's own history (the sessions before the delivery) shows it."""
+    for d in _history_sessions(5):
+        _raw(lake, table, synthetic.generate(table, [d]), d)
+    days = [DAY]
+    batch = synthetic.generate(table, days)
+    _raw(lake, table, batch)
+    assert run_gate(lake, table, days).passed
+    lots = batch.copy()
+    for c in columns:
+        lots[c] = lots[c] // 100
+    _raw(lake, table, lots)
+    gate = assert_blocked(lake, table, columns[0], len(batch), expectation="expect_column_values_to_be_in_set")
+    assert "unit change" in gate.message()
+
+
+def test_a_curve_month_with_another_months_price_refuses_both_tables_naming_each_other(lake):
+    """VX M1 delivered with M4's settle: the curve alone looks fine and the (good) VIX chain
+    disagrees with it. One day cannot say which table is wrong, so both are refused, each naming
+    the other, and neither is published."""
+    fut, opt = synthetic.generate("vix_futures", [DAY]), synthetic.generate("vix_options", [DAY])
+    m1, m4 = fut.index[fut["month_index"] == 1][0], fut.index[fut["month_index"] == 4][0]
+    assert abs(np.log(fut.loc[m4, "settle"] / fut.loc[m1, "settle"])) > 0.05  # another month's price shows
+    _raw(lake, "vix_futures", fut)
+    _raw(lake, "vix_options", opt)
+    assert run_gate(lake, "vix_futures", [DAY]).passed and run_gate(lake, "vix_options", [DAY]).passed
+    fut.loc[m1, "settle"] = fut.loc[m4, "settle"]
+    _raw(lake, "vix_futures", fut)
+    futures_gate = assert_blocked(lake, "vix_futures", "settle", 1, expectation="expect_column_values_to_be_in_set")
+    options_gate = assert_blocked(lake, "vix_options", "future_price",
+                                  int((opt["expiry"] == fut.loc[m1, "expiry"]).sum()),
+                                  expectation="expect_column_values_to_be_in_set")
+    assert "raw/vix_options" in futures_gate.message() and "raw/vix_futures" in options_gate.message()
