@@ -47,6 +47,8 @@ class RuleFailure:
     rows: int  # offending rows (0 when the failure is about absent rows, e.g. a missing day)
     partitions: list[str] = field(default_factory=list)
     sample: list[dict] = field(default_factory=list)
+    row_index: np.ndarray | None = None  # positions of the offending rows in the frame checked; None: whole partitions
+    observed: str | None = None  # what the rule saw, where that says more than the count (a GE observed value)
 
     @classmethod
     def from_mask(cls, rule: str, column: str, why: str, frame: pd.DataFrame, bad) -> RuleFailure:
@@ -58,7 +60,8 @@ class RuleFailure:
     def line(self) -> str:
         parts = ", ".join(self.partitions[:5]) + ("…" if len(self.partitions) > 5 else "")
         where = f"; partitions {parts}" if parts else ""
-        return f"{self.rule} on '{self.column}': {self.why} ({self.rows} rows{where})"
+        seen = f", observed {self.observed}" if self.observed else ""
+        return f"{self.rule} on '{self.column}': {self.why} ({self.rows} rows{seen}{where})"
 
 
 @dataclass

@@ -24,7 +24,6 @@ from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.lake import Lake, LakeReadError
 from alvh_pipeline.quality.validate import (
     PEER_TABLES,
-    Failure,
     ValidationReport,
     history_columns,
     history_sessions,
@@ -159,9 +158,8 @@ class GateResult:
 
     def check_report(self) -> CheckReport:
         """The gate's result in the report shape every check shares."""
-        failures = [RuleFailure(f.expectation, f.column, f.why, f.unexpected_count, list(f.partitions), f.sample)
-                    for f in self.report.failures]
-        return CheckReport(f"raw/{self.report.table}", self.report.n_rows, failures, self.report.n_expectations)
+        return CheckReport(f"raw/{self.report.table}", self.report.n_rows, list(self.report.failures),
+                           self.report.n_expectations)
 
 
 def read_raw_partitions(lake: Lake, table: str, partitions: list[str]
@@ -223,7 +221,7 @@ def run_gate(lake: Lake, table: str, partitions: list[str],
     report = validate_frame(table, frame, readable, _history(lake, table, partitions[0]), stale_threshold,
                             row_partitions=row_parts, peers=_peers(lake, table, readable))
     if unreadable:
-        report.failures.append(Failure("read_parquet", "*", "corrupt or missing raw file", 0, sorted(unreadable)))
+        report.failures.append(RuleFailure("read_parquet", "*", "corrupt or missing raw file", 0, sorted(unreadable)))
     with lake.batch():  # quarantine copies and verdicts of the range, published together
         for p, err in unreadable.items():
             quarantine_unreadable(lake, table, p, err)

@@ -6,12 +6,12 @@ offending rows with a `reason` for quarantine. No Dagster import.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.core.check_report import sample_records
+from alvh_pipeline.core.check_report import RuleFailure, sample_records
 from alvh_pipeline.quality.rules import (
     GENERATED,
     PREVIOUS_COLUMNS,
@@ -69,30 +69,12 @@ TABLE_LEVEL = {
 
 
 @dataclass
-class Failure:
-    expectation: str
-    column: str
-    why: str
-    unexpected_count: int
-    partitions: list[str]
-    sample: list[dict] = field(default_factory=list)
-    row_index: np.ndarray | None = None  # positions of offending rows; None = whole partition(s)
-    observed: str | None = None
-
-    def line(self) -> str:
-        obs = f", observed {self.observed}" if self.observed else ""
-        return (f"{self.expectation} on column '{self.column}': {self.why} "
-                f"({self.unexpected_count} rows{obs}; partitions {', '.join(self.partitions[:5])}"
-                f"{'…' if len(self.partitions) > 5 else ''})")
-
-
-@dataclass
 class ValidationReport:
     table: str
     partitions: list[str]
     n_rows: int
     n_expectations: int
-    failures: list[Failure]
+    failures: list[RuleFailure]
     frame: pd.DataFrame  # the validated rows (raw columns only)
     row_partitions: np.ndarray  # partition of each row of `frame`
 
@@ -124,7 +106,7 @@ class ValidationReport:
                 sel = np.zeros(len(self.frame), dtype=bool)
                 sel[f.row_index] = True
                 sel &= np.isin(dates, f.partitions)
-            reasons[sel] = reasons[sel] + f"{f.expectation}({f.column}): {f.why}; "
+            reasons[sel] = reasons[sel] + f"{f.rule}({f.column}): {f.why}; "
         out = {}
         bad = reasons.to_numpy() != ""
         for p in self.failed_partitions:
@@ -190,7 +172,7 @@ def validate_frame(
     result = suite_runner(stale_threshold).validate(table, flagged)
     shares = {r.name for r in rules if r.mostly < 1.0}
 
-    failures: list[Failure] = _column_set_failures(result, frame, partitions)
+    failures: list[RuleFailure] = _column_set_failures(result, frame, partitions)
     missing = {f.column for f in failures}
     for r in result.results:
         if r.success and r.exception_info.get("raised_exception") is not True:
@@ -210,16 +192,16 @@ def validate_frame(
         idx = res.get("unexpected_index_list")
         if cfg.type in TABLE_LEVEL or idx is None:
             observed = res.get("observed_value")
-            failures.append(Failure(cfg.type, column, why, len(frame), list(partitions), [],
+            failures.append(RuleFailure(cfg.type, column, why, len(frame), list(partitions), [],
                                     None, None if observed is None else str(observed)[:200]))
             continue
         pos = np.asarray([i for i in idx if isinstance(i, (int, np.integer))], dtype=np.int64)
         parts = sorted(set(row_dates[pos].tolist())) if len(pos) else list(partitions)
-        failures.append(Failure(cfg.type, column, why, int(res.get("unexpected_count", len(pos))),
+        failures.append(RuleFailure(cfg.type, column, why, int(res.get("unexpected_count", len(pos))),
                                 parts, sample_records(frame.iloc[pos]), pos))
 
     by_name = {r.name: r for r in rules}
-    failures += [Failure("rule_error", ",".join(by_name[n].columns), f"rule {n} could not be computed ({err})",
+    failures += [RuleFailure("rule_error", ",".join(by_name[n].columns), f"rule {n} could not be computed ({err})",
                          len(frame), list(partitions)) for n, err in rule_errors.items()]
     failures += _per_partition_failures(frame, flagged, partitions, rules, row_dates)
     keys_unique = not any(f.why == "duplicated key" for f in failures)
@@ -227,7 +209,7 @@ def validate_frame(
     return ValidationReport(table, list(partitions), len(frame), len(result.results), failures, frame, row_dates)
 
 
-def _column_set_failures(result, frame: pd.DataFrame, partitions: list[str]) -> list[Failure]:
+def _column_set_failures(result, frame: pd.DataFrame, partitions: list[str]) -> list[RuleFailure]:
     """One failure per missing or unexpected contract column, from the column-set expectation."""
     out = []
     for r in result.results:
@@ -236,9 +218,9 @@ def _column_set_failures(result, frame: pd.DataFrame, partitions: list[str]) -> 
         mismatched = ((r.result or {}).get("details") or {}).get("mismatched") or {}
         for col in mismatched.get("missing", []):
             if not col.startswith("_"):  # a rule flag is absent only because its input column is
-                out.append(Failure(r.expectation_config.type, col, "missing column", len(frame), list(partitions)))
+                out.append(RuleFailure(r.expectation_config.type, col, "missing column", len(frame), list(partitions)))
         for col in mismatched.get("unexpected", []):
-            out.append(Failure(r.expectation_config.type, col, "column not in the contract (renamed?)", len(frame),
+            out.append(RuleFailure(r.expectation_config.type, col, "column not in the contract (renamed?)", len(frame),
                                list(partitions)))
     return out
 
@@ -348,7 +330,7 @@ def _missing_from(reference: pd.DataFrame, present: pd.DataFrame) -> pd.DataFram
 
 def _completeness_failures(table: str, frame: pd.DataFrame, row_dates: np.ndarray, partitions: list[str],
                            history: pd.DataFrame | None, peers: Mapping[str, pd.DataFrame],
-                           keys_unique: bool = False) -> list[Failure]:
+                           keys_unique: bool = False) -> list[RuleFailure]:
     """Partition-level completeness (whole partition blocked and quarantined): a floor of rows, rows
     vs the session before and vs the typical day, required keys (e.g. SPX, COMP and VIX), distinct
     expiries of the chains, the symbol universe vs the previous delivery and the same day's peer
@@ -361,10 +343,10 @@ def _completeness_failures(table: str, frame: pd.DataFrame, row_dates: np.ndarra
     todo = [p for p in partitions if counts.get(p, 0) > 0]  # an empty partition is reported on its own
     if not todo:
         return []
-    out: list[Failure] = []
+    out: list[RuleFailure] = []
 
     def fail(expectation: str, column: str, why: str, n: int, p: str) -> None:
-        out.append(Failure(expectation, column, why, int(n), [p]))
+        out.append(RuleFailure(expectation, column, why, int(n), [p]))
 
     ref = _before(pd.concat([_distinct_keys(table, history, hist_days), counts]).groupby(level=0).max()).reindex(todo)
     n = counts.reindex(todo).to_numpy(float)
@@ -445,7 +427,7 @@ def _completeness_failures(table: str, frame: pd.DataFrame, row_dates: np.ndarra
     return out
 
 
-def _per_partition_failures(frame, flagged, partitions, rules, row_dates) -> list[Failure]:
+def _per_partition_failures(frame, flagged, partitions, rules, row_dates) -> list[RuleFailure]:
     """Judged per partition, whatever the batch: an empty day and share-of-rows (`mostly`) rules such
     as stale quotes (a single unchanged row is never over the share: a real VIX close can repeat, and
     it is a third of an index_levels day)."""
@@ -453,7 +435,7 @@ def _per_partition_failures(frame, flagged, partitions, rules, row_dates) -> lis
     counts = pd.Series(row_dates).value_counts()
     empty = [p for p in partitions if counts.get(p, 0) == 0]
     if empty and len(frame):  # an all-empty batch is already reported by the row-count expectation
-        out.append(Failure("expect_table_row_count_to_be_between", "*", "partition is empty", 0, empty))
+        out.append(RuleFailure("expect_table_row_count_to_be_between", "*", "partition is empty", 0, empty))
     for rule in rules:
         if rule.mostly >= 1.0 or rule.name not in flagged:
             continue
@@ -462,6 +444,6 @@ def _per_partition_failures(frame, flagged, partitions, rules, row_dates) -> lis
         over = sorted(share_bad[(share_bad > 1.0 - rule.mostly) & (n_bad > 1)].index)
         if over:
             pos = np.flatnonzero(~flagged[rule.name].astype(bool).to_numpy() & np.isin(row_dates, over))
-            out.append(Failure("expect_column_values_to_be_in_set", ",".join(rule.columns), rule.description,
+            out.append(RuleFailure("expect_column_values_to_be_in_set", ",".join(rule.columns), rule.description,
                                len(pos), over, sample_records(frame.iloc[pos]), pos))
     return out

@@ -17,14 +17,12 @@ an installed server is a `PostgresError`.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, run as a script or loaded by path
+from _common import free_port, start_stop_cli  # noqa: E402
 
 INSTALL_SCRIPT = Path(__file__).resolve().parent / "install.sh"
 SERVER_USER = "postgres"  # the Debian package's system user, owner of clusters started as root
@@ -121,12 +122,6 @@ def _check_owner() -> None:
     except KeyError:
         raise PostgresUnavailable(f"running as root, and there is no `{SERVER_USER}` user to own the cluster; "
                                   f"{INSTALL_SCRIPT} (Debian's postgresql package) creates it") from None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(args: list[str], what: str, log: Path) -> None:
@@ -236,26 +231,7 @@ def postgres_server(base_dir: str | None = None) -> Iterator[PostgresServer]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="postgres.py", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("start", help="start a throwaway server; prints its DAGSTER_PG_* exports")
-    s.add_argument("--port", type=int)
-    s.add_argument("--base-dir", help="where to make the temp folder (default: the system temp dir)")
-    t = sub.add_parser("stop", help="stop the server started in DIR and delete DIR")
-    t.add_argument("dir")
-    args = p.parse_args(argv)
-    if args.cmd == "stop":
-        stop(args.dir)
-        return 0
-    try:
-        server = start(args.base_dir, args.port)
-    except (PostgresUnavailable, PostgresError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for key, value in server.dagster_env().items():
-        print(f"export {key}={value}")
-    print(f"# stop: python {sys.argv[0]} stop {server.root}")
-    return 0
+    return start_stop_cli(argv, __doc__, start, stop, PostgresServer.dagster_env, (PostgresUnavailable, PostgresError))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, run as a script or loaded by path
+from _common import free_port, stop_group  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "scripts" / "servers" / "install.sh"
 BIN = Path(sys.executable).parent  # the venv's dagster-celery / celery
@@ -45,24 +48,9 @@ def redis_binary() -> str:
     return shutil.which("redis-server")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
     """TERM the process group (a worker's celery child and its pool), KILL what is left."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the group: pool children outlive a TERMed parent otherwise
-    except ProcessLookupError:
-        pass
+    stop_group(proc.pid, timeout)
     proc.wait(timeout=timeout)
 
 

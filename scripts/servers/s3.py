@@ -15,12 +15,8 @@ or exits early is an `S3Error`.
 
 from __future__ import annotations
 
-import argparse
 import http.client
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,8 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, run as a script or loaded by path
+from _common import HOST, free_port, start_stop_cli, stop_group  # noqa: E402
+
 BIN = Path(sys.executable).parent  # the venv's moto_server
-HOST = "127.0.0.1"
 PID_FILE = "moto.pid"  # in the server's folder: what `stop` needs when run from another process
 LOG_FILE = "moto.log"
 # moto accepts any credentials; these only have to be present so no client looks further
@@ -76,12 +74,6 @@ def moto_binary() -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def _answers(port: int) -> bool:
     """True once the server answers an S3 ListBuckets (GET /) on `port`."""
     conn = http.client.HTTPConnection(HOST, port, timeout=2)
@@ -121,35 +113,10 @@ def stop(root: str | Path, timeout: float = 15) -> None:
     """TERM the server started in `root` (its own process group), KILL it if it lingers, delete `root`."""
     root = Path(root)
     try:
-        pid = int((root / PID_FILE).read_text().strip())
+        stop_group(int((root / PID_FILE).read_text().strip()), timeout)
     except (OSError, ValueError):
-        pid = None
-    if pid is not None:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.time() + timeout
-            while time.time() < deadline and _alive(pid):
-                time.sleep(0.1)
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs; reaps it when it is our child and has exited."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:  # not our child (stopped from another process): ask the kernel
         pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @contextmanager
@@ -163,27 +130,8 @@ def s3_server(base_dir: str | None = None) -> Iterator[S3Server]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="s3.py", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("start", help="start a throwaway server in the background; prints its AWS_* exports")
-    s.add_argument("--port", type=int)
-    s.add_argument("--base-dir", help="where to make the temp folder (default: the system temp dir)")
-    t = sub.add_parser("stop", help="stop the server started in DIR and delete DIR")
-    t.add_argument("dir")
-    args = p.parse_args(argv)
-    if args.cmd == "stop":
-        stop(args.dir)
-        return 0
-    try:
-        server = start(args.base_dir, args.port)
-    except (S3Unavailable, S3Error) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for key, value in server.aws_env().items():
-        print(f"export {key}={value}")
-    print(f"# make a bucket (aws s3 mb s3://lake, or boto3), then ALVH_LAKE_URI=s3://lake/<prefix>\n"
-          f"# stop with: python {sys.argv[0]} stop {server.root}")
-    return 0
+    return start_stop_cli(argv, __doc__, start, stop, S3Server.aws_env, (S3Unavailable, S3Error),
+                          after="# make a bucket (aws s3 mb s3://lake, or boto3), then ALVH_LAKE_URI=s3://lake/<prefix>")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ def assert_blocked(lake, table, column, count, day=DAY, expectation=None):
     assert not gate.passed, msg
     assert f"raw/{table}" in msg and day in msg and column in msg, msg
     failure = next(f for f in gate.report.failures if column in f.column and
-                   (expectation is None or f.expectation == expectation))
-    assert failure.unexpected_count == count, msg
+                   (expectation is None or f.rule == expectation))
+    assert failure.rows == count, msg
     assert day in failure.partitions
     with pytest.raises(NotValidatedError, match=day):
         publish_validated(lake, table, [day])
@@ -188,7 +188,7 @@ def test_row_of_another_day_inside_a_range_is_caught(lake):
     _raw(lake, "equity_bars", second.iloc[1:], days[1])
     gate = run_gate(lake, "equity_bars", days)
     failure = next(f for f in gate.report.failures if f.column == "date")
-    assert failure.partitions == [days[0]] and failure.unexpected_count == 1
+    assert failure.partitions == [days[0]] and failure.rows == 1
 
 
 def test_stale_days_do_not_block_a_clean_day_in_the_same_range(lake):
@@ -255,7 +255,7 @@ def test_duplicated_key_before_the_last_day_is_refused_with_quarantine_and_verdi
     gate = run_gate(lake, table, days)
     assert gate.report.failed_partitions == [days[0]], gate.message()
     failure = next(f for f in gate.report.failures if f.column == key)
-    assert failure.unexpected_count == 4 and "duplicated key" in failure.why
+    assert failure.rows == 4 and "duplicated key" in failure.why
     assert len(quarantined(lake, table, days[0])) >= 4
     assert not lake.exists("quarantine", table, days[1])
     assert [_verdict(lake, table, d)["passed"] for d in days] == [False, True, True]

@@ -64,7 +64,7 @@ class TestContractCalendar:
     def test_curve_cut_to_four_months(self):
         f = synthetic.generate("vix_futures", [DAY])
         rep = _validate("vix_futures", f[f["month_index"] <= 4], DAY)
-        assert _failure(rep, "contract calendar").unexpected_count == 3  # M5, M6, M7
+        assert _failure(rep, "contract calendar").rows == 3  # M5, M6, M7
 
     def test_m8_not_yet_listed_passes_and_real_2004_to_2008_listings_pass(self):
         f = synthetic.generate("vix_futures", [DAY])
@@ -92,7 +92,7 @@ class TestUniverse:
         part = f[(f.index % 10 == 0) | (f["sector"] == "ETF")]
         peers = {"fundamentals": fund[PEER_TABLES["equity_bars"]["fundamentals"]]}
         rep = _validate("equity_bars", part, DAY, peers=peers)
-        assert _failure(rep, "symbols of raw/fundamentals of the same day missing").unexpected_count == 90
+        assert _failure(rep, "symbols of raw/fundamentals of the same day missing").rows == 90
 
     def test_symbols_replaced_at_the_same_count(self, lake):
         lake.write_partition("raw", "equity_bars", PREV, synthetic.generate("equity_bars", [PREV]))
@@ -101,7 +101,7 @@ class TestUniverse:
         lake.write_partition("raw", "equity_bars", DAY, f)
         gate = run_gate(lake, "equity_bars", [DAY])
         failure = _failure(gate.report, f"symbols of the previous delivery ({PREV}) missing")
-        assert failure.unexpected_count == 30 and "S000" in failure.why
+        assert failure.rows == 30 and "S000" in failure.why
 
     def test_a_few_delistings_pass(self):
         days = [PREV, DAY]
@@ -118,7 +118,7 @@ class TestUniverse:
         fund = synthetic.generate("fundamentals", [DAY])
         bars = synthetic.generate("equity_bars", [DAY])[PEER_TABLES["fundamentals"]["equity_bars"]]
         rep = _validate("fundamentals", fund.iloc[20:], DAY, peers={"equity_bars": bars})
-        assert _failure(rep, "raw/equity_bars of the same day missing").unexpected_count == 20
+        assert _failure(rep, "raw/equity_bars of the same day missing").rows == 20
 
 
 class TestTypicalSize:
@@ -146,7 +146,7 @@ class TestTypicalSize:
         f = synthetic.generate("spx_options", [DAY])
         one = f[f["expiry"] == f["expiry"].max()]
         assert len(one) >= 300
-        assert _failure(_validate("spx_options", one, DAY), "incomplete chain: 1 expiries").unexpected_count == 1
+        assert _failure(_validate("spx_options", one, DAY), "incomplete chain: 1 expiries").rows == 1
 
     def test_truncated_two_days_running_is_still_incomplete(self):
         """The session before only: a truncated day after a truncated day looked complete."""

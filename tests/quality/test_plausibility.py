@@ -48,7 +48,7 @@ def _gate_blocked(lake, table, frame, why, count, day=DAY):
     msg = gate.message()
     assert not gate.passed and f"raw/{table}" in msg and day in msg, msg
     f = _failure(gate.report, why)
-    assert f.unexpected_count == count and day in f.partitions, msg
+    assert f.rows == count and day in f.partitions, msg
     with pytest.raises(NotValidatedError, match=day):
         publish_validated(lake, table, [day])
     assert lake.exists("quarantine", table, day) and lake.exists("raw", table, day)
@@ -73,7 +73,7 @@ class TestBoundsByInstrument:
     def test_index_level_outside_its_range(self, index, level):
         f = synthetic.generate("index_levels", [DAY])
         f.loc[f["index"] == index, ["open", "high", "low", "close"]] = level
-        assert _failure(_validate("index_levels", f, DAY), "index level plausible").unexpected_count == 1
+        assert _failure(_validate("index_levels", f, DAY), "index level plausible").rows == 1
 
     def test_sizes_volumes_and_counts_beyond_absurd_caps(self):
         eq = synthetic.generate("equity_bars", [DAY])
@@ -97,7 +97,7 @@ class TestBoundsByInstrument:
         spx.loc[call, "ask"] = 2 * spx.loc[call, "underlying"]
         spx.loc[put, "ask"] = 2 * spx.loc[put, "strike"]
         f = _failure(_validate("spx_options", spx, DAY), "ask <= 1.5 x underlying")
-        assert f.unexpected_count == 2 and set(f.row_index) == {call, put}
+        assert f.rows == 2 and set(f.row_index) == {call, put}
         vix = synthetic.generate("vix_options", [DAY])
         vix.loc[vix["option_type"] == "C", "ask"] *= 100
         _failure(_validate("vix_options", vix, DAY), "ask <= 1.5 x future_price")
@@ -122,7 +122,7 @@ class TestJumps:
         hist = f[f["date"] < pd.Timestamp(DAY)]
         rep = _validate("equity_bars", f[f["date"] >= pd.Timestamp(DAY)], days[-2:], hist)
         fail = _failure(rep, "no implausible jump")
-        assert fail.partitions == [DAY] and fail.unexpected_count == 1  # 03-06 is back to normal: passes
+        assert fail.partitions == [DAY] and fail.rows == 1  # 03-06 is back to normal: passes
         # the nightly case: 03-06 alone, the quarantined x100 day inside its history
         rep = _validate("equity_bars", f[f["date"] == pd.Timestamp("2024-03-06")], "2024-03-06",
                         f[f["date"] <= pd.Timestamp(DAY)])
@@ -147,7 +147,7 @@ class TestJumps:
         today = f["date"] == pd.Timestamp(DAY)
         f.loc[today & (f["month_index"] == 3), ["settle", "bid", "ask"]] *= 3  # still under 100 points
         rep = _validate("vix_futures", f[today], DAY, f[~today])
-        assert _failure(rep, "no implausible jump").unexpected_count == 1
+        assert _failure(rep, "no implausible jump").rows == 1
 
     def test_real_2008_crash_days_pass_with_history_and_alone(self):
         """2008-09-29 SPX -8.8 %, 2008-10-13 +11.6 %, 2008-10-15 -9.0 %, replay source (real SPX / COMP)."""
@@ -211,16 +211,16 @@ class TestCrossTable:
         f = day["index_levels"].copy()
         f.loc[f["index"] == "SPX", ["open", "high", "low", "close"]] *= factor  # SPX x10, SPY-for-SPX, 5 % off
         rep = _validate("index_levels", f, DAY, peers=self._peers(day, "index_levels"))
-        assert _failure(rep, "put-call parity").unexpected_count == 1
+        assert _failure(rep, "put-call parity").rows == 1
         assert _rule_ok(_validate("index_levels", f, DAY), "put-call parity")  # no chain given: not judged
 
     def test_chain_with_a_wrong_underlying(self, day):
         chain = day["spx_options"].copy()
         chain["underlying"] *= 1.06
         with_close = _validate("spx_options", chain, DAY, peers=self._peers(day, "spx_options"))
-        assert _failure(with_close, "of the SPX close").unexpected_count == len(chain)
+        assert _failure(with_close, "of the SPX close").rows == len(chain)
         alone = _validate("spx_options", chain, DAY)  # parity against the chain's own underlying
-        assert _failure(alone, "of the SPX close").unexpected_count > 0.9 * len(chain)  # expiries with a pair
+        assert _failure(alone, "of the SPX close").rows > 0.9 * len(chain)  # expiries with a pair
 
     def test_one_expiry_priced_off_another_level(self, day):
         chain = day["spx_options"].copy()
@@ -239,7 +239,7 @@ class TestCrossTable:
         assert _validate("index_levels", f, DAY).passed  # nothing else can tell
         for peer in ("vix_futures", "vix_options"):
             rep = _validate("index_levels", f, DAY, peers={peer: day[peer]})
-            assert _failure(rep, "front VX settle").unexpected_count == 1, peer
+            assert _failure(rep, "front VX settle").rows == 1, peer
 
     def test_vix_chain_future_price_against_the_vx_settle(self, day):
         opt = day["vix_options"].copy()
@@ -248,7 +248,7 @@ class TestCrossTable:
         weekly = opt[opt["expiry"] == opt["expiry"].min()].assign(expiry=pd.Timestamp("2024-03-13"))
         rep = _validate("vix_options", pd.concat([opt, weekly], ignore_index=True), DAY,
                         peers=self._peers(day, "vix_options"))
-        assert _failure(rep, "same-expiry VX settle").unexpected_count == int(m2.sum())  # the weekly: not judged
+        assert _failure(rep, "same-expiry VX settle").rows == int(m2.sum())  # the weekly: not judged
 
 
 class TestFuturesCurve:
@@ -259,12 +259,12 @@ class TestFuturesCurve:
         f = synthetic.generate("vix_futures", [DAY])
         f = f[f["month_index"] != 3].reset_index(drop=True)
         f["month_index"] = np.arange(1, len(f) + 1)
-        assert _failure(_validate("vix_futures", f, DAY), "calendar's i-th listed").unexpected_count == 5
+        assert _failure(_validate("vix_futures", f, DAY), "calendar's i-th listed").rows == 5
 
     def test_missing_month_left_as_a_gap_and_a_repeated_month(self):
         f = synthetic.generate("vix_futures", [DAY])
         gap = f[f["month_index"] != 3].reset_index(drop=True)
-        assert _failure(_validate("vix_futures", gap, DAY), "months 1..N consecutive").unexpected_count == 5
+        assert _failure(_validate("vix_futures", gap, DAY), "months 1..N consecutive").rows == 5
         rep = f.copy()
         rep.loc[4, "month_index"] = 4  # two M4
         assert not _rule_ok(_validate("vix_futures", rep, DAY), "months 1..N consecutive")
