@@ -25,7 +25,7 @@ import pandas as pd
 from alvh_pipeline.core import feature_sets, signal_sets
 from alvh_pipeline.core.calendar import FIRST_PARTITION, sessions_between, window_start
 from alvh_pipeline.core.inputs import Input
-from alvh_pipeline.partitions import SESSIONS_PER_BACKFILL_RUN
+from alvh_pipeline.partitions import DAY_LOCAL, STATEFUL
 
 
 def _same_start(start) -> pd.Timestamp:
@@ -49,9 +49,7 @@ class Layer:
     @property
     def backfill_policy(self) -> dg.BackfillPolicy:
         # day-local layers: a year of sessions per run (bounded memory); stateful ones: one run, in order
-        if self.stateful:
-            return dg.BackfillPolicy.single_run()
-        return dg.BackfillPolicy.multi_run(max_partitions_per_run=SESSIONS_PER_BACKFILL_RUN)
+        return STATEFUL if self.stateful else DAY_LOCAL
 
     @property
     def runs_in_order(self) -> bool:

@@ -34,5 +34,9 @@ trading_days = dg.TimeWindowPartitionsDefinition(
 # A UI backfill of years runs one run per year of sessions, not one per day: a year is one
 # source pass, one GE validation per table and one feature computation, and memory stays bounded
 # (~1-2 GiB a run; a decade in a single run would hold ~36 M option quotes at once). Each layer's
-# policy is `layers.Layer.backfill_policy`.
+# policy is `layers.Layer.backfill_policy`: DAY_LOCAL for day-local layers, STATEFUL (one run, day t
+# from day t-1) for the books and benchmarks; the asset modules take it from here, so they never
+# import `layers` (which imports them), and tests/test_layers.py checks they agree with their layer.
 SESSIONS_PER_BACKFILL_RUN = 252
+DAY_LOCAL = dg.BackfillPolicy.multi_run(max_partitions_per_run=SESSIONS_PER_BACKFILL_RUN)
+STATEFUL = dg.BackfillPolicy.single_run()

@@ -93,3 +93,17 @@ def test_asset_keys_and_lake_paths_come_from_one_place(tmp_path):
     keys = {k.to_user_string() for k in build_definitions().resolve_asset_graph().get_all_asset_keys()}
     groups = {g for entry in LAYERS for g in entry.groups}
     assert {k.split("/")[0] for k in keys} == groups | {"sweep"}  # the sensitivity sweep sits outside the layers
+
+
+def test_assets_never_import_layers_and_take_their_layers_backfill_policy():
+    """The arrow runs one way: `layers` loads the asset modules, no asset module imports `layers`
+    (each takes its policy from `partitions`), and every partitioned asset's backfill policy is its
+    layer's (one run in order for the stateful books and benchmarks, a year per run for the rest)."""
+    from pathlib import Path
+
+    assets_dir = Path(__file__).resolve().parents[1] / "alvh_pipeline" / "assets"
+    importers = [p.name for p in assets_dir.glob("*.py") if "alvh_pipeline.layers" in p.read_text()]
+    assert importers == []
+    for entry in LAYERS:
+        partitioned = [a for a in entry.definitions()[0] if a.partitions_def is not None]
+        assert partitioned and all(a.backfill_policy == entry.backfill_policy for a in partitioned), entry.name

@@ -15,8 +15,7 @@ from alvh_pipeline.assets._shell import check_result, input_keys, layer_table, m
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure
 from alvh_pipeline.core.inputs import Input
 from alvh_pipeline.lake import Lake
-from alvh_pipeline.layers import layer
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import DAY_LOCAL, trading_days
 from alvh_pipeline.resources import LakeResource
 
 Compute = Callable[[dict[str, pd.DataFrame], pd.DatetimeIndex], tuple[pd.DataFrame, dict[str, Any]]]
@@ -31,7 +30,7 @@ def build_day_set_asset(layer_name: str, name: str, inputs: tuple[Input, ...], k
     table = layer_table(layer_name, name)
 
     @dg.asset(key=table.key, deps=input_keys(inputs), partitions_def=trading_days,
-              backfill_policy=layer(layer_name).backfill_policy, group_name=table.layer, kinds={"parquet"},
+              backfill_policy=DAY_LOCAL, group_name=table.layer, kinds={"parquet"},
               description=description)
     def day_set_asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         dates = partition_dates(context)

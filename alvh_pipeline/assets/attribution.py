@@ -19,11 +19,9 @@ from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure, finite_columns, missing_days, unique_keys
 from alvh_pipeline.core.inputs import Input, lookback
 from alvh_pipeline.lake import Lake
-from alvh_pipeline.layers import layer
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import DAY_LOCAL, trading_days
 from alvh_pipeline.resources import LakeResource, StrategyConfig
 
-LAYER = layer("attribution")
 PREVIOUS = lookback(1)  # the books of the session before: yesterday's legs and equity
 INPUTS = tuple(Input("books", b, PREVIOUS) for b in (*engine.BOOKS, "account")) + (
     Input("books", "trades"), Input("validated", "index_levels", PREVIOUS))  # spot VIX: the VX futures' roll
@@ -43,7 +41,7 @@ def _spot_vix(lake: Lake, start, end) -> pd.Series:
     return pd.Series(vix["close"].to_numpy(float), index=pd.DatetimeIndex(pd.to_datetime(vix["date"])))
 
 
-@dg.asset(key=DAILY.key, deps=input_keys(INPUTS), partitions_def=trading_days, backfill_policy=LAYER.backfill_policy,
+@dg.asset(key=DAILY.key, deps=input_keys(INPUTS), partitions_def=trading_days, backfill_policy=DAY_LOCAL,
           group_name="attribution", kinds={"parquet"},
           description="Per session and mode: P&L by leg (condor, stat-arb, L1, L2, L3, synthetic) split into delta / "
                       "gamma / vega / theta / residual and trading, costs paid, interest, margin used, margin calls "

@@ -31,12 +31,10 @@ from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure, finite_columns, unique_keys
 from alvh_pipeline.core.inputs import Input
 from alvh_pipeline.lake import Lake
-from alvh_pipeline.layers import layer
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import STATEFUL, trading_days
 from alvh_pipeline.resources import LakeResource
 from alvh_pipeline.schemas import benchmark_schema
 
-LAYER = layer("benchmarks")
 INDEXES = layer_table("benchmarks", "indexes")
 COMPARISON = layer_table("benchmarks", "comparison")
 CALIBRATION = layer_table("benchmarks", "calibration")
@@ -96,7 +94,7 @@ def initial_states(lake: Lake, start: pd.Timestamp) -> tuple[dict[str, bm.IndexS
 
 
 @dg.asset(key=INDEXES.key, deps=input_keys(INPUTS), partitions_def=trading_days,
-          backfill_policy=LAYER.backfill_policy, group_name="benchmarks", kinds={"parquet"},
+          backfill_policy=STATEFUL, group_name="benchmarks", kinds={"parquet"},
           description="Cboe CNDR (0.20/0.05 delta iron condor, T-bills = 10 x max loss), PUT (ATM put, T-bills = "
                       "strike) and BXM (SPX + ATM call) replicated by their published rules on validated/spx_options: "
                       "per index and day the index value, cash, legs held, premium and SOQ settlement on roll dates.")

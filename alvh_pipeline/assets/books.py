@@ -17,12 +17,10 @@ from alvh_pipeline.core.calendar import all_sessions, window_start
 from alvh_pipeline.core.check_report import CheckReport
 from alvh_pipeline.core.inputs import Input, lookback
 from alvh_pipeline.lake import Lake
-from alvh_pipeline.layers import layer
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import STATEFUL, trading_days
 from alvh_pipeline.resources import LakeResource, StrategyConfig
 from alvh_pipeline.schemas import book_schema
 
-LAYER = layer("books")
 CHUNK_SESSIONS = 126  # sessions of chains read and simulated at a time: bounded memory over a decade
 TABLES = {  # name -> sort keys of its rows
     "condor": engine.LEG_SORT, "statarb": engine.LEG_SORT, "alvh": engine.LEG_SORT,
@@ -125,7 +123,7 @@ def initial_states(lake: Lake, start: pd.Timestamp, cfg: engine.BookConfig) -> t
                ("account", "Per mode and day: cash, equity, margin, margin calls, sleeve weights and P&L, "
                            "sizing-rule figures."),
                ("trades", "Every fill (at bid/ask, fees) and settlement of the books, per mode and day."))],
-    partitions_def=trading_days, backfill_policy=LAYER.backfill_policy, can_subset=False,
+    partitions_def=trading_days, backfill_policy=STATEFUL, can_subset=False,
 )
 def books_simulation(context: dg.AssetExecutionContext, lake: LakeResource,
                      strategy: StrategyConfig) -> Iterator[dg.MaterializeResult]:

@@ -8,13 +8,11 @@ import pyarrow as pa
 
 from alvh_pipeline.assets._shell import LayerTable, check_result, layer_table
 from alvh_pipeline.lake import Lake, LakeReadError, range_arrow, same_as_own_conversion, to_arrow
-from alvh_pipeline.layers import layer
-from alvh_pipeline.partitions import trading_days
+from alvh_pipeline.partitions import DAY_LOCAL, trading_days
 from alvh_pipeline.resources import LakeResource, StrategyConfig
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 from alvh_pipeline.sources.resource import MarketSource
 
-LAYER = layer("ingest")
 FETCH_DAYS = 42  # days fetched and converted together: amortizes per-call costs, bounds memory
 
 
@@ -51,7 +49,7 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
     contract = CONTRACTS[table]
     raw, validated = layer_table("raw", table), layer_table("validated", table)
 
-    @dg.asset(key=raw.key, partitions_def=trading_days, backfill_policy=LAYER.backfill_policy, group_name=raw.layer,
+    @dg.asset(key=raw.key, partitions_def=trading_days, backfill_policy=DAY_LOCAL, group_name=raw.layer,
               kinds={"parquet"}, description=f"{contract.description} As delivered by the source.",
               metadata={"contract": dg.TableSchema(columns=[dg.TableColumn(n, str(t), description=d)
                                                               for n, t, d in contract.columns])})
@@ -100,7 +98,7 @@ def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.A
         return check_result(gate.check_report(), table=table, partitions=len(keys),
                             quarantine=str(layer_table("quarantine", table).path(lake.lake)))
 
-    @dg.asset(key=validated.key, deps=[raw.key], partitions_def=trading_days, backfill_policy=LAYER.backfill_policy,
+    @dg.asset(key=validated.key, deps=[raw.key], partitions_def=trading_days, backfill_policy=DAY_LOCAL,
               group_name=validated.layer, kinds={"parquet"},
               description=f"{contract.description} Typed to the contract; only partitions whose raw file passed "
                           f"the GE suite.",
