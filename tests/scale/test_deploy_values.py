@@ -8,6 +8,9 @@ the k8s_job_executor's own config schemas are not checked; `ALVH_EXECUTOR=k8s` i
 """
 
 import importlib
+import importlib.util
+import io
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -182,3 +185,95 @@ def test_the_instance_config_the_chart_renders_is_valid_for_this_dagster(values,
                                               "password": "from-the-secret"}})
     assert url == "postgresql+psycopg2://dagster:from-the-secret@alvh-postgres.data.svc.cluster.local:5432/dagster" \
                   "?sslmode=require"
+
+
+# ---- the image and the instance ConfigMap (issue 21) -------------------------------------------------------
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Whether `docker build` leaves `path` out: a .dockerignore pattern matches it or a folder above it."""
+    from fnmatch import fnmatch
+
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    return any(fnmatch(p, pat) for pat in patterns for p in prefixes)
+
+
+def _build_context() -> dict[str, int]:
+    """The files (and sizes) `docker build .` sends from a fresh clone: the tracked files minus
+    .dockerignore's patterns."""
+    import subprocess
+
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for local in (".venv/bin/python", "data_lake/replay/raw/x.parquet", ".dagster/dagster.yaml"):
+        assert _ignored(local, patterns), local  # what a working checkout holds beside the tracked files
+    return {p: (ROOT / p).stat().st_size for p in tracked if not _ignored(p, patterns) and (ROOT / p).is_file()}
+
+
+def test_the_image_builds_from_a_context_holding_the_project_and_serves_what_values_name(values):
+    """The Dockerfile's build context is the package with its shipped data, pyproject and the
+    PostgreSQL instance, and nothing of tests, benches or lakes; it installs the `k8s` extra (the
+    pinned dagster-k8s) and serves the module and port values.yaml's code location names."""
+    import shlex
+    import tarfile
+
+    context = _build_context()
+    text = DOCKERFILE.read_text()
+    copies = [shlex.split(line)[1:-1] for line in text.splitlines() if line.startswith("COPY ")]
+    for sources in copies:
+        for src in sources:
+            assert any(f == src or f.startswith(src.rstrip("/") + "/") for f in context), f"COPY {src}: not in context"
+    assert {p for p in context if p.startswith("alvh_pipeline/sources/data/")}, "the replay data must ship"
+    assert not [p for p in context if p.startswith(("tests/", "bench/", "data_lake/"))]
+    assert 'RUN pip install ".[k8s]"' in text
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "dagster-k8s==0.29.27" in extras["k8s"] and "alvh_pipeline[scale]" in extras["k8s"]
+    cmd = json.loads(text.split("\nCMD ", 1)[1].splitlines()[0])
+    deployment = _deployment(values)
+    assert cmd[:3] == ["dagster", "api", "grpc"] and cmd[3:5] == deployment["dagsterApiGrpcArgs"]
+    assert cmd[cmd.index("--port") + 1] == str(deployment["port"])
+    buffer = io.BytesIO()  # the context as docker sends it: a tar of those files
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(context):
+            tar.add(ROOT / path, arcname=path)
+    assert buffer.tell() < 200 * 2**20
+
+
+def _configmap_module():
+    spec = importlib.util.spec_from_file_location("alvh_instance_configmap", ROOT / "deploy" / "instance_configmap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_instance_configmap_keeps_the_projects_event_log(values, tmp_path, monkeypatch):
+    """`python deploy/instance_configmap.py` renders the ConfigMap values.yaml names: the storages of
+    deploy/dagster.postgres.yaml (the range-run check rows' event log, not the chart's stock one)
+    on the chart's PostgreSQL connection, valid for this Dagster, with the run launcher pointing
+    run pods at the same ConfigMap."""
+    from alvh_pipeline.postgres_storage import RangeCheckPostgresEventLogStorage
+
+    manifest = yaml.safe_load(_configmap_module().manifest())
+    assert manifest["kind"] == "ConfigMap"
+    assert manifest["metadata"]["name"] == values["global"]["dagsterInstanceConfigMap"]
+    instance = yaml.safe_load(manifest["data"]["dagster.yaml"])
+    local = yaml.safe_load((ROOT / "deploy" / "dagster.postgres.yaml").read_text())
+    for key in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert (instance[key]["module"], instance[key]["class"]) == (local[key]["module"], local[key]["class"])
+    assert instance["event_log_storage"]["class"] == RangeCheckPostgresEventLogStorage.__name__
+    for key, cls in [("run_storage", PostgresRunStorage), ("event_log_storage", RangeCheckPostgresEventLogStorage),
+                     ("schedule_storage", PostgresScheduleStorage)]:
+        result = validate_config(cls.config_type(), instance[key]["config"])
+        assert result.success, (key, result.errors)
+    launcher = instance.pop("run_launcher")  # dagster-k8s is not installed here: its schema is the image's
+    assert launcher["class"] == "K8sRunLauncher"
+    assert launcher["config"]["instance_config_map"] == manifest["metadata"]["name"]
+    assert launcher["config"]["postgres_password_secret"] == values["global"]["postgresqlSecretName"]
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "from-the-secret")
+    config, _ = dagster_instance_config(str(tmp_path), overrides=instance)
+    assert config["event_log_storage"]["class"] == "RangeCheckPostgresEventLogStorage"
+    assert instance == {**_instance_yaml(values), "event_log_storage": instance["event_log_storage"]}
