@@ -147,29 +147,20 @@ def test_env_names_are_the_ones_resources_reads_and_the_values_load(values, monk
         assert executor_def().name == "k8s"
 
 
+# the storages the chart writes into its own instance ConfigMap (stock dagster-postgres)
+CHART_STORAGES = {"run_storage": {"module": "dagster_postgres.run_storage", "class": "PostgresRunStorage"},
+                  "event_log_storage": {"module": "dagster_postgres.event_log", "class": "PostgresEventLogStorage"},
+                  "schedule_storage": {"module": "dagster_postgres.schedule_storage",
+                                       "class": "PostgresScheduleStorage"}}
+
+
 def _instance_yaml(values: dict) -> dict:
     """The parts of dagster.yaml the chart renders from these values (templates/configmap-instance.yaml
-    and helpers/instance/_postgresql.tpl), minus the run launcher, which needs dagster-k8s."""
-    pg = values["postgresql"]
-    postgres_db = {"username": pg["postgresqlUsername"], "password": {"env": "DAGSTER_PG_PASSWORD"},
-                   "hostname": pg["postgresqlHost"], "db_name": pg["postgresqlDatabase"],
-                   "port": pg["service"]["port"], "params": pg["postgresqlParams"], "scheme": pg["postgresqlScheme"]}
-    storage = lambda module, cls: {"module": module, "class": cls, "config": {"postgres_db": postgres_db}}
-    mon = values["dagsterDaemon"]["runMonitoring"]
-    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    return {
-        "run_storage": storage("dagster_postgres.run_storage", "PostgresRunStorage"),
-        "event_log_storage": storage("dagster_postgres.event_log", "PostgresEventLogStorage"),
-        "schedule_storage": storage("dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
-        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator",
-                            "config": {"max_concurrent_runs": queued["maxConcurrentRuns"]}},
-        "run_monitoring": {"enabled": mon["enabled"], "start_timeout_seconds": mon["startTimeoutSeconds"],
-                           "cancel_timeout_seconds": mon["cancelTimeoutSeconds"],
-                           "max_resume_run_attempts": mon["maxResumeRunAttempts"],
-                           "poll_interval_seconds": mon["pollIntervalSeconds"],
-                           "free_slots_after_run_end_seconds": mon["freeSlotsAfterRunEndSeconds"]},
-        "telemetry": {"enabled": values["telemetry"]["enabled"]},
-    }
+    and helpers/instance/_postgresql.tpl; `deploy/instance_configmap.py` renders the same, with the
+    project's storages), minus the run launcher, which needs dagster-k8s."""
+    instance = _configmap_module().instance_config(values, CHART_STORAGES)
+    del instance["run_launcher"]
+    return instance
 
 
 def test_the_instance_config_the_chart_renders_is_valid_for_this_dagster(values, tmp_path, monkeypatch):
