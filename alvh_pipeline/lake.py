@@ -134,6 +134,14 @@ def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object], staging:
     return path
 
 
+def file_version(path: str | Path) -> tuple[int, int, int, int]:
+    """(device, inode, size, mtime in ns): one version of a file under any of its names (a hard
+    link per folder reads the same). Caches of parsed files key on it: the lake never rewrites a
+    file in place (temp file + rename), so a new version always has a new inode or mtime."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 _BATCH_STATE = threading.local()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from alvh_pipeline.core.check_report import CheckReport, RuleFailure
-from alvh_pipeline.lake import Lake, LakeReadError
+from alvh_pipeline.lake import Lake, LakeReadError, file_version
 from alvh_pipeline.quality.validate import (
     PEER_TABLES,
     ValidationReport,
@@ -75,10 +74,9 @@ def _file_identity(lake: Lake, table: str, partition: str) -> tuple | None:
     if lake.on_s3:
         return None
     try:
-        st = os.stat(lake.partition_path("raw", table, partition))
+        return file_version(lake.partition_path("raw", table, partition))
     except OSError:
         return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def read_raw_arrow(lake: Lake, table: str, partition: str,

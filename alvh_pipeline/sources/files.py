@@ -48,6 +48,7 @@ import pandas as pd
 import pyarrow as pa
 
 from alvh_pipeline.core.calendar import all_sessions
+from alvh_pipeline.lake import file_version
 from alvh_pipeline.schemas import CONTRACTS, type_family
 from alvh_pipeline.sources import vendors
 
@@ -181,8 +182,7 @@ _READS = 8  # the day being mapped for one option table, then the other (parsed 
 
 
 def _read_csv(path: Path, table: str) -> pd.DataFrame:
-    st = path.stat()
-    version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)  # the file under any name (a hard link per folder)
+    version = file_version(path)  # the file under any name (a hard link per folder)
     key = version + (tuple(lay.name for lay in vendors.layouts_for(table)),)
     with _lock:
         for k, frame in _reads.items():
@@ -482,8 +482,7 @@ _lock = threading.Lock()
 
 
 def _file_key(path: Path, table: str, vendor: str = "") -> tuple:
-    st = path.stat()
-    return (str(path.resolve()), f"{table}:{vendor}", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (str(path.resolve()), f"{table}:{vendor}", *file_version(path))
 
 
 def clear_cache() -> None:
