@@ -32,7 +32,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, run as a script or loaded by path
+# _common, run as a script or loaded by path; appended, never first: this folder's redis.py must not
+# shadow redis-py (kombu imports `redis`) in this process or in the processes it spawns
+sys.path.append(str(Path(__file__).resolve().parent))
 from _common import free_port, start_stop_cli  # noqa: E402
 
 INSTALL_SCRIPT = Path(__file__).resolve().parent / "install.sh"
