@@ -190,6 +190,8 @@ def one_size(names: int, year: int, sessions: int | None, workers: int, base: Pa
            "wall_s": round(wall, 1),
            "peak_rss_mib": round(max([p["process_peak_rss_mib"] for p in payloads]
                                      + [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]), 1),
+           "peak_rss_scope": ("the run launchers only: the Celery workers' processes are not sampled"
+                              if executor == "celery" else "every worker process (kernel ru_maxrss) and the driver"),
            "checks_failed": sum(len(p["checks_failed"]) for p in payloads),
            "per_layer": per_layer}
     if any(p["layer"] == "features" for p in payloads):
