@@ -200,8 +200,9 @@ def outcome(scenario: Scenario, table: pd.DataFrame, claim_rows: pd.DataFrame, i
         "scenario": scenario.name, **scenario.settings(),
         "steward_status": status.get(verdict.CLAIM_STEWARD, ""),
         "promoter_status": status.get(verdict.CLAIM_PROMOTER, ""),
-        "irr_status": "steward first" if np.nan_to_num(s, nan=-np.inf) >= np.nan_to_num(p, nan=-np.inf)
-        else "promoter first",
+        # an undefined IRR (cash flows that never change sign) ranks nothing, as in `verdict.claims`
+        "irr_status": verdict.CANNOT_BE_TESTED if not (np.isfinite(s) and np.isfinite(p))
+        else "steward first" if s >= p else "promoter first",
         OUTCOME_METRICS["steward"]: float(steward["max_drawdown"].min()) if len(steward) else np.nan,
         OUTCOME_METRICS["promoter"]: float(promoter["margin_calls_vx_alone"].max()) if len(promoter) else np.nan,
         "promoter_vx_futures_days_2008": float(promoter["vx_futures_days"].max()) if len(promoter) else np.nan,

@@ -94,3 +94,23 @@ def test_robustness_names_the_factor_the_outcome_depends_on():
     assert table.loc[verdict.CLAIM_IRR, "most_sensitive_to"] == "promoter leverage"
     line = verdict.robustness_text(table.reset_index().iloc[0])
     assert line == steward["summary"]
+
+
+def test_an_undefined_irr_is_never_ranked_over_the_grid():
+    """A configuration whose IRR does not exist (an equity that ends below zero: flows that never
+    change sign) cannot rank the steward first; the decade sweep printed "ranks first in 33 of 33"
+    beside the verdict's "cannot be ranked" because NaN vs NaN compared as -inf >= -inf."""
+    table = pd.DataFrame({"window": [], "mode": [], "evaluated": []})
+    claim_rows = pd.DataFrame({"claim": [], "status": []})
+    scenario = sc.DEFAULT_GRID[0]
+    rows = [sc.outcome(scenario, table, claim_rows, irr) for irr in (
+        {"steward": np.nan, "promoter": np.nan}, {"steward": 0.05, "promoter": np.nan},
+        {"steward": 0.05, "promoter": 0.01}, {"steward": -0.02, "promoter": 0.01})]
+    assert [r["irr_status"] for r in rows] == [verdict.CANNOT_BE_TESTED, verdict.CANNOT_BE_TESTED,
+                                                "steward first", "promoter first"]
+    outcomes = pd.DataFrame([{**r, "steward_status": verdict.DOES_NOT_HOLD, "promoter_status": verdict.DOES_NOT_HOLD,
+                              "steward_worst_2008_drawdown": -0.2, "promoter_vx_alone_calls_2008": 0.0}
+                             for r in rows])
+    irr = sc.robustness(outcomes).set_index("claim").loc[verdict.CLAIM_IRR]
+    assert irr["holds"] == 1 and irr["cannot_be_tested"] == 2
+    assert irr["summary"].startswith("the steward's IRR ranks first in 1 of 4 configurations (cannot be tested in 2)")
