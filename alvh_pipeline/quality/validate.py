@@ -193,16 +193,16 @@ def validate_frame(
         if cfg.type in TABLE_LEVEL or idx is None:
             observed = res.get("observed_value")
             failures.append(RuleFailure(cfg.type, column, why, len(frame), list(partitions), [],
-                                    None, None if observed is None else str(observed)[:200]))
+                                        None, None if observed is None else str(observed)[:200]))
             continue
         pos = np.asarray([i for i in idx if isinstance(i, (int, np.integer))], dtype=np.int64)
         parts = sorted(set(row_dates[pos].tolist())) if len(pos) else list(partitions)
         failures.append(RuleFailure(cfg.type, column, why, int(res.get("unexpected_count", len(pos))),
-                                parts, sample_records(frame.iloc[pos]), pos))
+                                    parts, sample_records(frame.iloc[pos]), pos))
 
     by_name = {r.name: r for r in rules}
     failures += [RuleFailure("rule_error", ",".join(by_name[n].columns), f"rule {n} could not be computed ({err})",
-                         len(frame), list(partitions)) for n, err in rule_errors.items()]
+                             len(frame), list(partitions)) for n, err in rule_errors.items()]
     failures += _per_partition_failures(frame, flagged, partitions, rules, row_dates)
     keys_unique = not any(f.why == "duplicated key" for f in failures)
     failures += _completeness_failures(table, frame, row_dates, list(partitions), history, peers or {}, keys_unique)
@@ -221,7 +221,7 @@ def _column_set_failures(result, frame: pd.DataFrame, partitions: list[str]) -> 
                 out.append(RuleFailure(r.expectation_config.type, col, "missing column", len(frame), list(partitions)))
         for col in mismatched.get("unexpected", []):
             out.append(RuleFailure(r.expectation_config.type, col, "column not in the contract (renamed?)", len(frame),
-                               list(partitions)))
+                                   list(partitions)))
     return out
 
 
@@ -445,5 +445,5 @@ def _per_partition_failures(frame, flagged, partitions, rules, row_dates) -> lis
         if over:
             pos = np.flatnonzero(~flagged[rule.name].astype(bool).to_numpy() & np.isin(row_dates, over))
             out.append(RuleFailure("expect_column_values_to_be_in_set", ",".join(rule.columns), rule.description,
-                               len(pos), over, sample_records(frame.iloc[pos]), pos))
+                                   len(pos), over, sample_records(frame.iloc[pos]), pos))
     return out
