@@ -83,7 +83,7 @@ def missing_history(steps: list[Step], lake: Lake, layers: tuple[Layer, ...] = L
         need = sessions_between(first, start - pd.Timedelta(days=1))
         if not len(need) or group == producer[group].groups[0] != producer[group].groups[-1]:
             continue  # nothing before the range; a source's deliveries (raw/*) are not read after it
-        gap = need.difference(pd.DatetimeIndex(pd.to_datetime(lake.partitions(group, table))))
+        gap = need.difference(pd.DatetimeIndex(pd.to_datetime(lake.partitions(group, table, need[0], need[-1]))))
         if len(gap):
             out.append(f"{key} lacks {len(gap)} of the {len(need)} look-back sessions the full plan reads "
                        f"({gap[0].date()}..{gap[-1].date()}): materialize `{producer[group].name}` over "

@@ -60,8 +60,9 @@ class LayerTable:
         lake.write_range(self.layer, self.name, frame, dates, schema)
         return len(frame)
 
-    def days_present(self, lake: Lake) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(pd.to_datetime(lake.partitions(self.layer, self.name)))
+    def days_present(self, lake: Lake, start: DateLike | None = None, end: DateLike | None = None) -> pd.DatetimeIndex:
+        """The days with a partition file (start..end, inclusive, when given)."""
+        return pd.DatetimeIndex(pd.to_datetime(lake.partitions(self.layer, self.name, start, end)))
 
 
 def layer_table(layer: str, name: str) -> LayerTable:
@@ -85,7 +86,8 @@ def missing_inputs(lake: Lake, inputs: Iterable[Input], dates: pd.DatetimeIndex)
         if not i.required:
             continue
         need = i.days(dates)
-        gap = need.difference(layer_table(i.layer, i.table).days_present(lake))
+        gap = need.difference(layer_table(i.layer, i.table).days_present(lake, need[0], need[-1]) if len(need)
+                              else pd.DatetimeIndex([]))
         if len(gap):
             out.append(RuleFailure(
                 "input_history", f"{i.layer}/{i.table}",

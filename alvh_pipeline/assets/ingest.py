@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 
 from alvh_pipeline.assets._shell import LayerTable, check_result, layer_table
-from alvh_pipeline.lake import Lake, LakeReadError, range_arrow, same_as_own_conversion, to_arrow
+from alvh_pipeline.lake import Lake, LakeReadError, object_columns, range_arrow, same_as_own_conversion, to_arrow
 from alvh_pipeline.partitions import DAY_LOCAL, trading_days
 from alvh_pipeline.resources import LakeResource, StrategyConfig
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
@@ -42,7 +42,8 @@ def day_tables(frames: list[pd.DataFrame]) -> list[pa.Table]:
     whole = whole.combine_chunks()
     ends = np.cumsum([len(f) for f in frames])
     pieces = [whole.slice(end - len(f), len(f)) for f, end in zip(frames, ends)]
-    return [piece if same_as_own_conversion(piece, f, None) else to_arrow(f) for piece, f in zip(pieces, frames)]
+    objects = object_columns(first)  # the same columns and dtypes in every frame (above)
+    return [piece if same_as_own_conversion(piece, objects, None) else to_arrow(f) for piece, f in zip(pieces, frames)]
 
 
 def build_table_assets(table: str) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:

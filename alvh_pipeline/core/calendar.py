@@ -63,12 +63,13 @@ def previous_session(dates, inclusive: bool = True) -> pd.DatetimeIndex:
 
 
 def third_friday(year, month) -> pd.DatetimeIndex:
-    """Third Friday of each (year, month); vectorized."""
-    first = pd.to_datetime(
-        pd.DataFrame({"year": np.atleast_1d(year), "month": np.atleast_1d(month), "day": 1})
-    )
-    offset = (4 - first.dt.weekday) % 7  # days to first Friday
-    return pd.DatetimeIndex(first + pd.to_timedelta(offset + 14, unit="D"))
+    """Third Friday of each (year, month); vectorized, in numpy's calendar arithmetic (a frame of
+    dates cost 4 ms a call, and every chain, curve and book day asks)."""
+    months = (np.atleast_1d(year).astype(np.int64) - 1970) * 12 + np.atleast_1d(month).astype(np.int64) - 1
+    first = months.astype("datetime64[M]").astype("datetime64[D]")
+    weekday = (first.astype(np.int64) + 3) % 7  # Monday = 0: 1970-01-01 was a Thursday
+    offset = (4 - weekday) % 7  # days to the first Friday
+    return pd.DatetimeIndex((first + (offset + 14).astype("timedelta64[D]")).astype("datetime64[ns]"))
 
 
 def spx_monthly_expiry(year, month) -> pd.DatetimeIndex:
@@ -115,7 +116,13 @@ def listed_vix_futures(date, n_months: int = 8) -> pd.DataFrame:
 def spx_expiries(date, n_weeklies: int = 6, n_monthlies: int = 5) -> pd.DatetimeIndex:
     """SPX expiries listed on `date`: the next Friday weeklies and monthly third Fridays
     (each moved to the previous session when the Friday is a holiday), after `date`."""
-    d = pd.Timestamp(date)
+    return _spx_expiries(pd.Timestamp(date), n_weeklies, n_monthlies)
+
+
+@lru_cache(maxsize=8192)
+def _spx_expiries(d: pd.Timestamp, n_weeklies: int, n_monthlies: int) -> pd.DatetimeIndex:
+    """`spx_expiries`, once per day (an index is immutable): the chains, the books and the
+    benchmarks each ask for every day's."""
     fridays = pd.date_range(d + pd.Timedelta(days=1), periods=n_weeklies, freq="W-FRI")
     months = d.year * 12 + (d.month - 1) + np.arange(0, n_monthlies + 1)
     monthly = spx_monthly_expiry(months // 12, months % 12 + 1)

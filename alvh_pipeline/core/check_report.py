@@ -106,8 +106,11 @@ class CheckReport:
 
 def missing_days(subject: str, frame: pd.DataFrame, dates: pd.DatetimeIndex, hint: str = "") -> list[RuleFailure]:
     """A failure naming the days of `dates` without any row in `frame` (empty list if none)."""
-    have = set(pd.to_datetime(frame["date"]).dt.normalize()) if len(frame) else set()
-    missing = [d.strftime("%Y-%m-%d") for d in dates if d not in have]
+    # distinct days first: a pairs frame holds ~1 million rows, a set of their Timestamps cost seconds
+    have = np.unique(pd.to_datetime(frame["date"]).to_numpy("datetime64[D]")) if len(frame) else []
+    days = pd.DatetimeIndex(dates)
+    absent = ~np.isin(days.to_numpy("datetime64[D]"), have) | (days != days.normalize())
+    missing = [d.strftime("%Y-%m-%d") for d in days[absent]]
     if not missing:
         return []
     return [RuleFailure("rows_every_day", "date", f"no {subject} rows for {len(missing)} day(s){hint}", 0, missing)]

@@ -315,6 +315,14 @@ def _vix_futures(state: ms.MarketState, dates: pd.DatetimeIndex) -> pd.DataFrame
     return out.sort_values(["date", "month_index"]).reset_index(drop=True)
 
 
+@lru_cache(maxsize=16)
+def _vix_futures_of(cfg: ms.SimConfig, days_ns: tuple[int, ...]) -> pd.DataFrame:
+    """`_vix_futures` of these days, once: the VIX chains are written on the same futures, and an
+    ingest run asks for both tables over the same chunks of days (read only)."""
+    state, _, _ = replay_state(cfg)
+    return _vix_futures(state, pd.DatetimeIndex(np.asarray(days_ns, dtype="datetime64[ns]")))
+
+
 def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> pd.DataFrame:
     cfg = config or ms.SimConfig()
     state, vix_prov, real_ohlc = replay_state(cfg)
@@ -327,9 +335,9 @@ def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) ->
     if table == "index_levels":
         return _index_levels(state, vix_prov, real_ohlc, dates)
     if table == "vix_futures":
-        return _vix_futures(state, dates)
+        return _vix_futures_of(cfg, tuple(dates.asi8)).copy()
     if table == "vix_options":
-        fut = _vix_futures(state, dates)
+        fut = _vix_futures_of(cfg, tuple(dates.asi8))
         parts = [synthetic.vix_chain(d, g, float(state.tbill[state.index_of([d])[0]]),
                                      float(ms.stress_level(state.variance[state.index_of([d])[0]], cfg)),
                                      ms.day_rng(cfg.seed, "vix_options", d), "model")

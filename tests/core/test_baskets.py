@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
-from alvh_pipeline.core.baskets import johansen_baskets
+from alvh_pipeline.core.baskets import johansen, johansen_baskets
 from alvh_pipeline.core.market_sim import SimConfig, build_state
 
 
@@ -32,3 +32,18 @@ def test_baskets_with_a_planted_pair_have_rank_at_least_one(market):
     # every sector holds one planted pair (planted within sectors): rank >= 1 on most days
     assert (out["rank_trace"] >= 1).mean() > 0.8
     assert out["rank_trace_small_sample"].le(out["rank_trace"]).all()
+
+
+def test_johansen_is_statsmodels_bit_for_bit(market):
+    """The lean `johansen` returns exactly coint_johansen's numbers (same operations, same order),
+    on random walks of 2..12 names and on the market's sector windows."""
+    s, closes, sectors = market
+    rng = np.random.default_rng(7)
+    panels = [np.cumsum(rng.standard_normal((252, k)), axis=0) + 5.0 for k in range(2, 13) for _ in range(5)]
+    logp = np.log(closes.to_numpy(float))
+    panels += [logp[t - 251:t + 1][:, (sectors == sector).to_numpy()][:, :12]
+               for t in (300, 700, 1200) for sector in np.unique(sectors) if (sectors == sector).sum() >= 2]
+    for panel in panels:
+        ours, ref = johansen(panel), coint_johansen(panel, 0, 1)
+        for name in ("eig", "lr1", "lr2", "cvt", "cvm"):
+            assert np.array_equal(getattr(ours, name), getattr(ref, name)), (name, panel.shape)
