@@ -18,6 +18,7 @@ partitioned runs, as a UI asset backfill materializes them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Literal, get_args
@@ -185,13 +186,12 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
     their staging (`recover_killed_runs`; `cli run` does it once before all its runs)."""
     import uuid
 
-    import dagster as dg
-
     from alvh_pipeline.definitions import defs
     from alvh_pipeline.progress import RunProgress
     from alvh_pipeline.recovery import HOST_TAG, this_host
 
     t0 = time.time()
+    _freeze_imports()
     job = defs.resolve_job_def(job_name)
     if part not in get_args(RunPart):
         raise ValueError(f"part={part!r}: one of {get_args(RunPart)}")
@@ -201,7 +201,7 @@ def run_job(job_name: str, start: str, end: str, shared_terminal: bool = False, 
     if part != "all" or tables:
         job = job.get_subset(asset_selection=keys, asset_check_selection=check_keys)
     steps = len(job.graph.nodes)
-    instance = dg.DagsterInstance.get()
+    instance = _instance()
     if recover_first:
         recover_killed_runs(instance)
     run_id = str(uuid.uuid4())
@@ -246,6 +246,35 @@ def recover_killed_runs(instance: dg.DagsterInstance) -> None:
         print(f"run {run_id}: its process was killed; marked FAILURE", file=sys.stderr)
     if removed:
         print(f"removed {len(removed)} staged file(s) of killed writers from the lake", file=sys.stderr)
+
+
+_INSTANCES: dict[str, dg.DagsterInstance] = {}
+
+
+def _instance() -> dg.DagsterInstance:
+    """DAGSTER_HOME's instance, loaded once per process (0.1 s a load; a worker runs ~50 runs)."""
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME", "")
+    if home not in _INSTANCES:
+        _INSTANCES[home] = dg.DagsterInstance.get()
+    return _INSTANCES[home]
+
+
+_FROZEN = [False]
+
+
+def _freeze_imports() -> None:
+    """Once per process, before its first run: move what the imports built (the definitions,
+    ~280,000 objects) out of the garbage collector's reach. They live as long as the process, and
+    every full collection (after each run, `_release_memory`, and the automatic ones inside it)
+    would walk them again: 0.16 s and more a collection."""
+    import gc
+
+    if not _FROZEN[0]:
+        gc.collect()
+        gc.freeze()
+        _FROZEN[0] = True
 
 
 def _release_memory() -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -101,12 +102,29 @@ def staging_folder_name() -> str:
 _STAGING_NAMES: dict[int, str] = {}
 
 
+_TEMP_NAMES = itertools.count()
+
+
+def _open_temp(staging: Path) -> tuple[int, str]:
+    """(fd, name) of a new temp file in `staging`, this process's own folder (`staging_folder_name`):
+    a sequence number is unique there, so no random name and existence check per file as mkstemp
+    makes (0.2 ms: ~20 s of a decade's 140,000 files); mkstemp only if the name is taken. Mode
+    0600, as mkstemp's."""
+    tmp = os.path.join(staging, f"{next(_TEMP_NAMES)}.tmp")
+    try:
+        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+    except FileNotFoundError:  # the folder's first file (or it was removed): make it
+        staging.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        pass
+    return tempfile.mkstemp(suffix=".tmp", dir=staging)
+
+
 def write_temp(path: Path, write: Callable[[BinaryIO], object], staging: Path, sync: bool = False) -> str:
     """Write through `write(fh)` into a temp file in the `staging` folder (fsync'd if `sync`); its
     name. On any failure the temp file is removed and the error names `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=staging)
+    fd, tmp = _open_temp(staging)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
