@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.stats import norm
+from scipy.special import ndtri
 
 __all__ = [
     "LEVELS",
@@ -253,8 +253,11 @@ def var_cvar(
         mu, sd = float(r.mean()), float(r.std(ddof=1))
         if sd == 0 or np.isnan(sd):
             return mu, mu
-        z = norm.ppf(alpha)
-        return float(norm.ppf(alpha, mu, sd)), float(mu - sd * norm.pdf(z) / alpha)
+        # scipy.stats.norm's ppf / pdf as it computes them (ndtri(q) * scale + loc; exp(-z²/2) / sqrt(2 pi)),
+        # bit for bit (tested): scipy.stats costs ~0.6 s of every process's import
+        z = ndtri(alpha)
+        pdf = np.exp(-z**2 / 2.0) / np.sqrt(2 * np.pi)
+        return float(z * sd + mu), float(mu - sd * pdf / alpha)
     raise ValueError(f"method must be 'historical' or 'parametric', got {method!r}")
 
 

@@ -44,6 +44,8 @@ Publication facts worth knowing (checked by tests/sources/test_real_data.py):
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from functools import lru_cache
 from importlib.resources import as_file, files
 
@@ -250,13 +252,27 @@ def load_real_equities() -> pd.DataFrame:
     return _real_equities().copy()
 
 
+def _arch_data(name: str) -> pd.DataFrame:
+    """`arch.data.<name>.load()`: arch's `load_file`, step for step, on the file it ships, without
+    importing arch (its package import loads its volatility models with scipy.stats: ~1 s of every
+    process that replays). Tests compare with arch's own loader."""
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the arch package (a dependency) is not installed")
+    data = pd.read_csv(os.path.join(spec.submodule_search_locations[0], "data", name, f"{name}.csv.gz"))
+    if "Date" in data:
+        data.Date = pd.to_datetime(data.Date)
+        data = data.set_index("Date")
+    for col in data:
+        data[col] = pd.to_numeric(data[col], errors="coerce")
+    return data
+
+
 @lru_cache(maxsize=1)
 def _arch_indices() -> pd.DataFrame:
-    from arch.data import nasdaq, sp500, vix
-
     frames = []
-    for name, module in (("SPX", sp500), ("COMP", nasdaq)):
-        d = module.load()
+    for name, module in (("SPX", "sp500"), ("COMP", "nasdaq")):
+        d = _arch_data(module)
         frames.append(
             pd.DataFrame(
                 {
@@ -267,7 +283,7 @@ def _arch_indices() -> pd.DataFrame:
                 }
             )
         )
-    v = vix.load()
+    v = _arch_data("vix")
     close = pd.to_numeric(v["vix"], errors="coerce").to_numpy("float64")  # '.' on holidays -> NaN
     frames.append(
         pd.DataFrame(

@@ -382,3 +382,17 @@ def test_hedge_cost_of_carry_by_hand():
     assert m.hedge_cost_of_carry(costs, roll, decay, equity) == pytest.approx(expected, rel=1e-14)
     with pytest.raises(ValueError, match="outside the equity window"):
         m.hedge_cost_of_carry(pd.Series(1.0, index=[idx[0] - pd.Timedelta(days=3)]), 0.0, 0.0, equity)
+
+
+def test_parametric_var_cvar_equal_scipy_stats_norm_bit_for_bit():
+    """The parametric VaR / CVaR use scipy.special, not scipy.stats (import time): the same numbers,
+    exactly, as scipy.stats.norm's ppf / pdf."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(11)
+    for level in (0.9, 0.95, 0.99):
+        for scale in (0.001, 0.01, 0.05):
+            r = pd.Series(rng.normal(0.0003, scale, 750))
+            mu, sd, alpha = float(r.mean()), float(r.std(ddof=1)), 1.0 - level
+            expected = (float(norm.ppf(alpha, mu, sd)), float(mu - sd * norm.pdf(norm.ppf(alpha)) / alpha))
+            assert m.var_cvar(r, level, "parametric") == expected

@@ -349,3 +349,13 @@ def test_real_equities_equal_the_source_csv():
     assert list(src.columns) == list(got.columns)
     for col in got.columns:
         np.testing.assert_array_equal(got[col].to_numpy(), src[col].to_numpy(), err_msg=col)
+
+
+def test_arch_files_are_read_as_arch_loads_them():
+    """`_arch_data` reads arch's shipped files without importing arch: the same frames as its loaders."""
+    from arch.data import nasdaq, sp500, vix
+
+    for name, module in (("sp500", sp500), ("nasdaq", nasdaq), ("vix", vix)):
+        ours, theirs = rd._arch_data(name), module.load()
+        pd.testing.assert_frame_equal(ours, theirs)
+        assert ours.index.equals(theirs.index)
