@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 export DAGSTER_HOME := $(CURDIR)/.dagster
 export GX_ANALYTICS_ENABLED := False
 export PYTHONWARNINGS := ignore::DeprecationWarning
@@ -12,14 +13,22 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run test ui bench clean sweep
 
-# The install is quiet; its log is printed only if it fails, with what to check.
+# The install is quiet; its log is printed only if it fails, with what to check. `make run` installs
+# the package and its dependencies; `make test` adds the test extras to the same venv (pytest,
+# QuantLib, quantstats, moto, playwright, the scale-out integrations): a run needs none of them.
 $(STAMP): pyproject.toml
 	@echo "installing into $(VENV) (log: $(VENV)/install.log) ..."
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): needs Python >= 3.11 with venv \
 	(Debian: apt-get install python3-venv)"; exit 1; }
-	@{ $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q --no-compile -e ".[test]"; } > $(VENV)/install.log 2>&1 \
+	@{ $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q --no-compile -e .; } > $(VENV)/install.log 2>&1 \
 	|| { cat $(VENV)/install.log; echo "install failed (log above): needs Python >= 3.11 and pip reaching PyPI"; exit 1; }
 	@touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	@echo "installing the test extras into $(VENV) (log: $(VENV)/install-test.log) ..."
+	@$(PY) -m pip install -q --no-compile -e ".[test]" > $(VENV)/install-test.log 2>&1 \
+	|| { cat $(VENV)/install-test.log; echo "install failed (log above): needs pip reaching PyPI"; exit 1; }
+	@touch $(TEST_STAMP)
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -46,7 +55,7 @@ sweep: install
 	@test -d $(ALVH_LAKE_URI)/books/account || $(PY) -m alvh_pipeline.cli run $(RUN_ARGS)
 	$(PY) -m alvh_pipeline.cli sweep
 
-test: install
+test: install $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest tests
 
