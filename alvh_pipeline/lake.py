@@ -464,8 +464,10 @@ class Lake:
             raise LakeReadError(f"{layer}/{table} partition {_date_str(date)}: cannot read {path}: {exc}") from exc
 
     def read_range(self, layer: str, table: str, start: DateLike, end: DateLike, columns: list[str] | None = None,
-                   schema: pa.Schema | None = None) -> pd.DataFrame:
-        """All rows of `table` with start <= date <= end in one dataset scan."""
+                   schema: pa.Schema | None = None, reuse: bool = False) -> pd.DataFrame:
+        """All rows of `table` with start <= date <= end in one dataset scan; `reuse` (a local lake):
+        through the table's history cache (`_history_rows`), for reads of years of days that
+        mostly repeat the last one."""
         base = self._fs_path(f"{layer}/{table}")
         if self.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
             raise FileNotFoundError(f"{layer}/{table}: no data under {self.table_dir(layer, table)}")
@@ -475,9 +477,9 @@ class Lake:
                 if schema is None:  # as a discovery of the whole table infers it: from its first file
                     schema = ds.dataset(_files_between(base, None, None, first=True), format="parquet",
                                         partitioning=_HIVE, partition_base_dir=base).schema
-                dataset = ds.dataset(files, filesystem=self.filesystem, format="parquet", partitioning=_HIVE,
-                                     partition_base_dir=base, schema=schema, exclude_invalid_files=False)
-                return dataset.to_table(columns=columns).to_pandas()
+                if reuse:
+                    return self._history_rows(layer, table, base, files, columns, schema).to_pandas()
+                return _scan(self.filesystem, base, files, schema, columns).to_pandas()
             dataset = ds.dataset(base, filesystem=self.filesystem, format="parquet", partitioning=_HIVE,
                                  schema=schema, exclude_invalid_files=False)
             flt = (ds.field("date") >= pa.scalar(pd.Timestamp(start).date(), pa.date32())) & (
@@ -485,6 +487,48 @@ class Lake:
             return dataset.to_table(columns=columns, filter=flt).to_pandas()
         except (pa.ArrowInvalid, OSError) as exc:
             raise LakeReadError(f"{layer}/{table} [{_date_str(start)}..{_date_str(end)}]: {exc}") from exc
+
+    def _history_rows(self, layer: str, table: str, base: str, files: list[str], columns: list[str] | None,
+                      schema: pa.Schema) -> pa.Table:
+        """`_scan` of `files`, from `<root>/_history/<layer>/<table>/<key>.arrow` where it can be:
+        the rows of the files it was built from, each file named with its version (inode, size,
+        mtime: the lake never changes a file in place, so a rewritten day has a new version). The
+        longest leading run of `files` whose versions equal the cache's comes from it, the rest is
+        scanned, and the cache is rewritten when that changed anything. A nightly report reads
+        ~2,700 daily files of a decade at ~1 ms each (6 s); this reads one file and the new day.
+        Arrow IPC (not .parquet: no glob of the lake's Parquet files counts these rows twice)."""
+        key = hashlib.sha256(repr((columns, schema.serialize().to_pybytes())).encode()).hexdigest()[:16]
+        rel = f"{HISTORY}/{layer}/{table}/{key}.arrow"
+        versions = [[os.path.relpath(f, base), st.st_ino, st.st_size, st.st_mtime_ns]
+                    for f, st in ((f, os.stat(f)) for f in files)]
+        held, cached = _read_history_cache(Path(self.root) / rel)
+        same = rows = 0
+        for mine, theirs in zip(versions, held):
+            if mine != theirs[:4]:
+                break
+            same, rows = same + 1, rows + theirs[4]
+        if same == len(files) == len(held):
+            return cached
+        parts, counts = [cached.slice(0, rows)] if same else [], [h[4] for h in held[:same]]
+        if same < len(files):
+            fresh = _scan(self.filesystem, base, files[same:], schema, [*(columns or schema.names), "__fragment_index"])
+            index = fresh.column("__fragment_index").to_numpy()
+            counts += np.bincount(index, minlength=len(files) - same).tolist()
+            parts.append(fresh.drop_columns(["__fragment_index"]))
+        whole = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        manifest = [v + [n] for v, n in zip(versions, counts)]
+        meta = {**(whole.schema.metadata or {}), HISTORY_FILES: json.dumps(manifest).encode()}
+        tagged = whole.replace_schema_metadata(meta)
+
+        def write(fh: BinaryIO) -> None:
+            with pa.ipc.new_file(fh, tagged.schema) as out:
+                out.write_table(tagged)
+
+        try:
+            self._write(rel, write)
+        except (LakeWriteError, OSError):  # a cache: a lake that cannot take it is read in full next time
+            pass
+        return whole
 
     def partitions(self, layer: str, table: str, start: DateLike | None = None,
                    end: DateLike | None = None) -> list[str]:
@@ -503,6 +547,31 @@ class Lake:
         lo = _date_str(start) if start is not None else ""
         hi = _date_str(end) if end is not None else "~"
         return sorted(m.group(1) for m in days if m and lo <= m.group(1) <= hi)
+
+
+HISTORY = "_history"  # <root>/_history/<layer>/<table>/<key>.arrow: `Lake._history_rows`'s cache
+HISTORY_FILES = b"alvh_history_files"  # its schema metadata: [[file, inode, size, mtime_ns, rows], ...]
+
+
+def _scan(filesystem: pafs.FileSystem, base: str, files: list[str], schema: pa.Schema,
+          columns: list[str] | None) -> pa.Table:
+    """The rows of a local table's `files` (hive `date=` folders under `base`) in one dataset scan."""
+    dataset = ds.dataset(files, filesystem=filesystem, format="parquet", partitioning=_HIVE,
+                         partition_base_dir=base, schema=schema, exclude_invalid_files=False)
+    return dataset.to_table(columns=columns)
+
+
+def _read_history_cache(path: Path) -> tuple[list, pa.Table | None]:
+    """(manifest, rows without the manifest) of a history cache file; ([], None) if there is none or
+    it cannot be read (it is rebuilt)."""
+    try:
+        with pa.OSFile(str(path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+        meta = dict(table.schema.metadata or {})
+        held = json.loads(meta.pop(HISTORY_FILES))
+        return held, table.replace_schema_metadata(meta or None)
+    except (OSError, KeyError, ValueError, pa.ArrowInvalid):
+        return [], None
 
 
 def _partition_folders(base: str, start: DateLike | None, end: DateLike | None) -> list[str]:

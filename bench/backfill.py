@@ -438,7 +438,9 @@ def run_lineage(mode: str, runs: list[Any], env: dict[str, str], workers: int) -
 
 
 def lake_files(root: Path) -> dict[str, Path]:
-    return {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()}
+    """The lake's files, without the history cache and staging (derived, per process and inode)."""
+    return {str(p.relative_to(root)): p for p in root.rglob("*")
+            if p.is_file() and p.relative_to(root).parts[0] not in ("_history", "_staging")}
 
 
 def compare_lakes(a: Path, b: Path) -> dict[str, Any]:

@@ -230,3 +230,37 @@ def test_clean_staging_keeps_live_writers_and_removes_temp_files_staged_in_place
     assert lake.exists("raw", "t", "2024-01-03") and _staged(lake) == []
     legacy.write_bytes(b"again")  # searched once per lake: the staging folder remembers it
     assert lake.clean_staging() == []
+
+
+def test_history_cache_reads_what_a_scan_reads_and_follows_every_rewrite(lake):
+    """`read_range(reuse=True)` equals the plain scan: built cold, warm, after a new day, after an
+    older day is rewritten with other rows, after a shorter range and with a corrupt cache file;
+    the cache is one Arrow IPC file outside every Parquet glob of the lake."""
+    schema = CONTRACTS["vix_futures"].schema
+    days = [d.strftime("%Y-%m-%d") for d in pd.bdate_range("2024-03-01", periods=6)]
+    for d in days[:5]:
+        lake.write_partition("validated", "vix_futures", d, _frame(d), schema)
+
+    def both(first, last, columns=None):
+        plain = lake.read_range("validated", "vix_futures", first, last, columns, schema)
+        cached = lake.read_range("validated", "vix_futures", first, last, columns, schema, reuse=True)
+        pd.testing.assert_frame_equal(cached, plain)
+        return cached
+
+    both(days[0], days[4])  # cold: built
+    caches = list((Path(lake.root) / "_history").rglob("*"))
+    assert [p.suffix for p in caches if p.is_file()] == [".arrow"]
+    assert both(days[0], days[4]).shape[0] == 5 * len(_frame())  # warm
+    lake.write_partition("validated", "vix_futures", days[5], _frame(days[5]), schema)
+    both(days[0], days[5])  # a new day: the cache's rows and the new file
+    changed = _frame(days[1]).iloc[:3]
+    lake.write_partition("validated", "vix_futures", days[1], changed, schema)  # an older day restated
+    assert len(both(days[0], days[5])) == 5 * len(_frame()) + 3
+    both(days[0], days[3])  # a shorter range
+    both(days[0], days[5], ["date", "contract", "settle"])  # other columns: their own cache
+    for p in (Path(lake.root) / "_history").rglob("*.arrow"):
+        p.write_bytes(b"not an arrow file")
+    both(days[0], days[5])  # unreadable: rebuilt
+    con = duckdb.connect()
+    n = con.execute(f"select count(*) from read_parquet('{lake.root}/**/*.parquet')").fetchone()[0]
+    assert n == 5 * len(_frame()) + 3  # the cache's rows are not counted again

@@ -43,10 +43,12 @@ class LayerTable:
     def path(self, lake: Lake) -> Location:
         return lake.table_dir(self.layer, self.name)
 
-    def read(self, lake: Lake, start: DateLike, end: DateLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def read(self, lake: Lake, start: DateLike, end: DateLike, columns: Sequence[str] | None = None,
+             reuse: bool = False) -> pd.DataFrame:
+        """Rows of start..end; `reuse`: through the lake's history cache (reads of the whole history)."""
         schema = CONTRACTS[self.name].schema if self.layer in TYPED_LAYERS else None
         return lake.read_range(self.layer, self.name, start, end, columns=list(columns) if columns else None,
-                               schema=schema)
+                               schema=schema, reuse=reuse)
 
     def read_days(self, lake: Lake, dates: pd.DatetimeIndex) -> pd.DataFrame:
         return self.read(lake, dates[0], dates[-1])

@@ -121,7 +121,7 @@ def _read_history(lake: Lake) -> tuple[pd.DataFrame, pd.DataFrame]:
     days = DAILY.days_present(lake)
     if not len(days):
         raise FileNotFoundError("attribution/daily_pnl is empty: materialize books and attribution first")
-    daily = DAILY.read(lake, days[0], days[-1])
+    daily = DAILY.read(lake, days[0], days[-1], reuse=True)  # the whole history: through the lake's cache
     account = layer_table("books", "account")
     # in the order of the first day's file, whose columns the range read takes; margin_vx only where
     # the books have a VX margin component
@@ -130,7 +130,7 @@ def _read_history(lake: Lake) -> tuple[pd.DataFrame, pd.DataFrame]:
                    if c in HISTORY_ACCOUNT_COLUMNS]
     except FileNotFoundError:  # no account on attribution's first day: the range read says what is missing
         columns = None
-    acc = account.read(lake, days[0], days[-1], columns)
+    acc = account.read(lake, days[0], days[-1], columns, reuse=True)
     joined = stress.with_sizing(daily, acc)
     return joined, acc
 

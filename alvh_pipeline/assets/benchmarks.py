@@ -154,8 +154,10 @@ def _held_values(lake: Lake) -> tuple[pd.DataFrame, int]:
     days = INDEXES.days_present(lake)
     if not len(days):
         raise FileNotFoundError("benchmarks/indexes is empty: materialize the benchmarks layer first")
-    values = INDEXES.read(lake, days[0], days[-1], ["date", "index", "value"])
-    idx = layer_table("validated", "index_levels").read(lake, days[0], days[-1], ["date", "index", "provenance"])
+    # the whole history: through the lake's history cache (a nightly run adds one day to years)
+    values = INDEXES.read(lake, days[0], days[-1], ["date", "index", "value"], reuse=True)
+    idx = layer_table("validated", "index_levels").read(lake, days[0], days[-1], ["date", "index", "provenance"],
+                                                         reuse=True)
     spx_real = (idx["index"] == "SPX") & provenance.is_real(idx["provenance"])
     real = pd.DatetimeIndex(pd.to_datetime(idx.loc[spx_real, "date"]))
     keep = pd.DatetimeIndex(pd.to_datetime(values["date"])).isin(real)

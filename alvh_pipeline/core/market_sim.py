@@ -145,7 +145,7 @@ def ar1_filter(x: np.ndarray, phi: float | np.ndarray, z0: float = 0.0) -> np.nd
     y = np.empty_like(x)
     if not len(x):
         return y
-    if x.ndim == 1 and np.ndim(phi) == 0:  # floats in a Python loop: the same IEEE arithmetic, faster than numpy scalars
+    if x.ndim == 1 and np.ndim(phi) == 0:  # Python floats: the same IEEE arithmetic, faster than numpy scalars
         p, prev, out = float(phi), float(z0) + float(x[0]), [0.0] * len(x)
         out[0] = prev
         for t, xt in enumerate(x[1:].tolist(), start=1):
