@@ -507,8 +507,8 @@ class Lake:
             if mine != theirs[:4]:
                 break
             same, rows = same + 1, rows + theirs[4]
-        if same == len(files) == len(held):
-            return cached
+        if same == len(files):  # every file from the cache (a shorter range: its first rows, the cache kept)
+            return cached if same == len(held) else cached.slice(0, rows)
         parts, counts = [cached.slice(0, rows)] if same else [], [h[4] for h in held[:same]]
         if same < len(files):
             fresh = _scan(self.filesystem, base, files[same:], schema, [*(columns or schema.names), "__fragment_index"])
