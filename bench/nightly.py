@@ -6,7 +6,8 @@ What runs (as in production):
 - a Dagster instance in a temp DAGSTER_HOME whose dagster.yaml is this tree's
   `dagster.yaml.example` (SQLite storage with the project's event log, the run queue, run
   monitoring), and a copy of a lake holding every layer's look-back (default `data_lake/replay`,
-  which `make run` fills; it is copied, never written) with `ALVH_SOURCE=replay`;
+  which `make run` fills; copied as hard links, never written: the lake replaces files, it never
+  changes one) with `ALVH_SOURCE=replay`;
 - what the instance holds on any night but the first after a deploy: a materialization of the one
   report that does not depend on the session, benchmarks/calibration (reused by the run while its
   inputs are unchanged); made before the clock starts (`dagster asset materialize`). `--cold`
@@ -385,7 +386,13 @@ def launch(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml.example", home / "dagster.yaml")
     t0 = time.perf_counter()
-    subprocess.run(["cp", "-r", str(Path(args.lake).resolve()), str(lake)], check=True)
+    # hard links: the lake only ever replaces a file (temp file + rename), so the source is never
+    # changed, and the files keep their identities as the lake in place does from one night to the
+    # next (the reports' history cache, built by the run that filled the lake, stays valid);
+    # a plain copy where links cannot be made (another filesystem)
+    if subprocess.run(["cp", "-al", str(Path(args.lake).resolve()), str(lake)], capture_output=True).returncode:
+        shutil.rmtree(lake, ignore_errors=True)
+        subprocess.run(["cp", "-r", str(Path(args.lake).resolve()), str(lake)], check=True)
     copy_s = time.perf_counter() - t0
     env = environment(home, lake)
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "ALVH_SOURCE", "ALVH_LAKE_URI")})
