@@ -264,3 +264,31 @@ def test_history_cache_reads_what_a_scan_reads_and_follows_every_rewrite(lake):
     con = duckdb.connect()
     n = con.execute(f"select count(*) from read_parquet('{lake.root}/**/*.parquet')").fetchone()[0]
     assert n == 5 * len(_frame()) + 3  # the cache's rows are not counted again
+
+
+def test_partitions_of_a_range_are_the_days_with_a_file_between_its_ends(lake):
+    """The ranged listing (one folder listing and the range's own) names what the whole-table
+    listing names inside the range: days with a partition file, not empty folders or other names."""
+    schema = CONTRACTS["vix_futures"].schema
+    days = [d.strftime("%Y-%m-%d") for d in pd.bdate_range("2024-03-01", periods=5)]
+    for d in days:
+        lake.write_partition("validated", "vix_futures", d, _frame(d), schema)
+    base = Path(lake.root) / "validated" / "vix_futures"
+    (base / "date=2024-03-06-old").mkdir()  # not a day
+    (base / "date=2024-03-09").mkdir()  # a day's folder without its file
+    assert lake.partitions("validated", "vix_futures") == days
+    assert lake.partitions("validated", "vix_futures", days[1], days[3]) == days[1:4]
+    assert lake.partitions("validated", "vix_futures", end=days[0]) == days[:1]
+    assert lake.partitions("validated", "no_such_table", days[0], days[-1]) == []
+
+
+def test_writes_go_on_when_the_staging_folder_was_removed(lake):
+    """Temp names are a per-process sequence in the process's staging folder: a folder removed
+    between writes (a cleanup) is made again."""
+    import shutil
+
+    schema = CONTRACTS["vix_futures"].schema
+    lake.write_partition("validated", "vix_futures", "2024-03-01", _frame(), schema)
+    shutil.rmtree(lake.staging_dir)
+    p = lake.write_partition("validated", "vix_futures", "2024-03-04", _frame("2024-03-04"), schema)
+    assert p.exists() and not _staged(lake)
