@@ -18,7 +18,6 @@ partitioned runs, as a UI asset backfill materializes them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Literal, get_args
@@ -255,7 +254,9 @@ def _instance() -> dg.DagsterInstance:
     """DAGSTER_HOME's instance, loaded once per process (0.1 s a load; a worker runs ~50 runs)."""
     import dagster as dg
 
-    home = os.environ.get("DAGSTER_HOME", "")
+    from alvh_pipeline.resources import dagster_home
+
+    home = dagster_home()
     if home not in _INSTANCES:
         _INSTANCES[home] = dg.DagsterInstance.get()
     return _INSTANCES[home]
