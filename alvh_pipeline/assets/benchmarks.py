@@ -77,8 +77,7 @@ def _chain(lake: Lake, dates: pd.DatetimeIndex) -> pd.DataFrame:
 def initial_states(lake: Lake, start: pd.Timestamp) -> tuple[dict[str, bm.IndexState | None], str]:
     """Each index at the close of the session before `start` (None: the lake holds no row for it,
     the index starts at the first roll date of the run). A gap is refused, as for the books."""
-    held = INDEXES.days_present(lake, end=start - pd.Timedelta(days=1))
-    before = held[held < start]
+    before = INDEXES.days_present(lake, end=start - pd.Timedelta(days=1))  # the days held before `start`
     if not len(before):
         return dict.fromkeys(bm.INDEXES), f"inception at the first roll date from {start.date()}"
     prev = all_sessions()[all_sessions() < start][-1]

@@ -92,8 +92,7 @@ def initial_states(lake: Lake, start: pd.Timestamp, cfg: engine.BookConfig) -> t
     the lake holds no books before `start` (inception). A gap (books before, but not the day
     before) is refused: the state would be wrong."""
     account = layer_table("books", "account")
-    held = account.days_present(lake, end=start - pd.Timedelta(days=1))
-    before = held[held < start]
+    before = account.days_present(lake, end=start - pd.Timedelta(days=1))  # the days held before `start`
     if not len(before):
         return {m: engine.fresh_state(m, cfg.account_equity) for m in cfg.modes}, f"inception on {start.date()}"
     s = all_sessions()
