@@ -37,6 +37,7 @@ from alvh_pipeline.core import (
 from alvh_pipeline.core.calendar import window_start
 from alvh_pipeline.core.check_report import RuleFailure, finite_columns, missing_days, unique_keys, within_bounds
 from alvh_pipeline.core.inputs import Input, lookback
+from alvh_pipeline.core.rolling import window_product, window_sum
 
 Frames = dict[str, pd.DataFrame]
 DIVERGENCE_LAG = 5  # sessions over which a turn in the pair's RSI / MACD gap is measured
@@ -256,10 +257,11 @@ def compute_vol_surface(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame
 def compute_term_structure(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFrame:
     fut = frames["vix_futures"]
     ts = term_structure.term_structure_features(fut, index_close(frames, "VIX"))
-    level = term_structure.short_term_index(fut)
-    ts["vxx_return_1d"] = level.pct_change()
-    # level rebased to 100 one year earlier: exact whatever history the run started from
-    ts["vxx_level_252d"] = 100.0 * level / level.shift(ROLLING_INDEX_WINDOW)
+    returns = term_structure.short_term_returns(fut)
+    ts["vxx_return_1d"] = returns
+    # the level rebased to 100 one year earlier: the year's daily returns compounded, each window on
+    # its own (a ratio of the cumulated level carried the rounding of every day since the read began)
+    ts["vxx_level_252d"] = 100.0 * window_product(1.0 + returns, ROLLING_INDEX_WINDOW)
     return _on(ts, dates)
 
 
@@ -279,7 +281,7 @@ def compute_macro_regime(frames: Frames, dates: pd.DatetimeIndex) -> pd.DataFram
     ad = macro_regime.advance_decline_line(breadth)
     ad.index = pd.DatetimeIndex(ad.index)
     net = ad.diff()
-    ad_252 = net.rolling(ROLLING_INDEX_WINDOW, min_periods=ROLLING_INDEX_WINDOW).sum()
+    ad_252 = window_sum(net, ROLLING_INDEX_WINDOW, ROLLING_INDEX_WINDOW)
     rates = macro_regime.rates_changes(frames["rates"])
     curve = macro_regime.vix_curve_inputs(frames["index_levels"], frames["vix_futures"])
     regime = macro_regime.regime_label(curve["vix"], curve["vx1"], curve["vx2"], ad)

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from alvh_pipeline.core.indicators import pair_difference
+from alvh_pipeline.core.rolling import window_count_sum, window_mean_std
 
 __all__ = [
     "EQUITY_RISK_PREMIUM",
@@ -155,9 +156,9 @@ def pcf_dispersion(
     mp = window if min_periods is None else min_periods
     logp = np.log(pcf_wide.where(pcf_wide > 0).astype(np.float64))
     disp = pair_difference(logp, i, j)
-    roll = disp.rolling(window, min_periods=mp)
+    mean, std = window_mean_std(disp, window, mp, ddof=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (disp - roll.mean()) / roll.std(ddof=0)
+        z = (disp - mean) / std
     zv = z.to_numpy()
     sign = np.where(zv >= threshold, 1, np.where(zv <= -threshold, -1, 0)).astype(np.int8)
     return PcfDispersion(disp, z, pd.DataFrame(sign, index=z.index, columns=z.columns))
@@ -182,12 +183,12 @@ def rolling_capm_beta(
     x = pd.DataFrame(np.broadcast_to(m.to_numpy()[:, None], y.shape), index=y.index, columns=y.columns)
     both = y.notna() & x.notna()
     x, y = x.where(both), y.where(both)
-    n = both.astype(np.float64).rolling(window, min_periods=1).sum()
+    n, sx = window_count_sum(x, window)  # the windows' own sums (`core.rolling`)
 
     def rsum(a: pd.DataFrame) -> pd.DataFrame:
-        return a.rolling(window, min_periods=1).sum()
+        return window_count_sum(a, window)[1]
 
-    sx, sy, sxx_raw = rsum(x), rsum(y), rsum(x * x)
+    sy, sxx_raw = rsum(y), rsum(x * x)
     sxy = rsum(x * y) - sx * sy / n
     sxx = sxx_raw - sx * sx / n
     with np.errstate(divide="ignore", invalid="ignore"):

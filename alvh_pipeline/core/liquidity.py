@@ -40,6 +40,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from alvh_pipeline.core.rolling import trailing_zscore, window_mean_std
+
 __all__ = ["depth_quick_ratio", "liquidity_evaporation", "trailing_zscore", "volume_participation"]
 
 
@@ -93,22 +95,11 @@ def volume_participation(
     vol = bars.pivot_table(index="date", columns="symbol", values="volume", aggfunc="first")
     vol.index = pd.DatetimeIndex(vol.index)
     vol = vol.reindex(columns=list(symbols)).astype(np.float64).sort_index()
-    avg = vol.shift(1).rolling(window, min_periods=window).mean()
+    avg, _ = window_mean_std(vol.shift(1), window)
     ratio = vol / avg
     ratio["participation_ok"] = (ratio[list(symbols)] >= threshold).all(axis=1)
     ratio.columns.name = None
     return ratio
-
-
-def trailing_zscore(
-    x: pd.Series | pd.DataFrame, window: int, min_periods: int | None = None
-) -> pd.Series | pd.DataFrame:
-    """``(x_t - mean(x_{t-w..t-1})) / std(x_{t-w..t-1}, ddof=1)``: today against the previous
-    ``window`` observations only."""
-    mp = window if min_periods is None else min_periods
-    base = x.shift(1).rolling(window, min_periods=mp)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (x - base.mean()) / base.std()
 
 
 def liquidity_evaporation(

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from alvh_pipeline.core.calendar import business_days_between
+from alvh_pipeline.core.rolling import trailing_zscore
 
 __all__ = [
     "REGIME_LABELS",
@@ -154,8 +155,7 @@ def regime_label(
         weak = np.zeros(len(idx), dtype=bool)
         if ad_line is not None:
             chg = ad_line.astype(np.float64).diff(ad_window)
-            base = chg.shift(1).rolling(ad_lookback, min_periods=ad_lookback)
-            z = ((chg - base.mean()) / base.std()).reindex(idx).to_numpy()
+            z = trailing_zscore(chg, ad_lookback).reindex(idx).to_numpy()
             weak = np.nan_to_num(z, nan=0.0) < ad_z
         stressed = (v >= stressed_at) | ((v >= calm_below) & bw)
         elevated = (v >= calm_below) | bw | weak

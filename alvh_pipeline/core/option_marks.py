@@ -199,15 +199,11 @@ def _newton_implied_vol(price: np.ndarray, f: np.ndarray, k: np.ndarray, t: np.n
     """`pricing.implied_vol` with its default arguments, bit for bit, in a third of the time on a
     whole chain (t > 0 on every row, as `_implied_vols` passes it).
 
-    That solver iterates every row until all rows are done at once, so a row's vol depends on how
-    many iterations the slowest row of the chain needs (after converging, a row keeps moving by a
-    few ulps). An iteration is a function of the row's state (vol, lo, hi) alone, and every row ends
-    in a fixed point of it (measured: median 16 iterations, the slowest ~50): a row at its fixed
-    point is done from then on and keeps its vol, so it leaves the arrays the loop computes on
-    (whenever a quarter of them are fixed: when does not matter). Each iterate uses `pricing`'s
-    expressions, one option type per row (two normal CDFs, not four) and ln(F/K), sqrt(T) once;
-    late iterations run on a few rows, where numpy's per-call cost is all there is, so the loop
-    makes as few calls as it can."""
+    As there, a row stops at its first iterate within `tol` of the one before (its vol depends on
+    its own inputs only); here a stopped row also leaves the arrays the loop computes on (whenever
+    a quarter of them have stopped). Each iterate uses `pricing`'s expressions, one option type per
+    row (two normal CDFs, not four) and ln(F/K), sqrt(T) once; late iterations run on a few rows,
+    where numpy's per-call cost is all there is, so the loop makes as few calls as it can."""
     lower, upper = no_arbitrage_bounds(f, k, d, call)
     reachable = price <= black(f, k, t, max_vol, d, call)  # price is increasing in vol
     valid = (price > lower) & (price < upper) & (t > 0) & reachable
@@ -218,6 +214,7 @@ def _newton_implied_vol(price: np.ndarray, f: np.ndarray, k: np.ndarray, t: np.n
     log_fk, sqrt_t, df = np.log(f / k), np.sqrt(t), d * f
     lo = np.full(rows.shape, 1e-9)
     hi = np.full(rows.shape, float(max_vol))
+    active = np.ones(rows.shape, dtype=bool)  # rows still iterating
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # Brenner-Subrahmanyam start, clipped into the bracket.
         vol = np.sqrt(2 * np.pi / t) * price / (d * f)
@@ -233,17 +230,15 @@ def _newton_implied_vol(price: np.ndarray, f: np.ndarray, k: np.ndarray, t: np.n
             step = vol - diff / (df * _npdf(d1) * sqrt_t)  # vega: `pricing.black_vega`
             # an infinite or NaN step fails both comparisons: the bisection takes over, as in `pricing`
             vol_new = np.where((step > new_lo) & (step < new_hi), step, 0.5 * (new_lo + new_hi))
-            done = np.abs(vol_new - vol) < tol
-            compact = len(rows) >= 64  # on fewer rows, finding fixed points costs more than it saves
-            if compact:
-                fixed = (vol_new == vol) & (new_lo == lo) & (new_hi == hi)
+            stopping = active & (np.abs(vol_new - vol) < tol)
             vol, lo, hi = vol_new, new_lo, new_hi
-            if done.all():
-                break
-            if compact and fixed.sum() * 4 >= len(fixed):
-                out[rows[fixed]] = vol[fixed]
-                keep = ~fixed
-                rows, price, f, k, d, sign, log_fk, sqrt_t, df, vol, lo, hi = (
-                    a[keep] for a in (rows, price, f, k, d, sign, log_fk, sqrt_t, df, vol, lo, hi))
-    out[rows] = vol
+            out[rows[stopping]] = vol[stopping]
+            active &= ~stopping
+            if not active.any():
+                return out
+            # on fewer rows, dropping the stopped ones costs more than computing them on
+            if len(rows) >= 64 and (len(rows) - active.sum()) * 4 >= len(rows):
+                rows, price, f, k, d, sign, log_fk, sqrt_t, df, vol, lo, hi, active = (
+                    a[active] for a in (rows, price, f, k, d, sign, log_fk, sqrt_t, df, vol, lo, hi, active))
+    out[rows[active]] = vol[active]
     return out

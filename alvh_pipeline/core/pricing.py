@@ -116,7 +116,11 @@ def implied_vol(
     """Black implied vol by vectorized safeguarded Newton (bisection fallback keeps every
     iterate inside a bracket that holds the root). NaN where the price is outside the
     no-arbitrage bounds, above the price at `max_vol` (the root is outside the search bracket;
-    returning the cap would report a made-up vol), or t <= 0."""
+    returning the cap would report a made-up vol), or t <= 0.
+
+    A row stops at its own first iterate within `tol` of the one before: its vol is a function of
+    its own inputs, not of the rows solved beside it (iterating it until the slowest row of the
+    batch converged moved it by a few ulps, so a day's IVs depended on the days of its run)."""
     inputs = (price, forward, strike, t, discount)
     price, f, k, t, d = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in inputs))
     call = np.broadcast_to(_is_call(option_type), price.shape)
@@ -129,6 +133,7 @@ def implied_vol(
     with np.errstate(divide="ignore", invalid="ignore"):
         vol = np.sqrt(2 * np.pi / np.where(t > 0, t, 1.0)) * price / (d * f)
     vol = np.clip(np.nan_to_num(vol, nan=0.2), 0.01, min(5.0, 0.5 * max_vol))
+    active = valid.copy()  # rows still iterating
     for _ in range(max_iter):
         model = black(f, k, t, vol, d, call)
         diff = model - price
@@ -140,7 +145,8 @@ def implied_vol(
         bisect = 0.5 * (lo + hi)
         vol_new = np.where((step > lo) & (step < hi) & np.isfinite(step), step, bisect)
         done = np.abs(vol_new - vol) < tol
-        vol = vol_new
-        if np.all(done | ~valid):
+        vol = np.where(active, vol_new, vol)
+        active &= ~done
+        if not active.any():
             break
     return np.where(valid, vol, np.nan)

@@ -26,6 +26,7 @@ from alvh_pipeline.core.check_report import RuleFailure, finite_columns, missing
 from alvh_pipeline.core.inputs import Input, first_day_read
 from alvh_pipeline.core.macro_regime import REGIME_LABELS
 from alvh_pipeline.core.pairs import close_panel
+from alvh_pipeline.core.rolling import trailing_zscore
 
 CURVATURE_WINDOW = 252
 # a full year is required (not a partial one), so a day's z-score never depends on how much
@@ -47,8 +48,7 @@ SIGNAL_COLUMNS = [
 def curvature_zscore(vol_surface: pd.DataFrame) -> pd.Series:
     """Skew curvature against its previous year (today excluded), by date."""
     c = vol_surface.set_index(pd.DatetimeIndex(vol_surface["date"]))["skew_curvature"].sort_index()
-    base = c.shift(1).rolling(CURVATURE_WINDOW, min_periods=CURVATURE_MIN_PERIODS)
-    return ((c - base.mean()) / base.std()).rename("curvature_z")
+    return trailing_zscore(c, CURVATURE_WINDOW, CURVATURE_MIN_PERIODS).rename("curvature_z")
 
 
 def model_features(frame: pd.DataFrame) -> pd.DataFrame:

@@ -52,6 +52,7 @@ __all__ = [
     "CM_TARGETS",
     "constant_maturity",
     "short_term_index",
+    "short_term_returns",
     "short_term_weights",
     "term_structure_features",
 ]
@@ -259,25 +260,14 @@ def short_term_weights(futures: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def short_term_index(
-    futures: pd.DataFrame,
-    start_level: float = 100_000.0,
-    tbill: pd.Series | None = None,
-) -> pd.Series:
-    """VXX-style S&P 500 VIX Short-Term Futures index level per date (module doc):
-
-        I_t = I_{t-1} (1 + CDR_t [+ TBR_t]),
-        CDR_t = (crw1_{t-1} P1_t + crw2_{t-1} P2_t) / (crw1_{t-1} P1_{t-1} + crw2_{t-1} P2_{t-1}) - 1,
-
-    where P1, P2 are the settles of the contracts that were M1, M2 on the previous index date.
-    ``I`` = ``start_level`` on the first date. A contract's missing settle is carried forward
-    from its own last settle (past data only); a day whose return still cannot be formed counts
-    as 0. ``tbill`` (13-week T-bill rate as a fraction, discount basis, by date) adds the
-    T-bill return of the total-return index. Computed from data on or before each date only.
-    """
+def short_term_returns(futures: pd.DataFrame, tbill: pd.Series | None = None) -> pd.Series:
+    """The daily returns ``CDR_t [+ TBR_t]`` of ``short_term_index`` (its doc), by date; NaN on the
+    first date. Each is formed from that day's and the day before's data only, so a day's return
+    is the same whatever day the series starts (the index level's ratio I_t / I_{t-1} carries the
+    rounding of every day since the start)."""
     c = _curve(futures)
     if len(c.dates) == 0:
-        return pd.Series(dtype=float, index=c.dates, name="vix_short_term_index")
+        return pd.Series(dtype=float, index=c.dates, name="vix_short_term_return")
     w = short_term_weights(futures)
     contracts, col = np.unique(c.rows["contract"].to_numpy(), return_inverse=True)
     date_code = c.dates.get_indexer(pd.DatetimeIndex(c.rows["date"]))
@@ -306,5 +296,25 @@ def short_term_index(
         with np.errstate(invalid="ignore"):
             tbr = (1.0 / (1.0 - 91.0 / 360.0 * rate[prev])) ** (gap / 91.0) - 1.0
         cdr = cdr + np.where(np.isfinite(tbr), tbr, 0.0)
-    level = start_level * np.concatenate([[1.0], np.cumprod(1.0 + cdr)])
-    return pd.Series(level[: len(c.dates)], index=c.dates, name="vix_short_term_index")
+    return pd.Series(np.concatenate([[np.nan], cdr]), index=c.dates, name="vix_short_term_return")
+
+
+def short_term_index(
+    futures: pd.DataFrame,
+    start_level: float = 100_000.0,
+    tbill: pd.Series | None = None,
+) -> pd.Series:
+    """VXX-style S&P 500 VIX Short-Term Futures index level per date (module doc):
+
+        I_t = I_{t-1} (1 + CDR_t [+ TBR_t]),
+        CDR_t = (crw1_{t-1} P1_t + crw2_{t-1} P2_t) / (crw1_{t-1} P1_{t-1} + crw2_{t-1} P2_{t-1}) - 1,
+
+    where P1, P2 are the settles of the contracts that were M1, M2 on the previous index date.
+    ``I`` = ``start_level`` on the first date. A contract's missing settle is carried forward
+    from its own last settle (past data only); a day whose return still cannot be formed counts
+    as 0. ``tbill`` (13-week T-bill rate as a fraction, discount basis, by date) adds the
+    T-bill return of the total-return index. Computed from data on or before each date only.
+    """
+    returns = short_term_returns(futures, tbill)
+    level = start_level * np.cumprod(1.0 + returns.fillna(0.0).to_numpy())
+    return pd.Series(level, index=returns.index, name="vix_short_term_index")

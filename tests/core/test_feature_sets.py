@@ -104,3 +104,25 @@ def test_a_range_shorter_than_the_indicator_window_gives_nan_not_an_error():
                          for i, d in enumerate(days) for n in ("AAA", "BBB")])
     tech = fsets.compute_technicals({"equity_bars": bars}, days[-5:])
     assert tech.empty and fsets.feature_problems(fsets.FEATURE_SETS["technicals"], tech, days[-5:])
+
+
+@pytest.mark.parametrize("name", sorted(fsets.FEATURE_SETS))
+def test_a_day_is_the_same_bits_whatever_day_its_run_starts(name):
+    """A feature day must not depend on how a backfill chunks the calendar: the nightly run of one
+    day, a year's run and a decade's run each read the look-back before their own first day. The
+    last days computed in a run starting there equal, bit for bit, the same days computed in a run
+    that starts 37 sessions earlier (rolling sums updated day by day would carry the earlier
+    start's rounding into every later window)."""
+    fs = fsets.FEATURE_SETS[name]
+    short = DAYS[-3:]
+    long_start = S[S.get_loc(short[0]) - 37]
+    long = S[(S >= long_start) & (S <= short[-1])]
+    history = S[(S >= window_start(long[0], fs.lookback)) & (S <= long[-1])]
+    whole = {t: synthetic.generate(t, history, CFG) for t in fs.tables}
+    first_short = window_start(short[0], fs.lookback)
+    own = {t: f[pd.to_datetime(f["date"]) >= first_short].reset_index(drop=True) for t, f in whole.items()}
+    in_short = fs.compute(own, short).reset_index(drop=True)
+    in_long = fs.compute(whole, long)
+    in_long = in_long[pd.to_datetime(in_long["date"]).isin(short)].reset_index(drop=True)
+    assert len(in_short) and len(in_short) == len(in_long)
+    pd.testing.assert_frame_equal(in_short, in_long, check_exact=True)

@@ -293,3 +293,22 @@ def test_greeks_are_continuous_into_the_limits():
     vega_lim = black_vega(f, 100.0, 0.4, 0.0, d)
     assert vega_lim == pytest.approx(_ql_black_greeks(f, 100.0, 0.4, 1e-9, d, True)[1], rel=1e-9)
     assert vega_lim == pytest.approx(black_vega(f, 100.0, 0.4, 1e-12, d), rel=1e-12)
+
+
+def test_a_rows_implied_vol_does_not_depend_on_the_rows_solved_beside_it():
+    """Each row stops at its own convergence: solved alone, or in a batch whose slowest row needs
+    many more iterations, it gives the same bits (a day's IVs must not depend on its run's days)."""
+    rng = np.random.default_rng(5)
+    n = 200
+    f = np.full(n, 100.0)
+    k = rng.uniform(50, 160, n)
+    t = rng.uniform(0.02, 2.0, n)
+    vol = rng.uniform(0.08, 1.2, n)
+    call = rng.random(n) < 0.5
+    d = np.exp(-0.03 * t)
+    price = black(f, k, t, vol, d, call)
+    together = implied_vol(price, f, k, t, d, call)
+    alone = np.array([implied_vol(price[i:i + 1], f[i:i + 1], k[i:i + 1], t[i:i + 1], d[i:i + 1], call[i:i + 1])[0]
+                      for i in range(n)])
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_allclose(together[np.isfinite(together)], vol[np.isfinite(together)], rtol=1e-7)
