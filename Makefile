@@ -55,9 +55,13 @@ sweep: install
 	@test -d $(ALVH_LAKE_URI)/books/account || $(PY) -m alvh_pipeline.cli run $(RUN_ARGS)
 	$(PY) -m alvh_pipeline.cli sweep
 
+# The suite on TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: its module
+# fixtures (a lake built through every layer) are built once. Most of the suite waits on servers,
+# subprocesses and the disk, so two workers on two cores take ~2/3 of one's wall time.
+TEST_WORKERS ?= 2
 test: install $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests
 
 ui: install
 	$(VENV)/bin/dagster dev -w workspace.yaml
