@@ -12,6 +12,12 @@ What runs (as in production):
   report that does not depend on the session, benchmarks/calibration (reused by the run while its
   inputs are unchanged); made before the clock starts (`dagster asset materialize`). `--cold`
   leaves it out: the first night after a code change, the calibration is computed in the run;
+- the night before (`--nights-before 1`, the default): the `all_layers` job of the session before
+  the measured one, run to completion before the clock starts (in process, the job the schedule
+  launches). A lake the nightly keeps up to date holds yesterday's run and what it left: the
+  look-back caches of the short runs' reads (`Lake.read_range(reuse=True)`), which hold the years
+  of daily files a night reads again plus one. `--nights-before 0` measures the first night after
+  `make run`'s backfill, which reads them whole and builds those caches;
 - the project's `nightly` schedule (definitions.py, unchanged) turned on with `dagster schedule
   start nightly -w workspace.yaml`, and a `dagster-daemon run -w workspace.yaml` process: the
   daemon starts its own code server for the project's `workspace.yaml` (on a Unix socket: the
@@ -46,7 +52,8 @@ performance / stress / verdict up to its materialization), and what lies between
 step hand-over). What follows the verdict (its check, the tearsheet, the run's end) is reported,
 not counted. The machine's load is in the figures: on a shared 2-core machine it moves them.
 
-usage: python bench/nightly.py [--lake data_lake/replay] [--session D] [--cold] [--lead 45] [--keep DIR]
+usage: python bench/nightly.py [--lake data_lake/replay] [--session D] [--cold] [--nights-before 1] [--lead 45]
+                              [--keep DIR]
        python bench/nightly.py --analyze DIR   (the figures of a run kept with --keep DIR)
 The last line is one JSON object with the figures.
 """
@@ -378,11 +385,26 @@ def warm_up(env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
+def night_before(env: dict[str, str], session: str) -> float:
+    """The `all_layers` run of `session`, as the schedule's run worker executes it (in process, the
+    project's job), before the clock starts: what yesterday's nightly left in the lake."""
+    t0 = time.perf_counter()
+    code = ("import sys, dagster as dg; from alvh_pipeline.definitions import defs\n"
+            "with dg.DagsterInstance.get() as instance:\n"
+            "    ok = defs.resolve_job_def('all_layers').execute_in_process(partition_key=sys.argv[1], "
+            "instance=instance, raise_on_error=False).success\n"
+            "sys.exit(0 if ok else 1)")
+    done = subprocess.run([sys.executable, "-c", code, session], env=env, cwd=REPO, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the night before ({session}) failed:\n{done.stderr[-4000:]}")
+    return time.perf_counter() - t0
+
+
 def launch(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     """The lake copy, the instance, the schedule turned on, the daemon until the run has ended;
     returns what `figures` needs (also written to <base>/nightly.json, for `--analyze`)."""
     home, lake, log_path = base / "dagster_home", base / "lake", base / "daemon.log"
-    args.session = new_session(Path(args.lake), args.session)
+    new_session(Path(args.lake), None if args.nights_before else args.session)  # refuses a lake without data
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml.example", home / "dagster.yaml")
     t0 = time.perf_counter()
@@ -397,6 +419,12 @@ def launch(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     env = environment(home, lake)
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "ALVH_SOURCE", "ALVH_LAKE_URI")})
     warm_s = None if args.cold else warm_up(env)
+    nights_before = []
+    for _ in range(args.nights_before):
+        day = new_session(lake, None)
+        nights_before.append({"session": day, "seconds": round(night_before(env, day), 1)})
+        print(f"the night before: all_layers {day} in {nights_before[-1]['seconds']}s", flush=True)
+    args.session = new_session(lake, args.session)
     fake_tick = tick_timestamp(args.session)
     tick_real = time.time() + args.lead
     offset = tick_real - fake_tick  # fake clock = real - offset: 18:30:00 falls `lead` seconds from now
@@ -425,7 +453,7 @@ def launch(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     finally:
         leftover = stop(daemon)
     setup = {"session": args.session, "run_id": run.run_id, "offset": offset, "fake_tick": fake_tick,
-             "warm_up_s": None if warm_s is None else round(warm_s, 1),
+             "warm_up_s": None if warm_s is None else round(warm_s, 1), "nights_before": nights_before,
              "lake_copy_s": round(copy_s, 1), "lead_s": args.lead, "load_1min": [load_at_tick, load()],
              "cores": os.cpu_count(), "listening": addresses, "killed_at_stop": leftover,
              "left_running": session_pids(daemon.pid)}
@@ -481,6 +509,9 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true",
                     help="the first night after a deploy: no earlier materialization of the session-independent "
                          "reports on the instance (benchmarks/calibration is computed in the measured run)")
+    ap.add_argument("--nights-before", type=int, default=1,
+                    help="nightly runs of the sessions before the measured one, before the clock starts (what a "
+                         "lake kept up to date by the schedule holds); 0: the first night after the backfill")
     ap.add_argument("--keep", help="keep the Dagster home, the lake copy and the daemon's log under this folder")
     ap.add_argument("--analyze", help="only print the figures of a run kept with --keep in this folder")
     args = ap.parse_args()

@@ -5,6 +5,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from alvh_pipeline import lake as lake_module
 from alvh_pipeline.lake import Lake
 from alvh_pipeline.processes import this_host
 from alvh_pipeline.schemas import CONTRACTS
@@ -264,6 +265,50 @@ def test_history_cache_reads_what_a_scan_reads_and_follows_every_rewrite(lake):
     con = duckdb.connect()
     n = con.execute(f"select count(*) from read_parquet('{lake.root}/**/*.parquet')").fetchone()[0]
     assert n == 5 * len(_frame()) + 3  # the cache's rows are not counted again
+
+
+def test_history_cache_serves_a_look_back_that_slides_a_day_each_night(lake):
+    """A nightly run's look-back starts a session later each night, and the feature sets read one
+    table over look-backs of different lengths: a range that starts inside the cache is served from
+    it (only the new day scanned), the cache keeps as many files before the range as the range
+    has, a range that starts before it is read whole; every read equals the plain scan."""
+    schema = CONTRACTS["vix_futures"].schema
+    days = [d.strftime("%Y-%m-%d") for d in pd.bdate_range("2024-03-01", periods=12)]
+    for d in days[:10]:
+        lake.write_partition("validated", "vix_futures", d, _frame(d), schema)
+    scanned: list[int] = []
+    real_scan = lake_module._scan
+
+    def counting_scan(filesystem, base, files, schema_, columns):
+        scanned.append(len(files))
+        return real_scan(filesystem, base, files, schema_, columns)
+
+    def both(first, last):
+        scanned.clear()
+        cached = lake.read_range("validated", "vix_futures", first, last, None, schema, reuse=True)
+        files_scanned = sum(scanned)
+        plain = lake.read_range("validated", "vix_futures", first, last, None, schema)
+        pd.testing.assert_frame_equal(cached, plain)
+        return files_scanned
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lake_module, "_scan", counting_scan)
+        assert both(days[2], days[7]) == 6  # cold
+        assert both(days[5], days[7]) == 0  # a shorter look-back inside it
+        assert both(days[3], days[8]) == 1  # the next night: the new day only
+        assert both(days[2], days[8]) == 0  # the files before the range were kept
+        assert both(days[0], days[9]) == 10  # starts before the cache: read whole
+        lake.write_partition("validated", "vix_futures", days[6], _frame(days[6]).iloc[:2], schema)  # restated
+        assert both(days[4], days[9]) == 4  # from the restated day on
+        lake.write_partition("validated", "vix_futures", days[10], _frame(days[10]), schema)
+        assert both(days[5], days[10]) == 1
+        assert both(days[0], days[10]) == 0
+        lake.write_partition("validated", "vix_futures", days[11], _frame(days[11]), schema)
+        assert both(days[9], days[11]) == 1  # rewritten: of the 9 files before the range, 3 stay
+        (cache,) = (Path(lake.root) / "_history").rglob("*.arrow")
+        held, _ = lake_module._read_history_cache(cache)
+        assert [h[0] for h in held] == [f"date={d}/part-0.parquet" for d in days[6:]]  # twice the range
+        assert both(days[0], days[11]) == 12  # read whole again: the leading files left the cache
 
 
 def test_partitions_of_a_range_are_the_days_with_a_file_between_its_ends(lake):

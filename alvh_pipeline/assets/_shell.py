@@ -75,9 +75,22 @@ def input_keys(inputs: Iterable[Input]) -> list[dg.AssetKey]:
     return [layer_table(i.layer, i.table).key for i in inputs]
 
 
+# A run of a few sessions (the nightly's one, a catch-up) reads a look-back of hundreds of daily files
+# that the last such run read too: it reads them through the lake's history cache (`Lake.read_range`,
+# `reuse`): one file, and the files it does not hold yet. A backfill's range reads its files once;
+# keeping a cache of every range it read would only cost disk.
+SHORT_RUN_SESSIONS = 5
+
+
+def is_short_run(dates: pd.DatetimeIndex) -> bool:
+    return len(dates) <= SHORT_RUN_SESSIONS
+
+
 def read_inputs(lake: Lake, inputs: Iterable[Input], dates: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
-    """Each input's rows from its first day to the run's last, in one dataset scan per table."""
-    return {i.table: layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns)
+    """Each input's rows from its first day to the run's last, in one dataset scan per table (a
+    short run: through the lake's history cache)."""
+    reuse = is_short_run(dates)
+    return {i.table: layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns, reuse=reuse)
             for i in inputs}
 
 

@@ -175,7 +175,8 @@ def performance_table(daily: pd.DataFrame, rf: pd.Series) -> pd.DataFrame:
 def performance(lake: LakeResource) -> dg.MaterializeResult:
     daily, _ = _history(lake.lake)
     d = pd.to_datetime(daily["date"])
-    rates = layer_table("validated", "rates").read(lake.lake, d.min(), d.max(), columns=["date", "tbill_3m"])
+    rates = layer_table("validated", "rates").read(lake.lake, d.min(), d.max(), columns=["date", "tbill_3m"],
+                                                   reuse=True)  # the whole history, as `_history`
     rf = rates.set_index(pd.DatetimeIndex(pd.to_datetime(rates["date"])))["tbill_3m"] if len(rates) else pd.Series()
     table = performance_table(daily, rf)
     lake.lake.write_table("attribution", "performance", table)

@@ -10,7 +10,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.assets._shell import check_result, layer_table, partition_dates
+from alvh_pipeline.assets._shell import check_result, is_short_run, layer_table, partition_dates
 from alvh_pipeline.core import book_checks
 from alvh_pipeline.core import books as engine
 from alvh_pipeline.core.calendar import all_sessions, window_start
@@ -51,7 +51,8 @@ def read_run(lake: Lake, dates: pd.DatetimeIndex) -> dict[str, tuple[pd.DataFram
     out = {}
     for i in INPUTS:
         if i.table in RUN_WIDE:
-            frame = layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns)
+            frame = layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns,
+                                                       reuse=is_short_run(dates))
             out[i.table] = frame, pd.to_datetime(frame["date"]).to_numpy("datetime64[D]")
     return out
 

@@ -8,7 +8,10 @@ resulting Wednesday is not a session, the session before it.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,17 +21,50 @@ FIRST_PARTITION = "1999-01-04"
 MONTH_CODES = "FGHJKMNQUVXZ"
 
 
-@lru_cache(maxsize=1)
-def _xnys():
+def _xnys_sessions() -> np.ndarray:
+    """XNYS's sessions from `exchange_calendars` (its default end: a year after today), as
+    datetime64[ns]."""
     import exchange_calendars as xc
 
-    return xc.get_calendar("XNYS", start=CALENDAR_START)
+    return pd.DatetimeIndex(xc.get_calendar("XNYS", start=CALENDAR_START).sessions).as_unit("ns").to_numpy()
+
+
+def sessions_cache_path(today: pd.Timestamp | None = None) -> Path:
+    """Where this machine keeps the sessions `exchange_calendars` gave today: named by its version,
+    the calendar's start and today's date (the calendar ends a year after today), in a folder of
+    this user's under the temp directory."""
+    from importlib.metadata import version
+
+    today = (today or pd.Timestamp.now()).floor("D")
+    folder = Path(tempfile.gettempdir()) / f"alvh_pipeline-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    return folder / f"xnys-{version('exchange_calendars')}-{CALENDAR_START}-{today:%Y-%m-%d}.npy"
+
+
+def _cached_sessions() -> np.ndarray:
+    """`_xnys_sessions`, kept on disk for the day: building the calendar (its import and holiday
+    rules) cost ~0.8 s in every process that needs a session (each run worker, the code server, the
+    nightly's run); reading the kept array takes ~1 ms. A missing or unreadable file is rebuilt;
+    the write is a temp file + rename, so a reader never sees half of it."""
+    try:
+        path = sessions_cache_path()
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        pass
+    sessions = _xnys_sessions()
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
+            np.save(fh, sessions, allow_pickle=False)
+        os.replace(fh.name, path)
+    except OSError:  # a cache: a machine that cannot keep it builds the calendar each time
+        pass
+    return sessions
 
 
 @lru_cache(maxsize=1)
 def all_sessions() -> pd.DatetimeIndex:
     """Every NYSE session the calendar knows, tz-naive midnight timestamps."""
-    return pd.DatetimeIndex(_xnys().sessions).as_unit("ns")
+    return pd.DatetimeIndex(_cached_sessions())
 
 
 def sessions_between(start, end) -> pd.DatetimeIndex:

@@ -147,3 +147,22 @@ def test_dates_beyond_the_calendar_end_are_not_silently_clamped():
         cal.previous_session([last + pd.Timedelta(days=40)])
     with pytest.raises(ValueError):
         cal.previous_session(["1990-01-02"])
+
+
+def test_the_sessions_kept_on_disk_are_exchange_calendars_own_and_a_bad_file_is_rebuilt(tmp_path, monkeypatch):
+    """all_sessions reads the day's kept copy of XNYS's sessions (building the calendar costs ~0.8 s
+    a process): the copy equals the calendar's sessions, is named by exchange_calendars' version and
+    today, and an unreadable copy is rebuilt, not trusted."""
+    monkeypatch.setattr(cal.tempfile, "gettempdir", lambda: str(tmp_path))
+    built = cal._xnys_sessions()
+    path = cal.sessions_cache_path()
+    assert path.parent.parent == tmp_path and pd.Timestamp.now().strftime("%Y-%m-%d") in path.name
+    assert not path.exists()
+    np.testing.assert_array_equal(cal._cached_sessions(), built)  # built, then kept
+    assert path.exists()
+    np.testing.assert_array_equal(np.load(path), built)
+    np.testing.assert_array_equal(cal._cached_sessions(), built)  # read back
+    path.write_bytes(b"not an array")
+    np.testing.assert_array_equal(cal._cached_sessions(), built)
+    np.testing.assert_array_equal(np.load(path), built)  # rewritten whole
+    assert not list(path.parent.glob("*.tmp"))

@@ -220,7 +220,8 @@ def test_reports_cover_the_whole_history_with_a_verdict(lakes):
     (root, _), _ = lakes
     lake = Lake(str(root))
     assert set(REPORTS) == {("attribution", n) for n in ("performance", "stress", "verdict", "tearsheet")} | {
-        ("benchmarks", "comparison"), ("benchmarks", "calibration")}
+        ("benchmarks", "comparison"), ("benchmarks", "comparison_chart"), ("benchmarks", "calibration")}
+    assert lake.read_document("benchmarks", "comparison_chart", "comparison.png").startswith(b"\x89PNG")
     assert not len(lake.read_table("benchmarks", "comparison"))  # a synthetic market is not held against Cboe
     perf = lake.read_table("attribution", "performance")
     assert set(perf["mode"]) == {"steward", "promoter"} and perf["irr"].notna().all()

@@ -51,8 +51,10 @@ def test_webserver_serves_the_asset_graph(tmp_path):
         assert keys == {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
         # raw/* carry the GE gate (validated/* publishes only what it passed); features and signals their own
         checked = {"/".join(n["assetKey"]["path"]) for n in data["data"]["assetNodes"] if n["hasAssetChecks"]}
-        # the range reports feed the verdict, whose blocking check reads their figures
-        reports = {"attribution/performance", "attribution/stress", "attribution/tearsheet"}
+        # the range reports feed the verdict, whose blocking check reads their figures; the figures
+        # (tearsheet, benchmark chart) draw what a checked table holds
+        reports = {"attribution/performance", "attribution/stress", "attribution/tearsheet",
+                   "benchmarks/comparison_chart"}
         assert checked == {k for k in keys if not k.startswith("validated/")} - reports
     finally:
         proc.terminate()
