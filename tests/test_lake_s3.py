@@ -38,7 +38,7 @@ from alvh_pipeline.core.calendar import all_sessions
 from alvh_pipeline.core.feature_sets import FEATURE_SETS, history_start
 from alvh_pipeline.core.market_sim import SimConfig
 from alvh_pipeline.definitions import defs
-from alvh_pipeline.lake import Lake, LakeWriteError
+from alvh_pipeline.lake import HISTORY, STAGING, Lake, LakeWriteError
 from alvh_pipeline.resources import LakeResource, build_resources, lake_from_env
 from alvh_pipeline.schemas import CONTRACTS, RAW_TABLES
 from alvh_pipeline.sources import synthetic
@@ -277,7 +277,11 @@ def _assert_passed(results: list[dg.ExecuteInProcessResult], checks: int) -> Non
 
 
 def _files(lake: Lake) -> set[str]:
-    return {str(p.relative_to(lake.root)) for p in Path(lake.root).rglob("*") if p.is_file()}
+    """The lake's files, without what only a local lake derives (the history cache of its reads,
+    its staging folders): an S3 lake has neither."""
+    local_only = (HISTORY, STAGING)
+    return {str(p.relative_to(lake.root)) for p in Path(lake.root).rglob("*")
+            if p.is_file() and p.relative_to(lake.root).parts[0] not in local_only}
 
 
 def _upload(s3, bucket: str, lake: Lake, files: set[str]) -> None:
