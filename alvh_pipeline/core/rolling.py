@@ -8,19 +8,20 @@ inside a year's backfill (its read starts a look-back before January) differed i
 
 Here the rows are cut into blocks of ``window`` consecutive sessions at fixed places of the
 trading calendar (block = session number // window, the session number of a frame's first date
-from `calendar.all_sessions`; a frame without dates counts from its first row). Within each
+from `calendar.all_sessions`; a RangeIndex counts by its own numbers, any other index from its
+first row). Within each
 block two running statistics are kept, each always accumulated from the same end of the block:
 a prefix from the block's first row forward and a suffix from its last row backward (Welford's
 count / mean / sum of squared deviations, and the plain sum). A full window ending on row t
-starts in t's block or the one before, so it is the suffix of the earlier block from its first
-row merged with the prefix of t's block up to t (Chan et al.'s pairwise merge):
+starts in t's block or the one before, so it is the earlier block's suffix from the window's
+first row merged with the prefix of t's block up to t (Chan et al.'s pairwise merge):
 
     n = n_a + n_b,   d = mean_b - mean_a,   mean = mean_a + d n_b / n,
     M2 = M2_a + M2_b + d^2 n_a n_b / n,     std = sqrt(M2 / (n - ddof)),   sum = sum_a + sum_b
 
-Neither part depends on rows outside the window's two blocks that lie before the window, so a
-day's value is the same bits whatever day the run's read starts (for a window that lies inside
-the read). NaN values are skipped as pandas skips them (``n`` counts the others); a value is NaN
+Both parts accumulate the window's own rows only, each from a block boundary that does not move
+with the read, so a day's value is the same bits whatever day the run's read starts (for a window
+that lies inside the read). NaN values are skipped as pandas skips them (``n`` counts the others); a value is NaN
 where ``n < min_periods`` or, for the deviation, ``n <= ddof``. Cost: one pass forward and one
 backward over the rows, each a few numpy operations over all columns at once.
 """
