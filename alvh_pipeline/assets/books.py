@@ -10,7 +10,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from alvh_pipeline.assets._shell import check_result, is_short_run, layer_table, partition_dates
+from alvh_pipeline.assets._shell import check_result, layer_table, partition_dates, read_inputs
 from alvh_pipeline.core import book_checks
 from alvh_pipeline.core import books as engine
 from alvh_pipeline.core.calendar import all_sessions, window_start
@@ -48,13 +48,8 @@ RUN_WIDE = ("vix_futures", "index_levels", "rates", "regime", "fundamentals", "e
 
 def read_run(lake: Lake, dates: pd.DatetimeIndex) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """The RUN_WIDE inputs over the whole run, with each row's day."""
-    out = {}
-    for i in INPUTS:
-        if i.table in RUN_WIDE:
-            frame = layer_table(i.layer, i.table).read(lake, i.first_day(dates), dates[-1], i.columns,
-                                                       reuse=is_short_run(dates))
-            out[i.table] = frame, pd.to_datetime(frame["date"]).to_numpy("datetime64[D]")
-    return out
+    frames = read_inputs(lake, [i for i in INPUTS if i.table in RUN_WIDE], dates)
+    return {table: (frame, pd.to_datetime(frame["date"]).to_numpy("datetime64[D]")) for table, frame in frames.items()}
 
 
 def read_chunk(lake: Lake, dates: pd.DatetimeIndex,

@@ -45,8 +45,8 @@ def _cached_sessions() -> np.ndarray:
     rules) cost ~0.8 s in every process that needs a session (each run worker, the code server, the
     nightly's run); reading the kept array takes ~1 ms. A missing or unreadable file is rebuilt;
     the write is a temp file + rename, so a reader never sees half of it."""
+    path = sessions_cache_path()
     try:
-        path = sessions_cache_path()
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError):
         pass
