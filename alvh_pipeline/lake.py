@@ -184,7 +184,14 @@ def _partition_dir(layer: str, table: str, date: DateLike) -> str:
 
 
 def _write_parquet(arrow: pa.Table, **options: object) -> Callable[[BinaryIO], object]:
-    return lambda fh: pq.write_table(arrow, fh, compression="zstd", store_schema=True, **options)
+    def write(fh: BinaryIO) -> None:
+        # encoded in memory, then one write: Arrow writes to a Python file object in many small calls
+        # (a sixth of the cost of encoding a day's file); the bytes are the same
+        sink = pa.BufferOutputStream()
+        pq.write_table(arrow, sink, compression="zstd", store_schema=True, **options)
+        fh.write(sink.getvalue())
+
+    return write
 
 
 @dataclass(frozen=True)

@@ -323,15 +323,24 @@ def _vix_futures_of(cfg: ms.SimConfig, days_ns: tuple[int, ...]) -> pd.DataFrame
     return _vix_futures(state, pd.DatetimeIndex(np.asarray(days_ns, dtype="datetime64[ns]")))
 
 
-def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> pd.DataFrame:
-    cfg = config or ms.SimConfig()
-    state, vix_prov, real_ohlc = replay_state(cfg)
+# the tables the replay takes from the market model as they are, labelled "model" (rates: see `generate`)
+MODEL_TABLES = ("spx_options", "breadth", "macro_events")
+
+
+def _replay_days(state: ms.MarketState, dates: Sequence) -> pd.DatetimeIndex:
     dates = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize().as_unit("ns")
     outside = dates[~dates.isin(state.dates)]
     if len(outside):
         raise ValueError(
             f"replay source: {len(outside)} day(s) outside the real SPX span "
             f"{state.dates[0].date()}..{state.dates[-1].date()} or not sessions, e.g. {outside[0].date()}")
+    return dates
+
+
+def generate(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> pd.DataFrame:
+    cfg = config or ms.SimConfig()
+    state, vix_prov, real_ohlc = replay_state(cfg)
+    dates = _replay_days(state, dates)
     if table == "index_levels":
         return _index_levels(state, vix_prov, real_ohlc, dates)
     if table == "vix_futures":
@@ -363,6 +372,10 @@ def generate_days(table: str, dates: Sequence, config: ms.SimConfig | None = Non
     (`ms.day_rng`) and the real rows of that day, so the range's frame holds exactly the days'
     frames; per call, the look-ups of the real tables cost more than a day's rows (test:
     tests/sources/test_replay.py)."""
+    if table in MODEL_TABLES:  # built day by day already: no range frame to cut
+        state = replay_state(config or ms.SimConfig())[0]
+        return [day.assign(provenance="model")
+                for day in synthetic.days_from_state(state, table, _replay_days(state, dates))]
     days = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize().as_unit("ns")
     whole = generate(table, days, config)
     day = pd.DatetimeIndex(pd.to_datetime(whole["date"])).normalize().as_unit("ns").to_numpy()

@@ -467,7 +467,11 @@ def generate_from_state(state: ms.MarketState, table: str, dates: Sequence) -> p
 def generate_days(table: str, dates: Sequence, config: ms.SimConfig | None = None) -> list[pd.DataFrame]:
     """One frame per day, each equal to `generate(table, [day], config)`, from one look-up of the
     market state and one parse of the dates (per call they cost more than a small table's day)."""
-    state = ms.market_state(config or ms.SimConfig())
+    return days_from_state(ms.market_state(config or ms.SimConfig()), table, dates)
+
+
+def days_from_state(state: ms.MarketState, table: str, dates: Sequence) -> list[pd.DataFrame]:
+    """`generate_days` on a given market state (the replay's, for the tables it models as is)."""
     dates = _dates(dates)
     if table == "rates":  # one row per day: cut from the range's frame
         whole = _rates(state, dates)
