@@ -23,9 +23,11 @@ What runs (as in production):
   daemon starts its own code server for the project's `workspace.yaml` (on a Unix socket: the
   figures list any TCP port a process of the daemon's session listens on), its scheduler ticks at
   18:30 New York, evaluates the schedule on the code server (RunRequest for the session), submits
-  the `all_layers` run to the run queue, the queue daemon dequeues it and the DefaultRunLauncher
-  starts it on the code server, which spawns the run worker process (imports the project, loads
-  the definitions, runs every step in process: `ALVH_EXECUTOR` unset = `in_process`). The sensors
+  the `all_layers` run to the run queue, the queue daemon dequeues it and the project's run
+  launcher (`alvh_pipeline.launcher.WarmRunLauncher`) starts the run worker as a fork of the
+  daemon's warm process (Dagster, the project and GE imported when the daemon started; while it
+  warms, or after a source change, Dagster's DefaultRunLauncher has the code server spawn a fresh
+  interpreter), which runs every step in process (`ALVH_EXECUTOR` unset = `in_process`). The sensors
   that run by default (layer_automation, drop_folder, close_orphaned_runs) run beside it, as they
   would at 18:30. The daemon is stopped with SIGTERM (Dagster's clean shutdown, its code server
   with it) and anything left in its session is killed; the figures say what was left.
@@ -303,8 +305,10 @@ def phases(events: list[Event], tick: float, verdict_key: str) -> dict[str, Any]
     ahead = {
         "schedule_eval_and_run_creation": enqueued - tick,
         "run_queue": starting - enqueued,  # until the queue daemon's next pass launches it
-        "process_start_and_dagster_import": process - starting,  # launcher -> code server -> spawned worker
-        "code_location_load": run_start - process,  # imports of the project and its definitions
+        # launcher -> the run worker's first event: a fork of the warm process (else code server -> spawned
+        # interpreter, importing Dagster)
+        "process_start_and_dagster_import": process - starting,
+        "code_location_load": run_start - process,  # the run's code origin (imported already when warm)
         "executor_setup": first_step - run_start,
     }
     layers = {k: v for k, v in per_layer.items() if k not in ("attribution", "reports")}
@@ -479,6 +483,8 @@ def figures(setup: dict[str, Any]) -> dict[str, Any]:
     return {
         "session": setup["session"], "run_id": run.run_id, "run_status": run.status.value,
         "partition": run.tags.get("dagster/partition"), "job": run.job_name, **out,
+        # a fork of the daemon's warm process (alvh_pipeline.launcher), or a fresh interpreter
+        "run_worker": "warm fork" if "alvh/run_worker_pid" in run.tags else "spawned by the code server",
         "checks_passed": sum(bool(e.passed) for e in checks),
         "checks_failed": [e.asset for e in checks if not e.passed],
         **{k: setup.get(k) for k in ("warm_up_s", "lake_copy_s", "lead_s", "load_1min", "cores", "listening",
@@ -490,7 +496,8 @@ def figures(setup: dict[str, Any]) -> dict[str, Any]:
 
 def report(f: dict[str, Any]) -> None:
     print_figures(f)
-    print(f"run {f['run_status']} ({f['job']}, partition {f['partition']}); checks {f['checks_passed']} passed, "
+    print(f"run {f['run_status']} ({f['job']}, partition {f['partition']}, run worker: {f['run_worker']}); "
+          f"checks {f['checks_passed']} passed, "
           f"{len(f['checks_failed'])} failed {f['checks_failed'][:5]}; listening on "
           f"{f['listening'] or 'no TCP port'}; left running {f['left_running']}")
     print(json.dumps({**f, "steps": [{k: s[k] for k in ("step", "layer", "seconds")} for s in f["steps"]]}))

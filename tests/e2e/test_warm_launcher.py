@@ -1,0 +1,154 @@
+"""The warm run launcher (alvh_pipeline/launcher.py), through `dagster-daemon` on the shipped
+dagster.yaml.example: a queued run starts as a fork of the daemon's warm process (Dagster, the
+project and Great Expectations already imported), is canceled by `terminate`, and goes the default
+way (a fresh interpreter from the code server) once the project's source changed, after which a new
+warm process takes over. The warm process ends with the daemon."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from alvh_pipeline.launcher import PACKAGE, WORKER_PID_TAG
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _warm_processes() -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"alvh_pipeline.launcher" in cmd and b"-m" in cmd:
+                out.append(int(entry))
+    return out
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml.example").read_text())  # what `make install` does
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(f"load_from:\n  - python_file:\n      relative_path: {HERE / 'warm_defs.py'}\n"
+                         f"      working_directory: {ROOT}\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    before = set(_warm_processes())
+    proc = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], cwd=ROOT, env=env,
+                            stdout=open(tmp_path / "daemon.log", "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        yield dg.DagsterInstance.from_config(str(home)), workspace, env, proc, before
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _launch(instance, workspace, env, seconds: float = 0.0) -> str:
+    known = {r.run_id for r in instance.get_runs()}
+    out = subprocess.run([str(BIN / "dagster"), "job", "launch", "-w", str(workspace), "-j", "whereabouts",
+                          "--config-json", f'{{"ops": {{"where": {{"config": {{"seconds": {seconds}}}}}}}}}'],
+                         cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    [run_id] = [r.run_id for r in instance.get_runs() if r.run_id not in known]
+    return run_id
+
+
+def _finished(instance, run_id: str, timeout: float = 90) -> dg.DagsterRun:
+    return _wait(lambda: (lambda r: r if r.is_finished else None)(instance.get_run_by_id(run_id)), timeout,
+                 f"run {run_id} to finish")
+
+
+def _where(instance, run_id: str) -> dict:
+    [rec] = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT).records
+    return {k: v.value for k, v in rec.event_log_entry.dagster_event.step_output_data.metadata.items()}
+
+
+def _run_start_pid(instance, run_id: str) -> int:
+    [rec] = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START).records
+    return rec.event_log_entry.dagster_event.pid
+
+
+def _warm_run(instance, workspace, env) -> str:
+    """Launch runs until one starts in the warm process (it warms for ~10 s after the daemon starts)."""
+    def attempt():
+        run_id = _launch(instance, workspace, env)
+        run = _finished(instance, run_id)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        return run_id if WORKER_PID_TAG in run.tags else None
+
+    return _wait(attempt, 120, "a run launched from the warm process")
+
+
+def test_runs_start_as_forks_of_the_warm_process_and_it_ends_with_the_daemon(daemon):
+    instance, workspace, env, proc, before = daemon
+    run_id = _warm_run(instance, workspace, env)
+    run = instance.get_run_by_id(run_id)
+    where = _where(instance, run_id)
+    [warm] = [p for p in _warm_processes() if p not in before]
+    # the run worker is the fork: it wrote RUN_START, ran the op, and its parent is the warm process
+    assert int(run.tags[WORKER_PID_TAG]) == _run_start_pid(instance, run_id) == where["pid"]
+    assert where["ppid"] == warm
+    # what a fresh interpreter would import first was there before the run's first step
+    assert where["alvh_pipeline.definitions"] == "True" and where["great_expectations"] == "True"
+
+    os.killpg(proc.pid, signal.SIGTERM)  # Dagster's clean shutdown: the warm process's pipe closes
+    proc.wait(timeout=60)
+    _wait(lambda: warm not in _warm_processes(), 30, "the warm process to end with the daemon")
+
+
+def test_terminate_cancels_a_forked_run(daemon):
+    instance, workspace, env, _, _ = daemon
+    _warm_run(instance, workspace, env)
+    run_id = _launch(instance, workspace, env, seconds=120.0)
+    _wait(lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED, 60, "the long run to start")
+    assert WORKER_PID_TAG in instance.get_run_by_id(run_id).tags
+    assert instance.run_launcher.terminate(run_id)
+    assert _finished(instance, run_id, timeout=60).status == dg.DagsterRunStatus.CANCELED
+
+
+def test_a_changed_source_is_never_run_from_the_warm_process(daemon):
+    instance, workspace, env, _, before = daemon
+    _warm_run(instance, workspace, env)
+    [old] = [p for p in _warm_processes() if p not in before]
+    touched = PACKAGE / "processes.py"
+    st = touched.stat()
+    try:
+        os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # as an edit would leave it
+        run_id = _launch(instance, workspace, env)
+        run = _finished(instance, run_id)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert WORKER_PID_TAG not in run.tags  # the code server spawned it: a fresh import of the source
+        assert _where(instance, run_id)["great_expectations"] == "False"
+        _wait(lambda: old not in _warm_processes(), 30, "the stale warm process to end")
+        # a new warm process, warmed on the source as it now is, takes the next runs
+        run_id = _warm_run(instance, workspace, env)
+        assert _where(instance, run_id)["ppid"] not in (old, *before)
+    finally:
+        os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns))
