@@ -75,11 +75,10 @@ def warm() -> None:
     from alvh_pipeline.quality.suites import _gx
 
     for module in pkgutil.walk_packages(alvh_pipeline.__path__, "alvh_pipeline."):
-        if module.name != __name__:
-            try:
-                importlib.import_module(module.name)
-            except ImportError:  # an optional extra's module (postgres, celery) without the extra
-                pass
+        try:
+            importlib.import_module(module.name)
+        except Exception:  # noqa: BLE001 - an optional extra's module (postgres, celery) without the extra:
+            pass  # a run that needs it imports it (and fails) as it would in a fresh interpreter
     _gx()
 
 
