@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from waiting import wait_until as _wait
 
 from alvh_pipeline.recovery import HOST_TAG, fail_orphaned_runs, process_alive
 
@@ -76,16 +77,6 @@ def _run_in_process(procs: list, home: Path, tags: dict | None = None) -> subpro
 def _kill9(p: subprocess.Popen) -> None:
     os.killpg(p.pid, signal.SIGKILL)
     p.wait(timeout=10)
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _runs_by_pid(instance: dg.DagsterInstance, pids: set[int]) -> dict[int, str]:

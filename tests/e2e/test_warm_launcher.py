@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from waiting import wait_until as _wait
 
 from alvh_pipeline.launcher import PACKAGE, WORKER_PID_TAG
 
@@ -22,31 +22,26 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def _warm_processes() -> list[int]:
+def _warm_processes(daemon_pid: int) -> list[int]:
+    """The daemon's warm processes (its children running `-m alvh_pipeline.launcher`): not another
+    test's daemon's."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            if b"alvh_pipeline.launcher" in cmd and b"-m" in cmd:
+            if ppid == daemon_pid and b"alvh_pipeline.launcher" in cmd and b"-m" in cmd:
                 out.append(int(entry))
     return out
 
 
-@pytest.fixture
-def daemon(tmp_path):
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """One daemon for the module's tests, in order: the last one stops it."""
+    tmp_path = tmp_path_factory.mktemp("warm")
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml.example").read_text())  # what `make install` does
@@ -54,12 +49,11 @@ def daemon(tmp_path):
     workspace.write_text(f"load_from:\n  - python_file:\n      relative_path: {HERE / 'warm_defs.py'}\n"
                          f"      working_directory: {ROOT}\n")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    before = set(_warm_processes())
     proc = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], cwd=ROOT, env=env,
                             stdout=open(tmp_path / "daemon.log", "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        yield dg.DagsterInstance.from_config(str(home)), workspace, env, proc, before
+        yield dg.DagsterInstance.from_config(str(home)), workspace, env, proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -106,25 +100,21 @@ def _warm_run(instance, workspace, env) -> str:
     return _wait(attempt, 120, "a run launched from the warm process")
 
 
-def test_runs_start_as_forks_of_the_warm_process_and_it_ends_with_the_daemon(daemon):
-    instance, workspace, env, proc, before = daemon
+def test_runs_start_as_forks_of_the_warm_process(daemon):
+    instance, workspace, env, proc = daemon
     run_id = _warm_run(instance, workspace, env)
     run = instance.get_run_by_id(run_id)
     where = _where(instance, run_id)
-    [warm] = [p for p in _warm_processes() if p not in before]
+    [warm] = _warm_processes(proc.pid)
     # the run worker is the fork: it wrote RUN_START, ran the op, and its parent is the warm process
     assert int(run.tags[WORKER_PID_TAG]) == _run_start_pid(instance, run_id) == where["pid"]
     assert where["ppid"] == warm
     # what a fresh interpreter would import first was there before the run's first step
     assert where["alvh_pipeline.definitions"] == "True" and where["great_expectations"] == "True"
 
-    os.killpg(proc.pid, signal.SIGTERM)  # Dagster's clean shutdown: the warm process's pipe closes
-    proc.wait(timeout=60)
-    _wait(lambda: warm not in _warm_processes(), 30, "the warm process to end with the daemon")
-
 
 def test_terminate_cancels_a_forked_run(daemon):
-    instance, workspace, env, _, _ = daemon
+    instance, workspace, env, _ = daemon
     _warm_run(instance, workspace, env)
     run_id = _launch(instance, workspace, env, seconds=120.0)
     _wait(lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED, 60, "the long run to start")
@@ -134,9 +124,9 @@ def test_terminate_cancels_a_forked_run(daemon):
 
 
 def test_a_changed_source_is_never_run_from_the_warm_process(daemon):
-    instance, workspace, env, _, before = daemon
+    instance, workspace, env, proc = daemon
     _warm_run(instance, workspace, env)
-    [old] = [p for p in _warm_processes() if p not in before]
+    [old] = _warm_processes(proc.pid)
     touched = PACKAGE / "processes.py"
     st = touched.stat()
     try:
@@ -146,9 +136,18 @@ def test_a_changed_source_is_never_run_from_the_warm_process(daemon):
         assert run.status == dg.DagsterRunStatus.SUCCESS
         assert WORKER_PID_TAG not in run.tags  # the code server spawned it: a fresh import of the source
         assert _where(instance, run_id)["great_expectations"] == "False"
-        _wait(lambda: old not in _warm_processes(), 30, "the stale warm process to end")
+        _wait(lambda: old not in _warm_processes(proc.pid), 30, "the stale warm process to end")
         # a new warm process, warmed on the source as it now is, takes the next runs
         run_id = _warm_run(instance, workspace, env)
-        assert _where(instance, run_id)["ppid"] not in (old, *before)
+        assert _where(instance, run_id)["ppid"] in _warm_processes(proc.pid)
+        assert _where(instance, run_id)["ppid"] != old
     finally:
         os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_the_warm_process_ends_with_the_daemon(daemon):
+    _, _, _, proc = daemon
+    warm = _wait(lambda: _warm_processes(proc.pid), 60, "the daemon's warm process")
+    os.killpg(proc.pid, signal.SIGTERM)  # Dagster's clean shutdown: the warm process's pipe closes
+    proc.wait(timeout=60)
+    _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in warm), 30, "the warm process to end with the daemon")
