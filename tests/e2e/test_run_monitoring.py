@@ -171,8 +171,9 @@ def test_daemon_queue_moves_once_killed_runs_are_closed(home, procs, tmp_path):
     for run_id, p in ((a_id, a), (b_id, b)):
         assert _status(instance, run_id) == dg.DagsterRunStatus.FAILURE
         assert f"pid {p.pid}" in _failure_message(instance, run_id)
-    # the queued run left the queue only after the killed runs were closed
-    closed_at = max(instance.get_records_for_run(r, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
+    # the queued run left the queue only once a killed run was closed: the first one closed frees the
+    # slot it takes (the sensor closes the two one after the other, and the queue may pass in between)
+    closed_at = min(instance.get_records_for_run(r, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
                     .event_log_entry.timestamp for r in (a_id, b_id))
     launched = instance.get_records_for_run(q_id, of_type=dg.DagsterEventType.RUN_STARTING).records
     assert launched[0].event_log_entry.timestamp >= closed_at  # written when the queue daemon launches it
