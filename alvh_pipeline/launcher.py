@@ -168,8 +168,8 @@ class WarmWorker:
             self.executable = hello["executable"]
             self._ready.set()
 
-    def ready(self, timeout: float = 0.0) -> bool:
-        return self._ready.wait(timeout) and self.process.poll() is None
+    def ready(self) -> bool:
+        return self._ready.is_set() and self.process.poll() is None
 
     def fork(self, run_id: str, instance_ref: str) -> int | None:
         """The pid of a fork running `run_id`; None if the worker is stale or does not answer."""
